@@ -1,0 +1,156 @@
+"""The provider contract: what a cloud plugin implements, and the values that cross the boundary.
+
+Shaped after Terraform's provider protocol (ReadResource / PlanResourceChange /
+ApplyResourceChange / ImportResourceState): the engine hands a provider plain attribute dicts and
+gets plain attribute dicts back. Attributes are JSON-like values (dict/list/str/int/float/bool/
+None) plus the UNKNOWN marker for values only the cloud can tell (ARNs, URLs) before apply.
+
+Providers are found through the `mlops_gitops.providers` entry-point group, so a third party can
+ship one. Importing a provider module must not import its cloud SDK: `mlops validate` loads
+providers to check their per-resource settings and must stay fast."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+from mlops_gitops.errors import Diagnostic
+from mlops_gitops.stack.model import Resource
+
+
+class _Unknown:
+    """A value the cloud assigns on apply: shown as `(known after apply)`."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+
+# Tag keys every provider writes on what it creates, so a console user can tell who owns what.
+TAG_STACK = "mlops-gitops:stack"
+TAG_ADDRESS = "mlops-gitops:address"
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """How the engine should treat one kind's attributes. Paths use the diff's notation:
+    `artifact`, `variants[*].instance_count`, `tags.team`; a path also covers what lies below it."""
+
+    kind: str
+    force_new: tuple[str, ...] = ()  # a change here replaces the resource
+    computed: tuple[str, ...] = ()  # assigned by the cloud; unknown until created
+    not_drift: tuple[str, ...] = ()  # owned by someone else (e.g. the autoscaler): never diffed
+    create_before_destroy: bool = True  # replacements create the new object first
+
+
+class ApplyContext(Protocol):
+    """Handed to create/update/delete. `checkpoint` records partial progress so that a failure
+    half way leaves state naming exactly the cloud objects that exist."""
+
+    stack: str
+    address: str
+    cancel: threading.Event  # set when another resource failed: finish quickly, don't start more
+
+    def checkpoint(self, attributes: Mapping[str, Any]) -> None: ...
+
+    def progress(self, message: str) -> None: ...
+
+
+@dataclass
+class SandboxEndpoints:
+    """Where the sandbox emulators listen, keyed by provider name (e.g. {"sagemaker": url})."""
+
+    urls: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class Emulator(Protocol):
+    """A provider's local control-plane emulator, run inside the sandbox daemon."""
+
+    def start(self) -> str:  # returns the base URL it listens on (loopback)
+        ...
+
+    def stop(self) -> None: ...
+
+
+class Provider(ABC):
+    name: ClassVar[str]
+    kinds: ClassVar[dict[str, ResourceType]]  # the kinds this provider can apply
+    config_model: ClassVar[type[BaseModel]]  # the stack's `provider: {<name>: {...}}` block
+    settings_models: ClassVar[dict[str, type[BaseModel]]] = {}  # kind -> `<name>:` block model
+    sdk_hint: ClassVar[str] = ""  # e.g. pip install 'mlops-gitops[sagemaker]'
+
+    def __init__(self, config: BaseModel, *, stack: str, sandbox: SandboxEndpoints | None = None):
+        """No I/O here: clients are built lazily on first use."""
+        self.config = config
+        self.stack = stack
+        self.sandbox = sandbox
+
+    # ---- offline (validate time) ---------------------------------------------------------
+    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
+        """Provider-specific checks of a resource that need no cloud call."""
+        return []
+
+    # ---- pure --------------------------------------------------------------------------------
+    @abstractmethod
+    def desired(
+        self,
+        resource: Resource,
+        settings: BaseModel | None,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The attributes the cloud should hold for `resource`. `refs` maps each dependency's
+        address to its planned attributes (values may be UNKNOWN); `prior` is the refreshed
+        state, if any, so stable computed values (ids, generated names) can be carried over."""
+
+    def default_tags(self, address: str) -> dict[str, str]:
+        return {TAG_STACK: self.stack, TAG_ADDRESS: address}
+
+    # ---- I/O ---------------------------------------------------------------------------------
+    @abstractmethod
+    def read(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The resource as it is in the cloud now, or None if it no longer exists."""
+
+    @abstractmethod
+    def create(self, kind: str, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        """Create and wait until usable; return the full attributes (computed values filled)."""
+
+    @abstractmethod
+    def update(
+        self, kind: str, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        """Change in place without downtime; return the new attributes."""
+
+    @abstractmethod
+    def delete(self, kind: str, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
+        """Delete every cloud object the resource owns. Deleting what is gone is not an error."""
+
+    @abstractmethod
+    def import_resource(self, kind: str, cloud_id: str) -> dict[str, Any]:
+        """Read an existing cloud object by its id/name into attributes (ProviderError if absent)."""
+
+    def to_spec(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """Stack-file YAML (as a dict) that would plan with no changes against `attributes`."""
+        raise NotImplementedError(f"provider {self.name} cannot generate config for {kind}")
+
+    @classmethod
+    def emulator(cls, settings: Mapping[str, Any]) -> Emulator | None:
+        """The sandbox emulator for this cloud, or None if the provider has none."""
+        return None

@@ -1,0 +1,45 @@
+"""A loaded, validated stack: what the engine plans from. Pure data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from mlops_gitops.errors import Position
+from mlops_gitops.stack.schema import Backend, OutputSpec
+
+
+@dataclass
+class Resource:
+    kind: str  # "model" | "endpoint" | "monitor" | "schedule"
+    name: str
+    spec: BaseModel  # the kind's pydantic spec, variables already interpolated
+    position: Position | None = None
+    depends_on: list[str] = field(default_factory=list)  # addresses, from the kind's references
+    sensitive_paths: set[str] = field(default_factory=set)  # attribute paths fed by sensitive vars
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+    def spec_json(self) -> dict[str, Any]:
+        return self.spec.model_dump(mode="json", exclude_none=True)
+
+
+@dataclass
+class Stack:
+    name: str
+    path: str  # the stack file, as given (used in messages)
+    digest: str  # sha256 of the file bytes and the resolved variable values
+    provider: str
+    provider_config: dict[str, Any]
+    backend: Backend
+    resources: dict[str, Resource]  # address -> resource, in file order
+    order: list[str]  # addresses in dependency order (dependencies first)
+    outputs: dict[str, OutputSpec] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    sensitive_variables: set[str] = field(default_factory=set)
+    base_dir: str = "."  # directory of the stack file: relative paths in the stack resolve here

@@ -1,0 +1,294 @@
+"""The stack file schema (apiVersion mlops-gitops/v1), as pydantic v2 models.
+
+Every model forbids unknown keys so a misspelt field is an error with a position, never silently
+ignored. Cloud-specific knobs live in a `<provider>:` block inside a resource and are validated by
+that provider's own model (see `mlops_gitops.provider.Provider.resource_settings`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = r"^[a-z][a-z0-9-]{0,46}[a-z0-9]$"
+Name = Annotated[str, Field(pattern=NAME_RE, description="lowercase letters, digits and hyphens")]
+Tags = dict[str, str]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Lifecycle(Strict):
+    prevent_destroy: bool = Field(False, description="refuse any plan that would destroy this resource")
+    ignore_changes: list[str] = Field(
+        default_factory=list,
+        description="attribute paths (e.g. `variants[*].instance_count`) whose differences are ignored",
+    )
+
+
+class ProviderBlocks(Strict):
+    """Per-resource provider-specific settings, checked by the provider's own schema."""
+
+    sagemaker: dict[str, Any] | None = None
+    vertex: dict[str, Any] | None = None
+    azureml: dict[str, Any] | None = None
+
+
+class ResourceBase(ProviderBlocks):
+    description: str | None = None
+    tags: Tags = Field(default_factory=dict)
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+
+
+# ---------------------------------------------------------------------------- models
+class FrameworkImage(Strict):
+    framework: str = Field(description="e.g. xgboost, sklearn, pytorch, tensorflow, huggingface")
+    version: str = Field(description="framework version, e.g. 1.7-1")
+    py_version: str | None = None
+    processor: Literal["cpu", "gpu"] = "cpu"
+
+
+class Registry(Strict):
+    group: Name
+    approval: Literal["Approved", "PendingManualApproval", "Rejected"] = "PendingManualApproval"
+    description: str | None = None
+
+
+class ModelSpec(ResourceBase):
+    artifact: str = Field(description="URI of the model artifact (s3://, gs://, azureml://, https://)")
+    image: str | FrameworkImage = Field(description="serving image URI, or {framework, version}")
+    environment: dict[str, str] = Field(default_factory=dict, description="container environment")
+    registry: Registry | None = None
+
+    @field_validator("artifact")
+    @classmethod
+    def _artifact_is_uri(cls, v: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9+.-]*://.+", v):
+            raise ValueError("must be a URI such as s3://bucket/path/model.tar.gz")
+        return v
+
+
+# ------------------------------------------------------------------------- endpoints
+class Serverless(Strict):
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(5, ge=1, le=200)
+
+
+class Autoscaling(Strict):
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+    target_invocations_per_instance: int = Field(1000, ge=1)
+    scale_in_cooldown: int = Field(300, ge=0, description="seconds")
+    scale_out_cooldown: int = Field(60, ge=0, description="seconds")
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> Autoscaling:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Variant(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")]
+    model: Name = Field(description="name of a model in this stack")
+    weight: float = Field(1, ge=0, description="relative traffic weight")
+    instance_type: str | None = None
+    instance_count: int | None = Field(None, ge=1)
+    serverless: Serverless | None = None
+    autoscaling: Autoscaling | None = None
+
+    @model_validator(mode="after")
+    def _capacity(self) -> Variant:
+        if self.serverless is not None:
+            if self.instance_type or self.instance_count:
+                raise ValueError("a serverless variant takes no instance_type or instance_count")
+            if self.autoscaling is not None:
+                raise ValueError("a serverless variant scales itself: remove autoscaling")
+        else:
+            if not self.instance_type:
+                raise ValueError("instance_type is required (or give serverless: {...})")
+            if self.instance_count is None:
+                self.instance_count = 1
+        return self
+
+
+class DataCapture(Strict):
+    destination: str = Field(description="URI where captured requests/responses are written")
+    sample_percent: int = Field(100, ge=1, le=100)
+    capture: list[Literal["input", "output"]] = Field(default_factory=lambda: ["input", "output"])
+    enabled: bool = True
+
+
+class Rollout(Strict):
+    strategy: Literal["all_at_once", "canary", "linear"] = "all_at_once"
+    canary_percent: int | None = Field(None, ge=1, le=99)
+    step_percent: int | None = Field(None, ge=1, le=99)
+    bake_minutes: int = Field(5, ge=0, le=60 * 24)
+    interval_minutes: int | None = Field(None, ge=1)
+    rollback_on: list[str] = Field(default_factory=list, description="names of alarms that roll back")
+
+    @model_validator(mode="after")
+    def _strategy_fields(self) -> Rollout:
+        if self.strategy == "canary" and self.canary_percent is None:
+            raise ValueError("strategy canary needs canary_percent")
+        if self.strategy == "linear" and self.step_percent is None:
+            raise ValueError("strategy linear needs step_percent")
+        return self
+
+
+class EndpointSpec(ResourceBase):
+    variants: list[Variant] = Field(min_length=1)
+    autoscaling: Autoscaling | None = Field(None, description="default for every instance variant")
+    data_capture: DataCapture | None = None
+    rollout: Rollout | None = None
+
+    @model_validator(mode="after")
+    def _variants(self) -> EndpointSpec:
+        seen: set[str] = set()
+        for v in self.variants:
+            if v.name in seen:
+                raise ValueError(f"variant name {v.name!r} is used twice")
+            seen.add(v.name)
+        if sum(v.weight for v in self.variants) <= 0:
+            raise ValueError("variant weights sum to 0: no variant would receive traffic")
+        return self
+
+
+# -------------------------------------------------------------------------- monitors
+Every = Literal["hourly", "daily"]
+
+
+class Alert(Strict):
+    threshold: float | None = Field(None, ge=0)
+    notify: list[str] = Field(default_factory=list, description="e-mail addresses or topic ARNs")
+
+
+class MonitorSpec(ResourceBase):
+    endpoint: Name = Field(description="name of an endpoint in this stack")
+    type: Literal["data_quality", "model_quality", "bias", "explainability"]
+    every: str = Field("hourly", description="hourly, daily or a cron expression")
+    baseline: str | None = Field(None, description="URI of baseline statistics/constraints")
+    ground_truth: str | None = Field(None, description="URI of ground-truth labels (model_quality)")
+    problem_type: Literal["BinaryClassification", "MulticlassClassification", "Regression"] | None = None
+    alert: Alert | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _quality_needs(self) -> MonitorSpec:
+        if self.type == "model_quality" and not self.ground_truth:
+            raise ValueError("a model_quality monitor needs ground_truth (URI of labels)")
+        return self
+
+
+# ------------------------------------------------------------------------- schedules
+class Pipeline(Strict):
+    definition: str | None = Field(None, description="path (relative to the stack) of a pipeline file")
+    template_uri: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Pipeline:
+        if bool(self.definition) == bool(self.template_uri):
+            raise ValueError("give exactly one of definition or template_uri")
+        return self
+
+
+class ScheduleSpec(ResourceBase):
+    cron: str | None = Field(None, description="five-field cron expression")
+    timezone: str = "UTC"
+    pipeline: Pipeline
+    also_on: list[Name] = Field(default_factory=list, description="monitors whose alert also triggers")
+    enabled: bool = True
+    max_concurrent_runs: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _trigger(self) -> ScheduleSpec:
+        if not self.cron and not self.also_on:
+            raise ValueError("give a cron, also_on, or both: nothing would start this schedule")
+        return self
+
+
+# ------------------------------------------------------------------------ stack root
+class VariableSpec(Strict):
+    default: Any = None
+    description: str | None = None
+    type: Literal["string", "number", "bool", "any"] = "any"
+    sensitive: bool = False
+
+
+class OutputSpec(Strict):
+    value: Any
+    description: str | None = None
+    sensitive: bool = False
+
+
+class LocalBackend(Strict):
+    path: str = ".mlops"
+
+
+class S3Backend(Strict):
+    bucket: str
+    key: str
+    region: str | None = None
+
+
+class GcsBackend(Strict):
+    bucket: str
+    prefix: str = ""
+
+
+class AzureBlobBackend(Strict):
+    account: str
+    container: str
+    key: str
+
+
+class Backend(Strict):
+    local: LocalBackend | None = None
+    s3: S3Backend | None = None
+    gcs: GcsBackend | None = None
+    azureblob: AzureBlobBackend | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Backend:
+        chosen = [k for k in ("local", "s3", "gcs", "azureblob") if getattr(self, k) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"choose one backend, not {', '.join(chosen)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        for k in ("s3", "gcs", "azureblob"):
+            if getattr(self, k) is not None:
+                return k
+        return "local"
+
+
+class StackSpec(Strict):
+    api_version: Literal["mlops-gitops/v1"] = Field(alias="apiVersion")
+    name: Name
+    description: str | None = None
+    provider: dict[str, dict[str, Any]] = Field(
+        description="exactly one provider and its settings, e.g. {sagemaker: {region: us-east-1}}"
+    )
+    backend: Backend = Field(default_factory=lambda: Backend(local=LocalBackend()))
+    variables: dict[str, VariableSpec] = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=dict, description="tags applied to every resource")
+    models: dict[Name, ModelSpec] = Field(default_factory=dict)
+    endpoints: dict[Name, EndpointSpec] = Field(default_factory=dict)
+    monitors: dict[Name, MonitorSpec] = Field(default_factory=dict)
+    schedules: dict[Name, ScheduleSpec] = Field(default_factory=dict)
+    outputs: dict[str, OutputSpec] = Field(default_factory=dict)
+
+    @field_validator("provider")
+    @classmethod
+    def _one_provider(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if len(v) != 1:
+            raise ValueError("name exactly one provider, e.g. provider: {sagemaker: {region: us-east-1}}")
+        return v
+
+    @property
+    def provider_name(self) -> str:
+        return next(iter(self.provider))
