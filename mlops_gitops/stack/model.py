@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mlops_gitops.errors import Position
+from mlops_gitops.errors import Diagnostic, Position
 from mlops_gitops.stack.schema import Backend, OutputSpec
 
 
@@ -43,3 +43,5 @@ class Stack:
     variables: dict[str, Any] = field(default_factory=dict)
     sensitive_variables: set[str] = field(default_factory=set)
     base_dir: str = "."  # directory of the stack file: relative paths in the stack resolve here
+    positions: dict[str, Position] = field(default_factory=dict)  # value path -> where it is written
+    warnings: list[Diagnostic] = field(default_factory=list)  # e.g. a --var-file value nothing declares

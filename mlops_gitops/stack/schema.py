@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-NAME_RE = r"^[a-z][a-z0-9-]{0,46}[a-z0-9]$"
+NAME_RE = r"^[a-z]([a-z0-9-]{0,46}[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_RE, description="lowercase letters, digits and hyphens")]
 Tags = dict[str, str]
 

@@ -1,0 +1,331 @@
+"""plan, apply, destroy."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlops_gitops.cli.context import Options
+from mlops_gitops.errors import MlopsError, StateError
+
+PLAN_FILE_FORMAT = "mlops-gitops-plan/1"
+
+
+def _render(doc: dict[str, Any], opts: Options) -> str:
+    from mlops_gitops.render.text import render_plan
+
+    return render_plan(doc, color=opts.color)
+
+
+def _make_plan(opts: Options, *, mode: str, targets: list[str], parallelism: int, lock_op: str):
+    """Load, lock, refresh and plan; the caller releases the lock."""
+    from mlops_gitops.cli.context import open_all
+    from mlops_gitops.engine.operations import plan_locked
+
+    stack, ws, backend = open_all(opts)
+    planned = plan_locked(
+        ws,
+        backend,
+        mode=mode,
+        targets=targets,
+        parallelism=parallelism,  # type: ignore[arg-type]
+        operation=lock_op,
+    )
+    return stack, planned
+
+
+def _exit_code(plan_has_changes: bool, detailed: bool) -> int:
+    return 2 if detailed and plan_has_changes else 0
+
+
+def register(cli: click.Group) -> None:
+    from mlops_gitops.cli.main import (
+        parallelism_option,
+        target_option,
+        var_file_option,
+        var_option,
+        with_vars,
+    )
+
+    @cli.command()
+    @var_option
+    @var_file_option
+    @target_option
+    @parallelism_option
+    @click.option(
+        "--out", "out", type=click.Path(dir_okay=False), help="Save the plan for `mlops apply FILE`."
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print the plan's JSON document.")
+    @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
+    @click.option("--refresh-only", is_flag=True, help="Only record changes made outside mlops.")
+    @click.option("--destroy", is_flag=True, help="Plan to destroy everything in state.")
+    @click.pass_context
+    def plan(
+        ctx: click.Context,
+        vars_: tuple[str, ...],
+        var_files: tuple[str, ...],
+        targets: tuple[str, ...],
+        parallelism: int,
+        out: str | None,
+        as_json: bool,
+        detailed_exitcode: bool,
+        refresh_only: bool,
+        destroy: bool,
+    ) -> None:
+        """Show what apply would change."""
+        opts = with_vars(ctx, vars_, var_files)
+        mode = "refresh-only" if refresh_only else "destroy" if destroy else "normal"
+        stack, planned = _make_plan(
+            opts, mode=mode, targets=list(targets), parallelism=parallelism, lock_op="plan"
+        )
+        planned.release()
+        the_plan = planned.plan
+        doc = the_plan.document()
+        if as_json:
+            click.echo(json.dumps(doc, indent=2))
+        else:
+            click.echo(_render(doc, opts), nl=False)
+        if out:
+            _save_plan(Path(out), doc, stack, opts, mode, list(targets))
+            if not as_json:
+                click.echo(
+                    f"\nSaved the plan to {out}. To perform exactly these actions, run: mlops apply {out}"
+                )
+        ctx.exit(_exit_code(the_plan.has_changes, detailed_exitcode))
+
+    @cli.command()
+    @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False))
+    @var_option
+    @var_file_option
+    @target_option
+    @parallelism_option
+    @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+    @click.option("--refresh-only", is_flag=True, help="Only record changes made outside mlops in state.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the plan and result as JSON.")
+    @click.pass_context
+    def apply(
+        ctx: click.Context,
+        plan_file: str | None,
+        vars_: tuple[str, ...],
+        var_files: tuple[str, ...],
+        targets: tuple[str, ...],
+        parallelism: int,
+        auto_approve: bool,
+        refresh_only: bool,
+        as_json: bool,
+    ) -> None:
+        """Make the cloud match the stack (or apply a plan saved with `plan --out`)."""
+        opts = with_vars(ctx, vars_, var_files)
+        if plan_file:
+            if vars_ or var_files or targets or refresh_only:
+                raise MlopsError(
+                    "a saved plan carries its own variables, targets and mode: give no other flags"
+                )
+            ctx.exit(_apply_saved(Path(plan_file), opts, parallelism, as_json))
+        mode = "refresh-only" if refresh_only else "normal"
+        ctx.exit(
+            _run(
+                opts,
+                mode=mode,
+                targets=list(targets),
+                parallelism=parallelism,
+                auto_approve=auto_approve,
+                as_json=as_json,
+            )
+        )
+
+    @cli.command()
+    @var_option
+    @var_file_option
+    @target_option
+    @parallelism_option
+    @click.option("--auto-approve", is_flag=True, help="Destroy without asking for confirmation.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the plan and result as JSON.")
+    @click.pass_context
+    def destroy(
+        ctx: click.Context,
+        vars_: tuple[str, ...],
+        var_files: tuple[str, ...],
+        targets: tuple[str, ...],
+        parallelism: int,
+        auto_approve: bool,
+        as_json: bool,
+    ) -> None:
+        """Destroy everything this stack manages."""
+        opts = with_vars(ctx, vars_, var_files)
+        ctx.exit(
+            _run(
+                opts,
+                mode="destroy",
+                targets=list(targets),
+                parallelism=parallelism,
+                auto_approve=auto_approve,
+                as_json=as_json,
+            )
+        )
+
+
+def _run(
+    opts: Options,
+    *,
+    mode: str,
+    targets: list[str],
+    parallelism: int,
+    auto_approve: bool,
+    as_json: bool,
+    expected: dict[str, Any] | None = None,
+) -> int:
+    _stack, planned = _make_plan(opts, mode=mode, targets=targets, parallelism=parallelism, lock_op="apply")
+    the_plan = planned.plan
+    try:
+        doc = the_plan.document()
+        if expected is not None:
+            _check_unchanged(expected, doc)
+        if not as_json:
+            click.echo(_render(doc, opts), nl=False)
+        if not the_plan.has_changes:
+            if as_json:
+                click.echo(json.dumps({"plan": doc, "applied": [], "errors": []}, indent=2))
+            return 0
+        if not auto_approve and expected is None:
+            _confirm(mode)
+        from mlops_gitops.cli.progress import ProgressPrinter
+
+        printer = ProgressPrinter(color=opts.color, interactive=sys.stdout.isatty(), err=as_json)
+        result = planned.apply(parallelism=parallelism, on_event=printer)
+    finally:
+        planned.release()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "plan": doc,
+                    "applied": [list(d) for d in result.done],
+                    "errors": [{"address": a, "message": m} for a, m in result.errors],
+                },
+                indent=2,
+            )
+        )
+    if result.errors:
+        lines = [f"{addr}: {msg}" for addr, msg in result.errors]
+        done = len(result.done)
+        lines.append(
+            f"{done} operation{'s' if done != 1 else ''} completed before the failure; "
+            "state records what exists."
+        )
+        raise MlopsError(lines[0], [_diag(line) for line in lines])
+    if not as_json:
+        from mlops_gitops.render.text import render_apply_summary
+
+        if mode == "refresh-only":
+            click.echo("\nRefresh complete: state now matches the cloud.")
+        else:
+            click.echo(
+                "\n" + render_apply_summary(the_plan.counts(), destroy=mode == "destroy", color=opts.color),
+                nl=False,
+            )
+            if mode != "destroy":
+                _print_outputs(planned.state.outputs)
+    return 0
+
+
+def _diag(line: str):
+    from mlops_gitops.errors import Diagnostic
+
+    return Diagnostic(line)
+
+
+def _print_outputs(outputs: dict[str, Any]) -> None:
+    if outputs:
+        click.echo("\nOutputs:\n")
+        width = max(len(n) for n in outputs)
+        for name, out in outputs.items():
+            value = "(sensitive)" if out.get("sensitive") else json.dumps(out.get("value"))
+            click.echo(f"{name.ljust(width)} = {value}")
+
+
+def _confirm(mode: str) -> None:
+    if not sys.stdin.isatty():
+        raise MlopsError("no terminal to confirm on: re-run with --auto-approve (or apply a saved plan)")
+    what = "destroy every resource of this stack" if mode == "destroy" else "perform these actions"
+    click.echo(f"Do you want to {what}? Only 'yes' will be accepted.")
+    answer = click.prompt("  Enter a value", default="", show_default=False)
+    if answer.strip() != "yes":
+        raise MlopsError("apply cancelled")
+
+
+# ------------------------------------------------------------------------------ saved plans
+def _save_plan(
+    path: Path, doc: dict[str, Any], stack: Any, opts: Options, mode: str, targets: list[str]
+) -> None:
+    payload = {
+        "format": PLAN_FILE_FORMAT,
+        "stack_file": str(Path(stack.path).resolve()),
+        "variables": stack.variables,  # resolved values: a plan file is as secret as the stack's vars
+        "sandbox": opts.sandbox,
+        "mode": mode,
+        "targets": targets,
+        "plan": doc,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+def load_saved_plan(path: Path) -> dict[str, Any]:
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise MlopsError(f"{path}: not a saved plan: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != PLAN_FILE_FORMAT:
+        raise MlopsError(f"{path}: not a saved plan (expected format {PLAN_FILE_FORMAT})")
+    return payload
+
+
+def _apply_saved(path: Path, opts: Options, parallelism: int, as_json: bool) -> int:
+    import tempfile
+
+    payload = load_saved_plan(path)
+    doc = payload["plan"]
+    opts.file, opts.chdir = payload["stack_file"], None
+    opts.sandbox = bool(payload["sandbox"])
+    with tempfile.TemporaryDirectory() as tmp:
+        # Re-load the stack with exactly the plan's variable values (nothing from the environment).
+        var_file = Path(tmp) / "plan-vars.json"
+        var_file.write_text(json.dumps(payload["variables"]))
+        opts.cli_vars, opts.var_files = {}, [str(var_file)]
+        stack = opts.load_stack()
+    if stack.digest != doc["stack"]["digest"]:
+        raise StateError(f"{path}: the stack changed since this plan was made; run plan again")
+    return _run(
+        opts,
+        mode=payload["mode"],
+        targets=payload["targets"],
+        parallelism=parallelism,
+        auto_approve=True,
+        as_json=as_json,
+        expected=doc,
+    )
+
+
+def _check_unchanged(expected: dict[str, Any], now: dict[str, Any]) -> None:
+    """A saved plan is applied only if state and the cloud are where they were when it was made."""
+    then, current = expected["state"], now["state"]
+    # A plan made before the first apply has a lineage that was never written: only serials count.
+    fresh = then["serial"] == 0 and current["serial"] == 0
+    if not fresh and (then["lineage"], then["serial"]) != (current["lineage"], current["serial"]):
+        raise StateError(
+            f"the saved plan is stale: state changed since it was made (serial {expected['state']['serial']} "
+            f"then, {now['state']['serial']} now); run plan again"
+        )
+    for key in ("resource_changes", "output_changes", "drift"):
+        if _strip(expected[key]) != _strip(now[key]):
+            raise StateError("the saved plan is stale: the cloud changed since it was made; run plan again")
+
+
+def _strip(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return json.loads(json.dumps(items, sort_keys=True))

@@ -1,0 +1,286 @@
+"""show, output, import, state list|show|rm|mv, force-unlock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlops_gitops.cli.context import Options, options
+from mlops_gitops.errors import MlopsError, StateError
+
+
+def _backend(opts: Options):
+    """State commands need the stack only to find the backend; no provider, no cloud call."""
+    from mlops_gitops.workspace import state_backend
+
+    stack = opts.load_stack()
+    return stack, state_backend(stack, sandbox=opts.sandbox)
+
+
+def _read_state(opts: Options):
+    stack, backend = _backend(opts)
+    state = backend.read()
+    if state is None:
+        raise StateError("no state yet: run `mlops apply` first")
+    return stack, backend, state
+
+
+def _fmt_attrs(attrs: dict[str, Any], sensitive: set[str] | None = None) -> list[str]:
+    from mlops_gitops import paths
+
+    flat = list(paths.leaves(attrs))
+    width = max((len(p) for p, _ in flat), default=0)
+    out = []
+    for path, value in flat:
+        shown = "(sensitive)" if sensitive and paths.matches_any(sensitive, path) else json.dumps(value)
+        out.append(f"    {path.ljust(width)} = {shown}")
+    return out
+
+
+def _sensitive_paths(stack: Any, address: str) -> set[str]:
+    res = stack.resources.get(address)
+    return set(res.sensitive_paths) if res else set()
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False))
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    def show(ctx: click.Context, plan_file: str | None, as_json: bool) -> None:
+        """Show state, or a plan saved with `plan --out`."""
+        opts = options(ctx)
+        if plan_file:
+            from mlops_gitops.cli.commands_run import load_saved_plan
+            from mlops_gitops.render.text import render_plan
+
+            doc = load_saved_plan(Path(plan_file))["plan"]
+            click.echo(
+                json.dumps(doc, indent=2) if as_json else render_plan(doc, color=opts.color), nl=as_json
+            )
+            return
+        stack, _, state = _read_state(opts)
+        if as_json:
+            click.echo(json.dumps(_public_state(stack, state), indent=2))
+            return
+        for addr, rs in state.resources.items():
+            flag = " (tainted)" if rs.status == "tainted" else ""
+            click.echo(f'# {addr}{flag}:\n{rs.kind} "{rs.name}" {{')
+            click.echo("\n".join(_fmt_attrs(rs.attributes, _sensitive_paths(stack, addr))))
+            click.echo("}\n")
+        if state.outputs:
+            click.echo("Outputs:\n")
+            for name, out in state.outputs.items():
+                click.echo(
+                    f"{name} = {'(sensitive)' if out.get('sensitive') else json.dumps(out.get('value'))}"
+                )
+
+    @cli.command()
+    @click.argument("name", required=False)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--raw", is_flag=True, help="Print a string value without quotes (for scripts).")
+    @click.pass_context
+    def output(ctx: click.Context, name: str | None, as_json: bool, raw: bool) -> None:
+        """Show the stack's outputs (a sensitive one only when asked for by name)."""
+        _stack, _b, state = _read_state(options(ctx))
+        if name:
+            if name not in state.outputs:
+                from mlops_gitops.stack.suggest import did_you_mean
+
+                raise MlopsError(f"no output named {name!r}{did_you_mean(name, state.outputs)}")
+            value = state.outputs[name].get("value")
+            click.echo(
+                value if raw and isinstance(value, str) else json.dumps(value, indent=2 if as_json else None)
+            )
+            return
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        n: {
+                            "value": None if o.get("sensitive") else o.get("value"),
+                            "sensitive": bool(o.get("sensitive")),
+                        }
+                        for n, o in state.outputs.items()
+                    },
+                    indent=2,
+                )
+            )
+            return
+        width = max((len(n) for n in state.outputs), default=0)
+        for n, o in state.outputs.items():
+            click.echo(
+                f"{n.ljust(width)} = {'(sensitive)' if o.get('sensitive') else json.dumps(o.get('value'))}"
+            )
+
+    @cli.command("import")
+    @click.argument("address")
+    @click.argument("cloud_id")
+    @click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE")
+    @click.option("--var-file", "var_files", multiple=True)
+    @click.pass_context
+    def import_(
+        ctx: click.Context, address: str, cloud_id: str, vars_: tuple[str, ...], var_files: tuple[str, ...]
+    ) -> None:
+        """Adopt an existing cloud object as ADDRESS (which the stack must declare)."""
+        from mlops_gitops.cli.context import open_all
+        from mlops_gitops.cli.main import with_vars
+        from mlops_gitops.state.model import ResourceState, StateDoc
+
+        opts = with_vars(ctx, vars_, var_files)
+        stack, ws, backend = open_all(opts)
+        res = stack.resources.get(address)
+        if res is None:
+            from mlops_gitops.stack.suggest import did_you_mean
+
+            raise MlopsError(
+                f"{address}: the stack declares no such resource{did_you_mean(address, stack.resources)}; "
+                "add it to the stack first"
+            )
+        with backend.locked("import"):
+            state = backend.read() or StateDoc.new(stack.name)
+            if state.get(address) is not None:
+                raise StateError(
+                    f"{address} is already managed; `mlops state rm {address}` first to re-import"
+                )
+            attrs = ws.provider.import_resource(res.kind, cloud_id)
+            state.put(
+                ResourceState(
+                    address=address,
+                    kind=res.kind,
+                    name=res.name,
+                    provider=stack.provider,
+                    attributes=attrs,
+                    dependencies=list(res.depends_on),
+                )
+            )
+            backend.write(state)
+        click.echo(f"{address}: imported {cloud_id}. Run `mlops plan` to compare it with the stack.")
+
+    @cli.group()
+    def state() -> None:
+        """Inspect and edit state (advanced)."""
+
+    @state.command("list")
+    @click.pass_context
+    def state_list(ctx: click.Context) -> None:
+        """List the addresses in state."""
+        _s, _b, doc = _read_state(options(ctx.find_root()))
+        for addr in doc.addresses():
+            click.echo(addr)
+
+    @state.command("show")
+    @click.argument("address")
+    @click.pass_context
+    def state_show(ctx: click.Context, address: str) -> None:
+        """Show one resource's recorded attributes."""
+        stack, _b, doc = _read_state(options(ctx.find_root()))
+        rs = _get(doc, address)
+        click.echo(f'# {address}{" (tainted)" if rs.status == "tainted" else ""}:\n{rs.kind} "{rs.name}" {{')
+        click.echo("\n".join(_fmt_attrs(rs.attributes, _sensitive_paths(stack, address))))
+        click.echo("}")
+
+    @state.command("rm")
+    @click.argument("addresses", nargs=-1, required=True)
+    @click.pass_context
+    def state_rm(ctx: click.Context, addresses: tuple[str, ...]) -> None:
+        """Forget resources (the cloud objects are left alone)."""
+        _stack, backend = _backend(options(ctx.find_root()))
+        with backend.locked("state rm"):
+            doc = backend.read()
+            if doc is None:
+                raise StateError("no state yet")
+            for a in addresses:
+                _get(doc, a)
+                doc.remove(a)
+            backend.write(doc)
+        for a in addresses:
+            click.echo(f"Removed {a} from state (the cloud object still exists).")
+
+    @state.command("mv")
+    @click.argument("source")
+    @click.argument("destination")
+    @click.pass_context
+    def state_mv(ctx: click.Context, source: str, destination: str) -> None:
+        """Rename a resource in state (e.g. after renaming it in the stack)."""
+        _stack, backend = _backend(options(ctx.find_root()))
+        kind, _, name = destination.partition(".")
+        with backend.locked("state mv"):
+            doc = backend.read()
+            if doc is None:
+                raise StateError("no state yet")
+            rs = _get(doc, source)
+            if doc.get(destination) is not None:
+                raise StateError(f"{destination} already exists in state")
+            if kind != rs.kind or not name:
+                raise StateError(f"{destination}: must be {rs.kind}.<name> (a resource keeps its kind)")
+            doc.remove(source)
+            rs.address, rs.name = destination, name
+            doc.put(rs)
+            backend.write(doc)
+        click.echo(f"Moved {source} to {destination}.")
+
+    @cli.command("force-unlock")
+    @click.argument("lock_id")
+    @click.option("--force", is_flag=True, help="Do not ask for confirmation.")
+    @click.pass_context
+    def force_unlock(ctx: click.Context, lock_id: str, force: bool) -> None:
+        """Release a state lock left by a command that died."""
+        _stack, backend = _backend(options(ctx))
+        info = backend.lock_info()
+        if info is None:
+            raise StateError("state is not locked")
+        if not force:
+            click.echo(f"Lock {info.id}: held by {info.who} for {info.operation} since {info.created}.")
+            if not click.confirm("Release it? Only do this if that command is no longer running"):
+                raise MlopsError("force-unlock cancelled")
+        backend.force_unlock(lock_id)
+        click.echo("State unlocked.")
+
+
+def _get(doc: Any, address: str) -> Any:
+    rs = doc.get(address)
+    if rs is None:
+        from mlops_gitops.stack.suggest import did_you_mean
+
+        raise StateError(f"no resource {address!r} in state{did_you_mean(address, doc.addresses())}")
+    return rs
+
+
+def _public_state(stack: Any, state: Any) -> dict[str, Any]:
+    from mlops_gitops import paths
+
+    resources = []
+    for addr, rs in state.resources.items():
+        attrs = json.loads(json.dumps(rs.attributes))
+        sens = _sensitive_paths(stack, addr)
+        for p, _v in list(paths.leaves(attrs)):
+            if sens and paths.matches_any(sens, p):
+                paths.set_(attrs, p, "(sensitive)")
+        resources.append(
+            {
+                "address": addr,
+                "kind": rs.kind,
+                "name": rs.name,
+                "provider": rs.provider,
+                "status": rs.status,
+                "attributes": attrs,
+                "dependencies": rs.dependencies,
+            }
+        )
+    return {
+        "lineage": state.lineage,
+        "serial": state.serial,
+        "stack": state.stack,
+        "resources": resources,
+        "outputs": {
+            n: {
+                "value": None if o.get("sensitive") else o.get("value"),
+                "sensitive": bool(o.get("sensitive")),
+            }
+            for n, o in state.outputs.items()
+        },
+    }

@@ -1,0 +1,86 @@
+"""What every command needs: the stack, the workspace, the state backend and the output style.
+Kept out of the command functions so they stay thin."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from mlops_gitops.errors import MlopsError
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Options:
+    """Global flags (before the command) plus the stack-loading flags many commands share."""
+
+    file: str | None = None
+    chdir: str | None = None
+    sandbox: bool = False
+    color: bool = True
+    cli_vars: dict[str, str] = field(default_factory=dict)
+    var_files: list[str] = field(default_factory=list)
+
+    def stack_path(self) -> Path:
+        from mlops_gitops.stack.loader import resolve_stack_path
+
+        return resolve_stack_path(self.file, self.chdir)
+
+    def load_stack(self):
+        from mlops_gitops.stack.loader import load_stack
+
+        return load_stack(self.stack_path(), cli_vars=self.cli_vars, var_files=self.var_files)
+
+
+def options(ctx: click.Context) -> Options:
+    return ctx.ensure_object(Options)
+
+
+def make_options(file: str | None, chdir: str | None, sandbox: bool, no_color: bool) -> Options:
+    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    return Options(
+        file=file, chdir=chdir, sandbox=sandbox or _truthy(os.environ.get("MLOPS_SANDBOX")), color=color
+    )
+
+
+def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise MlopsError(f"--var {pair!r}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def open_all(opts: Options):
+    """Load and check the stack (no cloud call), start the sandbox if asked, bind the provider."""
+    from mlops_gitops.workspace import check_stack, local_root, open_workspace, state_backend
+
+    stack = opts.load_stack()
+    check_stack(stack)  # every offline check passes before the sandbox or the cloud is touched
+    endpoints = None
+    if opts.sandbox:
+        from mlops_gitops.sandbox.daemon import ensure_running
+
+        endpoints = ensure_running(local_root(stack) / "sandbox")
+    ws = open_workspace(stack, sandbox=endpoints)
+    return stack, ws, state_backend(stack, sandbox=opts.sandbox)
+
+
+def sandbox_dir(opts: Options) -> Path:
+    """The sandbox of the stack in scope, or of the current directory when there is none."""
+    from mlops_gitops.errors import StackError
+    from mlops_gitops.workspace import local_root
+
+    try:
+        return local_root(opts.load_stack()) / "sandbox"
+    except StackError:
+        return Path(opts.chdir or ".") / ".mlops" / "sandbox"

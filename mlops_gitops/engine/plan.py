@@ -1,0 +1,163 @@
+"""The plan as pure data, and its JSON document.
+
+Renderers (text, Markdown, JSON) read only the document produced by `Plan.document()`; nothing
+here prints. Values the cloud assigns on apply are UNKNOWN in memory and `null` plus an
+`after_unknown` flag in the document; sensitive values never reach the document."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from mlops_gitops import __version__, paths
+from mlops_gitops.provider import UNKNOWN
+
+Action = Literal["create", "update", "replace", "delete", "noop"]
+Mode = Literal["normal", "destroy", "refresh-only"]
+FORMAT_VERSION = "1"
+SENSITIVE = "(sensitive)"
+
+
+@dataclass
+class FieldChange:
+    path: str
+    before: Any
+    after: Any  # UNKNOWN when only the cloud can tell
+    forces_replacement: bool = False
+    sensitive: bool = False
+
+    @property
+    def kind(self) -> str:
+        if self.before is None:
+            return "add"
+        if self.after is None:
+            return "remove"
+        return "modify"
+
+    def document(self) -> dict[str, Any]:
+        hide = self.sensitive
+        return {
+            "path": self.path,
+            "change": self.kind,
+            "before": SENSITIVE if hide and self.before is not None else self.before,
+            "after": None
+            if self.after is UNKNOWN
+            else (SENSITIVE if hide and self.after is not None else self.after),
+            "after_unknown": self.after is UNKNOWN,
+            "forces_replacement": self.forces_replacement,
+            "sensitive": hide,
+        }
+
+
+@dataclass
+class ResourceChange:
+    address: str
+    kind: str
+    name: str
+    provider: str
+    action: Action
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    changes: list[FieldChange] = field(default_factory=list)
+    reason: str = ""  # e.g. "tainted", "deleted outside mlops", "removed from the stack"
+    depends_on: list[str] = field(default_factory=list)
+    sensitive_paths: list[str] = field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "kind": self.kind,
+            "name": self.name,
+            "provider": self.provider,
+            "action": self.action,
+            "reason": self.reason,
+            "changes": [c.document() for c in self.changes],
+            "before": _public(self.before, self.sensitive_paths),
+            "after": _public(self.after, self.sensitive_paths),
+            "after_unknown": sorted(p for p, v in paths.leaves(self.after or {}) if v is UNKNOWN),
+            "depends_on": list(self.depends_on),
+        }
+
+
+@dataclass
+class OutputChange:
+    name: str
+    action: Action
+    before: Any
+    after: Any
+    sensitive: bool = False
+
+    def document(self) -> dict[str, Any]:
+        def show(v: Any) -> Any:
+            return SENSITIVE if self.sensitive and v is not None else (None if v is UNKNOWN else v)
+
+        return {
+            "name": self.name,
+            "action": self.action,
+            "before": show(self.before),
+            "after": show(self.after),
+            "after_unknown": self.after is UNKNOWN,
+            "sensitive": self.sensitive,
+        }
+
+
+@dataclass
+class Plan:
+    stack: str
+    stack_path: str
+    stack_digest: str
+    provider: str
+    lineage: str
+    serial: int
+    mode: Mode = "normal"
+    changes: list[ResourceChange] = field(default_factory=list)  # in apply order
+    drift: list[ResourceChange] = field(default_factory=list)
+    outputs: list[OutputChange] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def counts(self) -> dict[str, int]:
+        add = sum(c.action in ("create", "replace") for c in self.changes)
+        change = sum(c.action == "update" for c in self.changes)
+        destroy = sum(c.action in ("delete", "replace") for c in self.changes)
+        return {"add": add, "change": change, "destroy": destroy, "drift": len(self.drift)}
+
+    @property
+    def has_changes(self) -> bool:
+        if self.mode == "refresh-only":
+            return bool(self.drift)
+        return any(c.action != "noop" for c in self.changes) or any(o.action != "noop" for o in self.outputs)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "tool": {"name": "mlops-gitops", "version": __version__},
+            "created_at": self.created_at,
+            "mode": self.mode,
+            "stack": {"name": self.stack, "path": self.stack_path, "digest": self.stack_digest},
+            "provider": self.provider,
+            "state": {"lineage": self.lineage, "serial": self.serial},
+            "targets": list(self.targets),
+            "resource_changes": [c.document() for c in self.changes],
+            "drift": [c.document() for c in self.drift],
+            "output_changes": [o.document() for o in self.outputs],
+            "warnings": list(self.warnings),
+            "summary": self.counts(),
+            "has_changes": self.has_changes,
+        }
+
+
+def _public(attrs: dict[str, Any] | None, sensitive: list[str]) -> dict[str, Any] | None:
+    """A copy fit for display: UNKNOWN becomes null, sensitive leaves become "(sensitive)"."""
+    if attrs is None:
+        return None
+    out = copy.deepcopy(attrs)
+    for path, value in list(paths.leaves(out)):
+        if value is UNKNOWN:
+            paths.set_(out, path, None)
+        elif sensitive and paths.matches_any(sensitive, path):
+            paths.set_(out, path, SENSITIVE)
+    return out

@@ -1,0 +1,264 @@
+"""Resources, the references between them, the order to apply them in, and the checks that need
+more than one field (or the file system) to decide: what pydantic cannot see on its own."""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from mlops_gitops import paths
+from mlops_gitops.errors import Diagnostic
+from mlops_gitops.kinds import KINDS, Kind
+from mlops_gitops.stack import schema
+from mlops_gitops.stack.model import Resource
+from mlops_gitops.stack.suggest import did_you_mean
+from mlops_gitops.stack.variables import OutputRef, Segments
+from mlops_gitops.stack.yamlpos import Positions
+
+_OUTPUT_ATTRIBUTE = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_-]*(?:\[\d+\])*(?:\.[A-Za-z_][A-Za-z0-9_-]*(?:\[\d+\])*)*"
+)
+_CRON_FIELDS = "minute hour day-of-month month day-of-week"
+
+
+def attribute_path(segments: Sequence[str | int]) -> str:
+    """A path the way the engine writes it: keys that are not plain names are quoted."""
+    return paths.join(list(segments))
+
+
+def build(
+    specs: Sequence[tuple[Kind, str, BaseModel]],
+    declared: Mapping[str, Sequence[str]],
+    positions: Positions,
+    sensitive: set[Segments],
+) -> tuple[dict[str, Resource], list[Diagnostic]]:
+    """Resources (in file order) with their dependencies. `declared` names every resource written
+    in the file, valid or not, so a reference to a resource with errors of its own is not also
+    reported as dangling."""
+    resources: dict[str, Resource] = {}
+    for kind, name, spec in specs:
+        res = Resource(kind.name, name, spec, positions.key(f"{kind.section}.{name}"))
+        res.sensitive_paths = {
+            attribute_path(segs[2:]) for segs in sensitive if segs[:2] == (kind.section, name) and segs[2:]
+        }
+        resources[res.address] = res
+    diagnostics: list[Diagnostic] = []
+    for res in resources.values():
+        diagnostics += _link(res, resources, declared, positions)
+    return resources, diagnostics
+
+
+def _link(
+    res: Resource,
+    resources: Mapping[str, Resource],
+    declared: Mapping[str, Sequence[str]],
+    positions: Positions,
+) -> list[Diagnostic]:
+    """Fill `res.depends_on` from its kind's references; report those that name nothing."""
+    kind = KINDS[res.kind]
+    dangling: list[Diagnostic] = []
+    for ref in kind.references(res.spec):
+        names = declared.get(ref.kind, ())
+        if ref.name not in names:
+            path = f"{kind.section}.{res.name}.{ref.path}"
+            message = f"no {ref.kind} named {ref.name!r}{did_you_mean(ref.name, names)}"
+            dangling.append(Diagnostic(message, path, positions.value(path)))
+        elif ref.address in resources and ref.address not in res.depends_on:
+            res.depends_on.append(ref.address)
+    return dangling
+
+
+def dependency_order(resources: Mapping[str, Resource]) -> tuple[list[str], list[Diagnostic]]:
+    """Addresses with dependencies first; among resources ready at the same time, file order wins,
+    so the order changes only when the file does."""
+    sorter = TopologicalSorter({address: res.depends_on for address, res in resources.items()})
+    try:
+        sorter.prepare()
+    except CycleError as exc:
+        return [], [_cycle(exc.args[1], resources)]
+    rank = {address: i for i, address in enumerate(resources)}
+    ready = [(rank[a], a) for a in sorter.get_ready()]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, address = heapq.heappop(ready)
+        order.append(address)
+        sorter.done(address)
+        for a in sorter.get_ready():
+            heapq.heappush(ready, (rank[a], a))
+    return order, []
+
+
+def _cycle(cycle: list[str], resources: Mapping[str, Resource]) -> Diagnostic:
+    # graphlib lists each node before the one that depends on it; we print "a -> b" for "a depends
+    # on b", starting from the cycle's first resource in the file so the message is stable.
+    ring = list(reversed(cycle[:-1]))
+    rank = list(resources)
+    start = min(range(len(ring)), key=lambda i: rank.index(ring[i]))
+    ring = ring[start:] + ring[:start]
+    first = resources[ring[0]]
+    path = f"{KINDS[first.kind].section}.{first.name}"
+    return Diagnostic(f"dependency cycle: {' -> '.join([*ring, ring[0]])}", path, first.position)
+
+
+def check_outputs(
+    refs: Sequence[OutputRef],
+    declared: Mapping[str, Sequence[str]],
+    outputs: Mapping[str, schema.OutputSpec] | None,
+    sensitive: set[Segments],
+    positions: Positions,
+) -> list[Diagnostic]:
+    """Outputs name resources that exist, and do not show a sensitive variable unmarked."""
+    diagnostics = [d for ref in refs if (d := _output_ref(ref, declared)) is not None]
+    for name in sorted({segs[1] for segs in sensitive if segs[0] == "outputs" and len(segs) > 1}):
+        output = (outputs or {}).get(str(name))
+        if output is not None and not output.sensitive:
+            path = f"outputs.{name}"
+            message = f"output {name!r} shows a sensitive variable: add sensitive: true to it"
+            diagnostics.append(Diagnostic(message, path, positions.key(path)))
+    return diagnostics
+
+
+def _output_ref(ref: OutputRef, declared: Mapping[str, Sequence[str]]) -> Diagnostic | None:
+    kind, _, rest = ref.expression.partition(".")
+    name, _, attribute = rest.partition(".")
+    if kind not in KINDS:
+        expected = "outputs may use ${var.NAME} or ${<kind>.<name>.<attribute>}"
+        message = f"cannot resolve ${{{ref.expression}}}: {expected}{did_you_mean(kind, KINDS)}"
+    elif name not in declared.get(kind, ()):
+        message = f"no {kind} named {name!r}{did_you_mean(name, declared.get(kind, ()))}"
+    elif not _OUTPUT_ATTRIBUTE.fullmatch(attribute):
+        message = f"${{{ref.expression}}} needs an attribute after the name, e.g. ${{{kind}.{name}.arn}}"
+    else:
+        return None
+    return Diagnostic(message, ref.path, ref.position)
+
+
+# ------------------------------------------------------------------------- semantic checks
+@dataclass
+class _Checker:
+    resources: Mapping[str, Resource]
+    positions: Positions
+    base_dir: Path
+
+    def error(self, res: Resource, path: str, message: str) -> Diagnostic:
+        full = f"{KINDS[res.kind].section}.{res.name}.{path}"
+        return Diagnostic(message, full, self.positions.value(full))
+
+
+def check(resources: Mapping[str, Resource], positions: Positions, base_dir: Path) -> list[Diagnostic]:
+    """Rules the schema cannot express: cross-resource requirements, cron syntax, time zones,
+    files the stack points to, and lifecycle paths."""
+    checker = _Checker(resources, positions, base_dir)
+    diagnostics: list[Diagnostic] = []
+    for res in resources.values():
+        diagnostics += _ignore_changes(checker, res)
+        if isinstance(res.spec, schema.MonitorSpec):
+            diagnostics += _monitor(checker, res, res.spec)
+        elif isinstance(res.spec, schema.ScheduleSpec):
+            diagnostics += _schedule(checker, res, res.spec)
+    return diagnostics
+
+
+def _ignore_changes(checker: _Checker, res: Resource) -> Iterator[Diagnostic]:
+    lifecycle = getattr(res.spec, "lifecycle", None)
+    fields = type(res.spec).model_fields
+    for i, pattern in enumerate(lifecycle.ignore_changes if lifecycle else []):
+        path = f"lifecycle.ignore_changes[{i}]"
+        try:
+            segments = paths.split(pattern)
+        except ValueError:
+            segments = ()
+        if not segments or not isinstance(segments[0], str):
+            message = f"{pattern!r} is not an attribute path such as variants[*].instance_count or tags.team"
+            yield checker.error(res, path, message)
+            continue
+        head = segments[0]
+        if head != "*" and head not in fields:
+            yield checker.error(res, path, f"{res.kind} has no field {head!r}{did_you_mean(head, fields)}")
+
+
+def _monitor(checker: _Checker, res: Resource, spec: schema.MonitorSpec) -> Iterator[Diagnostic]:
+    if spec.every not in ("hourly", "daily"):
+        if " " in spec.every.strip():  # meant as a cron expression: say what is wrong with it
+            problem = cron_problem(spec.every)
+        else:
+            hint = did_you_mean(spec.every, ("hourly", "daily"))
+            problem = f"must be hourly, daily or a five-field cron expression; got {spec.every!r}{hint}"
+        if problem is not None:
+            yield checker.error(res, "every", problem)
+    endpoint = checker.resources.get(f"endpoint.{spec.endpoint}")
+    if endpoint is None:
+        return
+    assert isinstance(endpoint.spec, schema.EndpointSpec)
+    capture = endpoint.spec.data_capture
+    if capture is None:
+        message = (
+            f"endpoint {spec.endpoint!r} has no data_capture: add "
+            "data_capture: {destination: ..., sample_percent: ...} to it"
+        )
+        yield checker.error(res, "endpoint", message)
+    elif not capture.enabled:
+        message = (
+            f"endpoint {spec.endpoint!r} has data capture disabled: set data_capture.enabled: true on it"
+        )
+        yield checker.error(res, "endpoint", message)
+
+
+def _schedule(checker: _Checker, res: Resource, spec: schema.ScheduleSpec) -> Iterator[Diagnostic]:
+    if spec.cron is not None:
+        problem = cron_problem(spec.cron)
+        if problem is not None:
+            yield checker.error(res, "cron", problem)
+    problem = timezone_problem(spec.timezone)
+    if problem is not None:
+        yield checker.error(res, "timezone", problem)
+    if spec.pipeline.definition:
+        problem = _missing_file(checker.base_dir, spec.pipeline.definition)
+        if problem is not None:
+            yield checker.error(res, "pipeline.definition", problem)
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why `expression` is not a five-field cron expression, or None if it is one."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return (
+            f"invalid cron expression {expression!r}: expected 5 fields ({_CRON_FIELDS}), got {len(fields)}"
+        )
+    # croniter costs ~25 ms to import: only stacks that hold a cron pay for it.
+    from croniter import CroniterError, croniter
+
+    try:
+        croniter(expression)
+    except CroniterError as exc:
+        detail = re.sub(r"^\[.*?\]\s*(is not acceptable,?\s*)?", "", str(exc))
+        return f"invalid cron expression {expression!r}" + (f": {detail}" if detail else "")
+    return None
+
+
+def timezone_problem(name: str) -> str | None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone {name!r}{did_you_mean(name, zoneinfo.available_timezones())}"
+    return None
+
+
+def _missing_file(base_dir: Path, relative: str) -> str | None:
+    target = base_dir / relative
+    if target.is_file():
+        return None
+    siblings: list[str] = []
+    if target.parent.is_dir():
+        siblings = [str(Path(relative).parent / p.name) for p in target.parent.iterdir() if p.is_file()]
+    where = "relative to the stack file's directory"
+    return f"no file {relative!r} ({where}){did_you_mean(relative, siblings)}"

@@ -1,0 +1,438 @@
+"""Load a stack file into a validated `Stack`, or raise a StackError listing every problem.
+
+Steps: parse YAML with positions -> resolve variables and interpolate `${var.NAME}` -> validate
+with the pydantic schema -> build resources, check references and semantics -> order the graph.
+Each step reports what it finds and the next still runs, so one run shows all the problems; a
+value that could not be interpolated is left out of later checks instead of failing them twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from mlops_gitops.errors import Diagnostic, StackError
+from mlops_gitops.kinds import SECTIONS, Kind
+from mlops_gitops.stack import graph, schema, yamlpos
+from mlops_gitops.stack.model import Resource, Stack
+from mlops_gitops.stack.suggest import did_you_mean
+from mlops_gitops.stack.variables import interpolate, resolve
+
+STACK_FILES = ("stack.yaml", "stack.yml")
+_NO_VARS: Mapping[str, str] = types.MappingProxyType({})
+
+
+def resolve_stack_path(file: str | None, chdir: str | None) -> Path:
+    """The stack file a command works on: `-f FILE` if given, else `stack.yaml` (or `stack.yml`)
+    in `chdir` or the current directory. As with Terraform's -chdir, a relative FILE is taken
+    inside `chdir`. Paths stay relative so messages show them as the user would type them."""
+    base = Path(chdir) if chdir else Path()
+    if chdir and not base.is_dir():
+        raise StackError(f"directory {chdir!r} does not exist")
+    if file:
+        path = base / file
+        if not path.is_file():
+            raise StackError(f"stack file {str(path)!r} not found")
+        return path
+    found = [base / name for name in STACK_FILES if (base / name).is_file()]
+    where = chdir or "the current directory"
+    if len(found) > 1:
+        raise StackError(f"both stack.yaml and stack.yml exist in {where}: remove one, or pass -f FILE")
+    if not found:
+        raise StackError(f"no stack.yaml (or stack.yml) in {where}: create one, or pass -f FILE")
+    return found[0]
+
+
+def load_stack(
+    path: str | Path,
+    *,
+    cli_vars: Mapping[str, str] = _NO_VARS,
+    var_files: Sequence[str | Path] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Stack:
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise StackError(f"cannot read {file}: {exc.strerror}") from exc
+    parsed = yamlpos.parse_bytes(raw, file)
+    if parsed.data is None:
+        raise StackError.of(parsed.diagnostics)
+    positions = parsed.positions
+    variables = resolve(
+        parsed.data,
+        positions,
+        cli_vars=cli_vars,
+        var_files=var_files,
+        environ=os.environ if environ is None else environ,
+    )
+    interpolated = interpolate(parsed.data, positions, variables)
+    data, sensitive = interpolated.data, interpolated.sensitive_paths
+
+    hidden = _Prefixes(yamlpos.dotted(segs) for segs in sensitive)
+    spec, schema_errors = _validate(data, positions, hidden)
+    declared = _declared(data)
+    resources, link_errors = graph.build(_resource_specs(data, spec), declared, positions, sensitive)
+    order, cycle_errors = graph.dependency_order(resources)
+    base_dir = Path(file).parent
+    outputs = spec.outputs if spec is not None else None
+    later = [
+        *schema_errors,
+        *link_errors,
+        *cycle_errors,
+        *graph.check(resources, positions, base_dir),
+        *graph.check_outputs(interpolated.output_refs, declared, outputs, sensitive, positions),
+    ]
+    unresolved = _Prefixes(interpolated.unresolved)
+    diagnostics = _in_reading_order(
+        [
+            *parsed.diagnostics,
+            *variables.diagnostics,
+            *interpolated.diagnostics,
+            *(d for d in later if not unresolved.covers(d.path)),
+        ],
+        file,
+    )
+    if spec is None or any(d.severity == "error" for d in diagnostics):
+        raise StackError.of(diagnostics)
+    return Stack(
+        name=spec.name,
+        path=file,
+        digest=_digest(raw, variables.values, resources.values(), base_dir),
+        provider=spec.provider_name,
+        provider_config=spec.provider[spec.provider_name],
+        backend=spec.backend,
+        resources=resources,
+        order=order,
+        outputs=spec.outputs,
+        tags=spec.tags,
+        variables=variables.values,
+        sensitive_variables=variables.sensitive,
+        base_dir=str(base_dir),
+        positions=positions.values,
+        warnings=diagnostics,  # no errors among them by now
+    )
+
+
+class _Prefixes:
+    """A set of paths, asked whether a path is one of them or lies below one."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.paths = set(paths)
+
+    def covers(self, path: str) -> bool:
+        return any(path == p or path.startswith((f"{p}.", f"{p}[")) for p in self.paths)
+
+
+def _in_reading_order(diagnostics: list[Diagnostic], file: str) -> list[Diagnostic]:
+    """Problems in the stack file by line and column; the others (command line, var files) first,
+    as they were found."""
+
+    def key(d: Diagnostic) -> tuple[int, int, int]:
+        if d.position is None or d.position.file != file:
+            return (0, 0, 0)
+        return (1, d.position.line, d.position.column)
+
+    return sorted(diagnostics, key=key)
+
+
+def _declared(data: Mapping[Any, Any]) -> dict[str, list[str]]:
+    """Every resource name written in the file, by kind, whether or not its spec is valid."""
+    return {
+        kind.name: [str(name) for name in entries]
+        for section, entries in data.items()
+        if (kind := SECTIONS.get(section)) is not None and isinstance(entries, dict)
+    }
+
+
+def _resource_specs(
+    data: Mapping[Any, Any], spec: schema.StackSpec | None
+) -> list[tuple[Kind, str, BaseModel]]:
+    """Each resource with a valid spec, in file order. When the stack as a whole is invalid, the
+    resources that are valid on their own still get reference and graph checks."""
+    out: list[tuple[Kind, str, BaseModel]] = []
+    for section, entries in data.items():
+        kind = SECTIONS.get(section)
+        if kind is None or not isinstance(entries, dict):
+            continue
+        valid = getattr(spec, section) if spec is not None else None
+        for name, body in entries.items():
+            resource = valid[name] if valid is not None else _valid_alone(kind, name, body)
+            if resource is not None:
+                out.append((kind, name, resource))
+    return out
+
+
+def _valid_alone(kind: Kind, name: Any, body: Any) -> BaseModel | None:
+    if not isinstance(name, str) or not re.fullmatch(schema.NAME_RE, name):
+        return None
+    try:
+        return kind.spec.model_validate(body)
+    except ValidationError:  # already reported by the whole-stack validation
+        return None
+
+
+def _digest(raw: bytes, values: Mapping[str, Any], resources: Iterable[Resource], base_dir: Path) -> str:
+    """What a saved plan was made from: the file, the variable values, and the pipeline files the
+    stack points to (an edited pipeline changes what apply would deploy)."""
+    h = hashlib.sha256(raw)
+    h.update(json.dumps(values, sort_keys=True, default=str, separators=(",", ":")).encode())
+    for res in resources:
+        if isinstance(res.spec, schema.ScheduleSpec) and res.spec.pipeline.definition:
+            h.update(res.spec.pipeline.definition.encode() + b"\0")
+            h.update((base_dir / res.spec.pipeline.definition).read_bytes())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ schema errors, for humans
+def _validate(
+    data: Mapping[Any, Any], positions: yamlpos.Positions, hidden: _Prefixes
+) -> tuple[schema.StackSpec | None, list[Diagnostic]]:
+    try:
+        return schema.StackSpec.model_validate(data), []
+    except ValidationError as exc:
+        return None, validation_diagnostics(exc, schema.StackSpec, positions, hidden=hidden.covers)
+
+
+def validation_diagnostics(
+    exc: ValidationError,
+    model: type[BaseModel],
+    positions: yamlpos.Positions,
+    *,
+    base: str = "",
+    hidden: Callable[[str], bool] | None = None,
+) -> list[Diagnostic]:
+    """Turn a pydantic error into diagnostics a person can act on. `model` is what was validated;
+    `base` the path of the validated value in the file (for a provider's `<provider>:` block, say);
+    `hidden(path)` says the value there must not be echoed (it came from a sensitive variable)."""
+    return _Explainer(positions, base, hidden or (lambda _path: False)).explain(exc, model)
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+}
+_NAME_RULE = (
+    "lowercase letters, digits and hyphens (at most 48), starting with a letter, not ending in a hyphen"
+)
+
+
+@dataclass
+class _Located:
+    """A pydantic error placed in the file's terms."""
+
+    error: ErrorDetails
+    segments: list[str | int]  # data path: union branch labels and `[key]` markers removed
+    on_key: bool  # the error is about a mapping key, not its value
+    union: tuple[tuple[str | int, ...], str] | None  # (where the union-typed value is, branch label)
+    depth: int  # how far past that union's label the error lies (0: the branch refused the value)
+    holder: type[BaseModel] | None  # the model whose field the last segment names
+    annotation: Any  # the expected type at the error
+
+
+class _Explainer:
+    def __init__(self, positions: yamlpos.Positions, base: str, hidden: Callable[[str], bool]) -> None:
+        self.positions = positions
+        self.base = base
+        self.hidden = hidden
+
+    def explain(self, exc: ValidationError, model: type[BaseModel]) -> list[Diagnostic]:
+        out: list[Diagnostic] = []
+        unions: dict[tuple[str | int, ...], dict[str, list[_Located]]] = {}
+        for error in exc.errors():
+            located = _locate(error, model)
+            if located.union is None:
+                out.append(self.diagnostic(located))
+            else:
+                path, label = located.union
+                unions.setdefault(path, {}).setdefault(label, []).append(located)
+        for path, branches in unions.items():
+            out += self.union(list(path), branches)
+        return out
+
+    def path(self, segments: Sequence[str | int]) -> str:
+        rest = yamlpos.dotted(segments)
+        return yamlpos.key_path(self.base, rest) if self.base and rest else self.base or rest
+
+    def union(self, segments: list[str | int], branches: dict[str, list[_Located]]) -> list[Diagnostic]:
+        """One story for a value that fits no branch of a union (e.g. `image: str | FrameworkImage`).
+        If a branch accepted the value's shape and failed deeper, its errors are the useful ones."""
+        deeper = [errs for errs in branches.values() if any(e.depth for e in errs)]
+        if deeper:
+            return [self.diagnostic(e) for e in min(deeper, key=len) if e.depth]
+        errors = [e for errs in branches.values() for e in errs]
+        expected = " or ".join(dict.fromkeys(_EXPECTED.get(e.error["type"], "a valid value") for e in errors))
+        full = self.path(segments)
+        got = self.got(errors[0].error["input"], full)
+        return [Diagnostic(f"must be {expected}{got}", full, self.positions.value(full))]
+
+    def diagnostic(self, located: _Located) -> Diagnostic:
+        kind = located.error["type"]
+        path = self.path(located.segments)
+        if kind == "missing":
+            parent = self.path(located.segments[:-1])
+            message = f"missing required field {located.segments[-1]!r}"
+            return Diagnostic(message, parent, self.positions.value(parent))
+        on_key = located.on_key or kind == "extra_forbidden"
+        where = self.positions.key(path) if on_key else self.positions.value(path)
+        return Diagnostic(self.message(located, path), path, where)
+
+    def message(self, located: _Located, path: str) -> str:
+        kind = located.error["type"]
+        got = self.got(located.error["input"], path)
+        if kind in _MESSAGES:
+            return _MESSAGES[kind](located, got)
+        if kind in _EXPECTED:
+            return f"must be {_EXPECTED[kind]}{got}"
+        message = re.sub(r"^(Value error|Assertion failed), ", "", located.error["msg"])
+        if message.startswith("Input should be "):
+            return "must be " + message.removeprefix("Input should be ") + got
+        return message
+
+    def got(self, value: Any, path: str) -> str:
+        if self.hidden(path):
+            return ""
+        if isinstance(value, dict):
+            return "; got a mapping"
+        if isinstance(value, list):
+            return "; got a list"
+        return f"; got {value!r}" if isinstance(value, str) else f"; got {json.dumps(value, default=str)}"
+
+
+def _unknown_field(located: _Located, _got: str) -> str:
+    name = str(located.segments[-1])
+    return f"unknown field {name!r}{did_you_mean(name, _field_names(located.holder))}"
+
+
+def _not_allowed(located: _Located, got: str) -> str:
+    allowed = _literal_values(located.annotation)
+    value = located.error["input"]
+    # With a single allowed value the message already says what to write.
+    guess = isinstance(value, str) and len(allowed) > 1
+    hint = did_you_mean(value, map(str, allowed)) if guess else ""
+    expected = _either(allowed) or located.error.get("ctx", {}).get("expected")
+    return f"must be {expected}{got}{hint}"
+
+
+def _pattern(located: _Located, got: str) -> str:
+    pattern = located.error.get("ctx", {}).get("pattern")
+    rule = _NAME_RULE if pattern == schema.NAME_RE else f"text matching {pattern}"
+    if located.on_key:
+        return f"invalid name {located.error['input']!r}: use {rule}"
+    return f"must be {rule}{got}"
+
+
+def _length(located: _Located, _got: str) -> str:
+    ctx = located.error.get("ctx", {})
+    if located.error["type"] == "too_short":
+        return f"must have at least {ctx.get('min_length')} item(s)"
+    return f"must have at most {ctx.get('max_length')} item(s)"
+
+
+_MESSAGES: dict[str, Callable[[_Located, str], str]] = {
+    "extra_forbidden": _unknown_field,
+    "literal_error": _not_allowed,
+    "string_pattern_mismatch": _pattern,
+    "too_short": _length,
+    "too_long": _length,
+}
+
+
+def _locate(error: ErrorDetails, model: type[BaseModel]) -> _Located:
+    """Follow the error's location through the model's types. Pydantic puts extra items in the
+    location: a label naming the branch of a union it tried, and `[key]` for a key error."""
+    loc = error["loc"]
+    here = _Located(error, [], False, None, 0, None, model)
+    annotation: Any = model
+    for i, part in enumerate(loc):
+        annotation = _unwrap(annotation)
+        if get_origin(annotation) in (Union, types.UnionType):
+            if here.union is None:
+                here.union = (tuple(here.segments), str(part))
+                here.depth = len(loc) - i - 1
+            annotation = _branch(annotation, str(part))
+        elif part == "[key]":
+            here.on_key = True
+            annotation = get_args(annotation)[0] if get_origin(annotation) is dict else None
+        else:
+            here.segments.append(part)
+            here.holder = annotation if _is_model(annotation) else None
+            annotation = _child(annotation, part)
+    here.annotation = _unwrap(annotation)
+    return here
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip `Annotated[...]` and `X | None` down to the type that validates the value."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+            continue
+        if origin in (Union, types.UnionType):
+            options = [a for a in get_args(annotation) if a is not type(None)]
+            if len(options) == 1:
+                annotation = options[0]
+                continue
+        return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return (
+        get_origin(annotation) is None and isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    )
+
+
+def _branch(union: Any, label: str) -> Any:
+    options = (_unwrap(a) for a in get_args(union) if a is not type(None))
+    return next((a for a in options if getattr(a, "__name__", None) == label), None)
+
+
+def _child(annotation: Any, part: str | int) -> Any:
+    if _is_model(annotation):
+        for name, info in annotation.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+        return None
+    origin = get_origin(annotation)
+    if origin is dict:
+        return get_args(annotation)[1]
+    if origin is list:
+        return get_args(annotation)[0]
+    return None
+
+
+def _field_names(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _literal_values(annotation: Any) -> tuple[Any, ...]:
+    return get_args(annotation) if get_origin(annotation) is Literal else ()
+
+
+def _either(values: Sequence[Any]) -> str:
+    """`'a'`, `'a' or 'b'`, `'a', 'b' or 'c'`."""
+    shown = [repr(v) for v in values]
+    return " or ".join(filter(None, [", ".join(shown[:-1]), *shown[-1:]]))
