@@ -30,14 +30,7 @@ class Workspace:
 
 def locate(stack: Stack, path: str) -> Position | None:
     """The position of `path` in the stack file, or of its nearest ancestor that has one."""
-    positions: dict[str, Position] = getattr(stack, "positions", {}) or {}
-    probe = path
-    while probe:
-        if probe in positions:
-            return positions[probe]
-        cut = max(probe.rfind("."), probe.rfind("["))
-        probe = probe[:cut] if cut > 0 else ""
-    return None
+    return stack.positions.value(path)
 
 
 def _pydantic_diagnostics(
@@ -45,7 +38,7 @@ def _pydantic_diagnostics(
 ) -> list[Diagnostic]:
     from mlops_gitops.stack.loader import validation_diagnostics
 
-    return validation_diagnostics(exc, model, getattr(stack, "positions", {}), base=base)
+    return validation_diagnostics(exc, model, stack.positions, base=base)
 
 
 def check_stack(stack: Stack) -> tuple[type[Provider], BaseModel, dict[str, BaseModel | None]]:

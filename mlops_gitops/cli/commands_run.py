@@ -21,12 +21,14 @@ def _render(doc: dict[str, Any], opts: Options) -> str:
     return render_plan(doc, color=opts.color)
 
 
-def _make_plan(opts: Options, *, mode: str, targets: list[str], parallelism: int, lock_op: str):
+def _make_plan(
+    opts: Options, *, mode: str, targets: list[str], parallelism: int, lock_op: str, stack: Any = None
+):
     """Load, lock, refresh and plan; the caller releases the lock."""
     from mlops_gitops.cli.context import open_all
     from mlops_gitops.engine.operations import plan_locked
 
-    stack, ws, backend = open_all(opts)
+    stack, ws, backend = open_all(opts, stack)
     planned = plan_locked(
         ws,
         backend,
@@ -178,14 +180,17 @@ def _run(
     auto_approve: bool,
     as_json: bool,
     expected: dict[str, Any] | None = None,
+    stack: Any = None,
 ) -> int:
-    _stack, planned = _make_plan(opts, mode=mode, targets=targets, parallelism=parallelism, lock_op="apply")
+    _stack, planned = _make_plan(
+        opts, mode=mode, targets=targets, parallelism=parallelism, lock_op="apply", stack=stack
+    )
     the_plan = planned.plan
     try:
         doc = the_plan.document()
         if expected is not None:
             _check_unchanged(expected, doc)
-        if not as_json:
+        if not as_json and expected is None:  # a saved plan was shown when it was made
             click.echo(_render(doc, opts), nl=False)
         if not the_plan.has_changes:
             if as_json:
@@ -309,6 +314,7 @@ def _apply_saved(path: Path, opts: Options, parallelism: int, as_json: bool) -> 
         auto_approve=True,
         as_json=as_json,
         expected=doc,
+        stack=stack,
     )
 
 

@@ -56,6 +56,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def sandbox_up(ctx: click.Context, endpoint_delay: float | None, latency_ms: float | None) -> None:
         """Start the emulators (or report the running ones)."""
+        from mlops_gitops.sandbox.control import update_settings
         from mlops_gitops.sandbox.daemon import ensure_running
 
         settings: dict[str, float] = {}
@@ -67,6 +68,9 @@ def register(cli: click.Group) -> None:
         endpoints = ensure_running(
             directory, {name: settings for name in _provider_names()} if settings else None
         )
+        # A daemon that was already running keeps its settings unless told otherwise.
+        for url in endpoints.urls.values() if settings else ():
+            update_settings(url, settings)
         for name, url in sorted(endpoints.urls.items()):
             click.echo(f"{name:<12} {url}")
         click.echo(f"Sandbox running (state and logs in {directory}).")

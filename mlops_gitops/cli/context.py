@@ -7,6 +7,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -60,11 +61,11 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def open_all(opts: Options):
+def open_all(opts: Options, stack: Any = None):
     """Load and check the stack (no cloud call), start the sandbox if asked, bind the provider."""
     from mlops_gitops.workspace import check_stack, local_root, open_workspace, state_backend
 
-    stack = opts.load_stack()
+    stack = stack or opts.load_stack()
     check_stack(stack)  # every offline check passes before the sandbox or the cloud is touched
     endpoints = None
     if opts.sandbox:

@@ -105,6 +105,9 @@ def load_stack(
     )
     if spec is None or any(d.severity == "error" for d in diagnostics):
         raise StackError.of(diagnostics)
+    for res in resources.values():
+        # Stack-wide tags apply to every resource; a resource's own tag of the same key wins.
+        res.spec.tags = {**spec.tags, **res.spec.tags}  # type: ignore[attr-defined]
     return Stack(
         name=spec.name,
         path=file,
@@ -119,7 +122,7 @@ def load_stack(
         variables=variables.values,
         sensitive_variables=variables.sensitive,
         base_dir=str(base_dir),
-        positions=positions.values,
+        positions=positions,
         warnings=diagnostics,  # no errors among them by now
     )
 

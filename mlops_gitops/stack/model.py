@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, Position
 from mlops_gitops.stack.schema import Backend, OutputSpec
+from mlops_gitops.stack.yamlpos import Positions
 
 
 @dataclass
@@ -43,5 +44,5 @@ class Stack:
     variables: dict[str, Any] = field(default_factory=dict)
     sensitive_variables: set[str] = field(default_factory=set)
     base_dir: str = "."  # directory of the stack file: relative paths in the stack resolve here
-    positions: dict[str, Position] = field(default_factory=dict)  # value path -> where it is written
+    positions: Positions = field(default_factory=Positions)  # path -> where it is written
     warnings: list[Diagnostic] = field(default_factory=list)  # e.g. a --var-file value nothing declares

@@ -87,7 +87,7 @@ def test_full_stack_loads(full: Path) -> None:
         "${endpoint.fraud-api.name}/invocations",
         "environment": "dev",
     }
-    assert stack.positions["endpoints.fraud-api.variants[1].weight"] == Position(str(full), 28, 99)
+    assert stack.positions.values["endpoints.fraud-api.variants[1].weight"] == Position(str(full), 28, 99)
     assert stack.warnings == []
 
 

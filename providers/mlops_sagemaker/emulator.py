@@ -1,0 +1,815 @@
+"""The AWS control-plane emulator behind `mlops --sandbox`: moto's server, extended for SageMaker.
+
+Every moto service answers on one loopback port (the SageMaker provider also needs Application
+Auto Scaling, CloudWatch, SNS, EventBridge, EventBridge Scheduler and S3). In front of moto's WSGI
+application sits a small WSGI middleware that
+
+* adds latency to AWS calls and fails the calls that match configured rules;
+* gives SageMaker endpoints their real lifecycle: `Creating` -> `InService` (or `Failed`),
+  `Updating` -> `InService`, instead of moto's instant `InService`;
+* implements `UpdateEndpoint` (missing in moto), including a failed update rolling back to the
+  previous endpoint configuration with `FailureReason` set;
+* makes `UpdateEndpointWeightsAndCapacities` change only the fields it is given;
+* refuses duplicate `CreateModel` / `CreateEndpointConfig` / `CreateEndpoint` as SageMaker does;
+* serves a control API under `/_emulator/` to read and change the settings and to reset state.
+
+Why a middleware rather than patching moto's `SageMakerResponse` class: a patch changes moto for
+the whole process (a `mock_aws()` user in the same interpreter included) and leans on moto's
+private dispatch, which moves between releases. The middleware depends on the AWS wire protocol,
+which does not move, and on moto's SageMaker backend objects (`sagemaker_backends[account][region]`
+and the attributes of its endpoint, endpoint-config and model objects), the most stable part of
+moto.
+
+Settings (constructor argument, or at runtime through the control API):
+
+    latency_ms              milliseconds added to every AWS call (default 0)
+    endpoint_delay_seconds  how long CreateEndpoint / UpdateEndpoint /
+                            UpdateEndpointWeightsAndCapacities take (default 1.0)
+    fail                    rules failing matching AWS calls, each
+                            {"action": "CreateEndpoint", "service": "sagemaker" (optional),
+                             "name": "fraud-api" (optional), "code": "ThrottlingException",
+                             "message": "...", "status": 400, "times": 1 (omit: every call)};
+                            code defaults to ValidationException, status to 400
+    fail_endpoint_creates   true, or a list of endpoint names: CreateEndpoint ends `Failed`
+    fail_endpoint_updates   true, or a list of endpoint names: UpdateEndpoint rolls back
+
+Latency and failure rules apply to AWS calls, i.e. signed requests; unsigned ones (health
+probes, moto's own `/moto-api/`) go straight to moto.
+
+Control API (JSON): `GET /_emulator/settings`; `POST /_emulator/settings` with the keys to change
+(the others keep their value), answering the settings now in force, or 400 `{"error": ...}`;
+`POST /_emulator/reset` wipes every moto service's state, drops endpoint operations in flight and
+restores the settings the emulator was built with.
+
+moto keeps its state per process, so emulators sharing a process share their AWS state. Its
+account is 123456789012 unless the usual moto overrides (`MOTO_ACCOUNT_ID`, `x-moto-account-id`)
+say otherwise; any region works.
+
+Importing this module imports neither moto nor boto3; `start()` imports moto (~0.3 s)."""
+
+from __future__ import annotations
+
+import http
+import io
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from werkzeug.serving import BaseWSGIServer
+
+__all__ = ["EmulatorSettings", "FailRule", "SageMakerEmulator", "reset", "update_settings"]
+
+_log = logging.getLogger(__name__)
+
+_MOTO_API_PREFIX = "/moto-api"
+
+# SigV4: "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/sagemaker/aws4_request, ..."
+_CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
+_DEFAULT_REGION = "us-east-1"
+_IN_PROGRESS = ("Creating", "Updating")
+
+
+# ---- settings ----------------------------------------------------------------------------------
+
+
+class FailRule(BaseModel):
+    """Fail the AWS calls that match with an AWS error, so the SDK raises a proper ClientError.
+
+    Rules match on the operation name, which the JSON and query protocols carry (SageMaker,
+    Application Auto Scaling, CloudWatch, EventBridge, SNS); REST-protocol services (S3,
+    EventBridge Scheduler) never match a rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str  # operation name as in the API reference, e.g. "CreateEndpoint"
+    service: str | None = None  # SigV4 signing name ("sagemaker", "application-autoscaling")
+    name: str | None = None  # only calls with a top-level parameter equal to this value
+    code: str = "ValidationException"
+    message: str | None = None
+    status: int = Field(default=400, ge=400, le=599)
+    times: int | None = Field(default=None, ge=1)  # calls left to fail; None fails them all
+
+
+class EmulatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: float = Field(default=0.0, ge=0)
+    # A sandbox user should see endpoints go through Creating/Updating like on AWS, so the
+    # default is not 0; tests set a few tens of milliseconds.
+    endpoint_delay_seconds: float = Field(default=1.0, ge=0)
+    fail: list[FailRule] = Field(default_factory=list)
+    fail_endpoint_creates: bool | list[str] = False
+    fail_endpoint_updates: bool | list[str] = False
+
+
+def _selects(setting: bool | list[str], name: str) -> bool:
+    return setting is True or (isinstance(setting, list) and name in setting)
+
+
+# ---- the AWS call as seen on the wire -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Call:
+    protocol: str  # "json" (X-Amz-Target), "query" (form-encoded Action=...) or "rest"
+    action: str  # operation name; "" for REST protocols, which encode it in the path
+    service: str  # SigV4 signing name
+    region: str
+    access_key: str
+    account_header: str  # moto's `x-moto-account-id` override, if sent
+    params: dict[str, Any] = field(default_factory=dict)  # top-level request parameters
+
+    def mentions(self, name: str) -> bool:
+        return any(value == name for value in self.params.values())
+
+
+def _protocol(environ: WSGIEnvironment) -> str:
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        return "json"
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return "query"
+    return "rest"
+
+
+def _is_aws_call(environ: WSGIEnvironment) -> bool:
+    """Signed requests only: unsigned ones (health probes, moto's own API) get no latency or
+    injected failures."""
+    if environ.get("PATH_INFO", "").startswith(_MOTO_API_PREFIX):
+        return False
+    return "HTTP_AUTHORIZATION" in environ or "X-Amz-Credential=" in environ.get("QUERY_STRING", "")
+
+
+def _read_body(environ: WSGIEnvironment) -> bytes:
+    """Read the request body and put it back, so moto can read it again."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _parse_call(environ: WSGIEnvironment) -> _Call:
+    protocol = _protocol(environ)
+    credential = _CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    access_key, region, service = credential.groups() if credential else ("", _DEFAULT_REGION, "")
+    params: dict[str, Any] = {}
+    action = ""
+    if protocol == "json":
+        action = environ["HTTP_X_AMZ_TARGET"].rpartition(".")[2]
+        try:
+            document = json.loads(_read_body(environ) or b"{}")
+        except ValueError:  # moto answers malformed bodies itself
+            document = {}
+        if isinstance(document, dict):
+            params = document
+    elif protocol == "query":
+        form = parse_qs(_read_body(environ).decode("utf-8", "replace"), keep_blank_values=True)
+        params = {key: values[0] for key, values in form.items()}
+        action = params.get("Action", "")
+    account_header = environ.get("HTTP_X_MOTO_ACCOUNT_ID", "")
+    return _Call(protocol, action, service, region, access_key, account_header, params)
+
+
+# ---- responses ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def send(self, start_response: StartResponse) -> list[bytes]:
+        try:
+            phrase = http.HTTPStatus(self.status).phrase
+        except ValueError:
+            phrase = "Error"
+        headers = [*self.headers, ("Content-Length", str(len(self.body)))]
+        start_response(f"{self.status} {phrase}", headers)
+        return [self.body]
+
+
+def _json_response(status: int, document: Any, content_type: str = "application/json") -> _Response:
+    headers = [("Content-Type", content_type), ("x-amzn-RequestId", str(uuid.uuid4()))]
+    return _Response(status, headers, json.dumps(document).encode())
+
+
+def _sagemaker_result(document: dict[str, Any]) -> _Response:
+    return _json_response(200, document, "application/x-amz-json-1.1")
+
+
+def _aws_error(environ: WSGIEnvironment, code: str, message: str, status: int) -> _Response:
+    """An AWS error in the request's protocol: botocore reads `__type` (JSON) or `Error/Code`
+    (query XML), and `x-amzn-ErrorType` for REST-JSON."""
+    request_id = str(uuid.uuid4())
+    headers = [("x-amzn-ErrorType", code), ("x-amzn-RequestId", request_id)]
+    if _protocol(environ) == "query":
+        sender = "Sender" if status < 500 else "Receiver"
+        body = (
+            f"<ErrorResponse><Error><Type>{sender}</Type><Code>{escape(code)}</Code>"
+            f"<Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        headers.append(("Content-Type", "text/xml"))
+        return _Response(status, headers, body.encode())
+    content_type = environ.get("CONTENT_TYPE", "")
+    if not content_type.startswith("application/x-amz-json"):
+        content_type = "application/x-amz-json-1.1"
+    headers.append(("Content-Type", content_type))
+    return _Response(status, headers, json.dumps({"__type": code, "message": message}).encode())
+
+
+class _AwsError(Exception):
+    """A client error (HTTP 400) the emulator itself answers."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+# ---- SageMaker endpoint descriptions ------------------------------------------------------------
+
+
+def _weight(variant: Mapping[str, Any]) -> float:
+    # SageMaker defaults a variant's weight to 1.0; moto drops a weight of 0 altogether.
+    return float(variant.get("InitialVariantWeight", 1.0))
+
+
+def _variant_summary(variant: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeEndpoint's ProductionVariantSummary for a deployed EndpointConfig variant."""
+    summary: dict[str, Any] = {
+        "VariantName": variant["VariantName"],
+        "CurrentWeight": _weight(variant),
+        "DesiredWeight": _weight(variant),
+    }
+    if "InitialInstanceCount" in variant:
+        summary["CurrentInstanceCount"] = variant["InitialInstanceCount"]
+        summary["DesiredInstanceCount"] = variant["InitialInstanceCount"]
+    if "ServerlessConfig" in variant:
+        summary["CurrentServerlessConfig"] = dict(variant["ServerlessConfig"])
+        summary["DesiredServerlessConfig"] = dict(variant["ServerlessConfig"])
+    return summary
+
+
+def _pending_summary(
+    config_name: str, config_variants: list[dict[str, Any]], targets: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    """PendingDeploymentSummary: what an endpoint shows while it deploys a new EndpointConfig."""
+    variants = []
+    for variant, target in zip(config_variants, targets, strict=True):
+        pending: dict[str, Any] = {
+            "VariantName": target["VariantName"],
+            "DesiredWeight": target["DesiredWeight"],
+            "VariantStatus": [{"Status": "Creating", "StartTime": now}],
+        }
+        for key in ("DesiredInstanceCount", "DesiredServerlessConfig"):
+            if key in target:
+                pending[key] = target[key]
+        if "InstanceType" in variant:
+            pending["InstanceType"] = variant["InstanceType"]
+        variants.append(pending)
+    return {"EndpointConfigName": config_name, "ProductionVariants": variants, "StartTime": now}
+
+
+def _data_capture_summary(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """DescribeEndpoint's DataCaptureConfigSummary (moto echoes the EndpointConfig's input form,
+    whose fields mostly do not exist in the summary shape and are dropped on the wire)."""
+    if not config:
+        return None
+    enabled = bool(config.get("EnableCapture", True))
+    summary = {
+        "EnableCapture": enabled,
+        "CaptureStatus": "Started" if enabled else "Stopped",
+        "CurrentSamplingPercentage": config.get("InitialSamplingPercentage"),
+        "DestinationS3Uri": config.get("DestinationS3Uri"),
+        "KmsKeyId": config.get("KmsKeyId"),
+    }
+    return {key: value for key, value in summary.items() if value is not None}
+
+
+@dataclass
+class _Operation:
+    """An endpoint operation in flight: the attributes of moto's endpoint object to set when it
+    completes. Completion is lazy (applied by the next SageMaker call after `due`), so there are
+    no timer threads and every change happens under the emulator's lock."""
+
+    backend: Any  # moto's SageMakerModelBackend
+    endpoint: Any  # moto's FakeEndpoint
+    due: float  # time.monotonic()
+    changes: dict[str, Any]
+
+    def current(self) -> bool:
+        # False once the endpoint was deleted (and maybe re-created) or moto's state was reset.
+        return self.backend.endpoints.get(self.endpoint.endpoint_name) is self.endpoint
+
+
+# ---- moto ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Moto:
+    """The few moto objects the emulator uses, imported when it starts."""
+
+    app: WSGIApplication
+    sagemaker_backends: Any
+    account_for_access_key: Callable[[str], str]
+    service_exception: Any  # moto's ServiceException class: `.code` and `.message`
+    now: Callable[[], datetime]  # moto's clock (naive UTC), so our timestamps match its own
+
+
+def _load_moto() -> _Moto:
+    from moto.core.exceptions import ServiceException
+    from moto.core.utils import utcnow
+    from moto.iam.models import get_account_id_from
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.sagemaker.models import sagemaker_backends
+
+    return _Moto(
+        app=DomainDispatcherApplication(create_backend_app),
+        sagemaker_backends=sagemaker_backends,
+        account_for_access_key=get_account_id_from,
+        service_exception=ServiceException,
+        now=utcnow,
+    )
+
+
+def _request_handler_class() -> type:
+    # moto's handler keeps header names with underscores that werkzeug would drop (S3 metadata).
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class RequestHandler(MotoRequestHandler):
+        # http.server writes the headers and the body separately; with Nagle's algorithm on, the
+        # body waits for the client's delayed ACK and every call costs 40-80 ms.
+        disable_nagle_algorithm = True
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            _log.debug('%s "%s" %s', self.address_string(), self.requestline, code)
+
+    return RequestHandler
+
+
+# ---- the middleware -----------------------------------------------------------------------------
+
+
+class _Gateway:
+    """WSGI middleware in front of moto's application; see the module docstring."""
+
+    def __init__(self, settings: EmulatorSettings) -> None:
+        self._initial = settings
+        self._settings = settings.model_copy(deep=True)
+        # One lock for the settings, the operations in flight and every SageMaker call, so a
+        # describe never sees an endpoint half way through one of our changes.
+        self._lock = threading.RLock()
+        self._operations: list[_Operation] = []
+        self._moto: _Moto | None = None
+        self._sagemaker_actions: dict[str, Callable[[_Call, WSGIEnvironment], _Response]] = {
+            "CreateModel": self._create_model,
+            "CreateEndpointConfig": self._create_endpoint_config,
+            "CreateEndpoint": self._create_endpoint,
+            "UpdateEndpoint": self._update_endpoint,
+            "UpdateEndpointWeightsAndCapacities": self._update_weights_and_capacities,
+        }
+
+    def attach(self, moto: _Moto) -> None:
+        self._moto = moto
+
+    @property
+    def moto(self) -> _Moto:
+        if self._moto is None:
+            raise RuntimeError("the emulator is not started")
+        return self._moto
+
+    # ---- settings and reset ---------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        with self._lock:
+            return self._settings.model_dump(mode="json")
+
+    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            merged = {**self._settings.model_dump(), **changes}
+            self._settings = EmulatorSettings.model_validate(merged)
+            return self._settings.model_dump(mode="json")
+
+    def reset(self) -> None:
+        with self._lock:
+            if self._moto is not None:
+                self._reset_moto()
+            self._operations.clear()
+            self._settings = self._initial.model_copy(deep=True)
+
+    def _reset_moto(self) -> None:
+        # Through moto's documented reset endpoint rather than its internal backend registry.
+        from werkzeug.test import EnvironBuilder
+
+        environ = EnvironBuilder(path=f"{_MOTO_API_PREFIX}/reset", method="POST").get_environ()
+        response = self._call_moto(environ)
+        if response.status != 200:
+            raise RuntimeError(f"moto refused to reset: {response.status} {response.body[:200]!r}")
+
+    # ---- WSGI -----------------------------------------------------------------------------------
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
+            return self._control(environ).send(start_response)
+        if not _is_aws_call(environ):
+            return self._forward(environ, start_response)
+        call = _parse_call(environ)
+        with self._lock:
+            latency = self._settings.latency_ms
+            rule = self._take_rule(call)
+        if latency:
+            time.sleep(latency / 1000)
+        if rule is not None:
+            message = rule.message or f"{call.action} failed: injected by the sandbox emulator"
+            return _aws_error(environ, rule.code, message, rule.status).send(start_response)
+        if call.service == "sagemaker" and call.protocol == "json":
+            return self._sagemaker(call, environ, start_response)
+        return self._forward(environ, start_response)
+
+    def _take_rule(self, call: _Call) -> FailRule | None:
+        for rule in self._settings.fail:
+            if rule.action != call.action or rule.service not in (None, call.service):
+                continue
+            if rule.name is not None and not call.mentions(rule.name):
+                continue
+            if rule.times is not None:
+                rule.times -= 1
+                if rule.times == 0:
+                    self._settings.fail.remove(rule)
+            return rule
+        return None
+
+    def _forward(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self.moto.app(environ, start_response)
+        except Exception as exc:
+            return self._moto_failure(environ, exc).send(start_response)
+
+    def _call_moto(self, environ: WSGIEnvironment) -> _Response:
+        """Run moto's application to completion, keeping the response to amend or discard it."""
+        captured: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured[:] = [int(status.split(" ", 1)[0]), headers]
+            return lambda data: None
+
+        try:
+            chunks = self.moto.app(environ, start_response)
+            try:
+                body = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:
+            return self._moto_failure(environ, exc)
+        status, headers = captured
+        headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+        return _Response(status, headers, body)
+
+    def _moto_failure(self, environ: WSGIEnvironment, exc: Exception) -> _Response:
+        # moto raises NotImplementedError for operations it lacks; served raw, that is an HTML
+        # 500 which botocore retries five times. 501 is an error botocore does not retry.
+        action = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] or "this operation"
+        if isinstance(exc, NotImplementedError):
+            message = f"The sandbox emulator does not implement {action} ({exc})."
+            return _aws_error(environ, "NotImplemented", message, 501)
+        _log.exception("moto failed on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        return _aws_error(environ, "InternalFailure", f"{type(exc).__name__}: {exc}", 500)
+
+    def _control(self, environ: WSGIEnvironment) -> _Response:
+        what = environ.get("PATH_INFO", "")[len(CONTROL_PREFIX) :]
+        method = environ.get("REQUEST_METHOD", "GET")
+        if what not in ("settings", "reset"):
+            return _json_response(404, {"error": f"no control endpoint {CONTROL_PREFIX}{what}"})
+        if what == "settings" and method == "GET":
+            return _json_response(200, self.settings())
+        if method != "POST":
+            return _json_response(405, {"error": f"{method} not allowed on {CONTROL_PREFIX}{what}"})
+        if what == "reset":
+            self.reset()
+            return _json_response(200, {"status": "ok"})
+        try:
+            changes = json.loads(_read_body(environ) or b"{}")
+            if not isinstance(changes, dict):
+                raise ValueError("the settings must be a JSON object")
+            return _json_response(200, self.update_settings(changes))
+        except ValidationError as exc:
+            problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            return _json_response(400, {"error": "; ".join(problems)})
+        except ValueError as exc:
+            return _json_response(400, {"error": str(exc)})
+
+    # ---- SageMaker --------------------------------------------------------------------------------
+    def _sagemaker(
+        self, call: _Call, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        handler = self._sagemaker_actions.get(call.action)
+        with self._lock:
+            self._settle()
+            if handler is None:
+                return self._forward(environ, start_response)
+            try:
+                response = handler(call, environ)
+            except (_AwsError, self.moto.service_exception) as exc:
+                response = _aws_error(environ, exc.code, exc.message, 400)
+        return response.send(start_response)
+
+    def _backend(self, call: _Call) -> Any:
+        # The account picked the way moto's BaseResponse.get_current_account does.
+        account = (
+            os.environ.get("MOTO_ACCOUNT_ID")
+            or call.account_header
+            or self.moto.account_for_access_key(call.access_key)
+        )
+        return self.moto.sagemaker_backends[account][call.region]
+
+    def _settle(self) -> None:
+        now = time.monotonic()
+        pending = []
+        for operation in self._operations:
+            if operation.due > now:
+                pending.append(operation)
+            elif operation.current():
+                for attribute, value in operation.changes.items():
+                    setattr(operation.endpoint, attribute, value)
+        self._operations = pending
+
+    def _schedule(self, backend: Any, endpoint: Any, changes: dict[str, Any]) -> None:
+        delay = self._settings.endpoint_delay_seconds
+        changes["last_modified_time"] = self.moto.now() + timedelta(seconds=delay)
+        self._operations.append(_Operation(backend, endpoint, time.monotonic() + delay, changes))
+        self._settle()  # a zero delay completes at once
+
+    def _create_model(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        name = call.params.get("ModelName", "")
+        try:
+            existing = backend.describe_model(name)
+        except self.moto.service_exception:
+            existing = None
+        if existing is not None:
+            raise _AwsError("ValidationException", f'Cannot create already existing model "{existing.arn}".')
+        response = self._call_moto(environ)
+        if response.status == 200:
+            # moto always reports EnableNetworkIsolation false, which would read as drift.
+            model = backend.describe_model(name)
+            model.enable_network_isolation = bool(call.params.get("EnableNetworkIsolation", False))
+        return response
+
+    def _create_endpoint_config(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        existing = self._backend(call).endpoint_configs.get(call.params.get("EndpointConfigName"))
+        if existing is not None:
+            raise _AwsError(
+                "ValidationException",
+                f'Cannot create already existing endpoint configuration "{existing.endpoint_config_arn}".',
+            )
+        return self._call_moto(environ)
+
+    def _create_endpoint(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        name = call.params.get("EndpointName", "")
+        existing = backend.endpoints.get(name)
+        if existing is not None:
+            raise _AwsError(
+                "ValidationException", f'Cannot create already existing endpoint "{existing.arn}".'
+            )
+        response = self._call_moto(environ)
+        endpoint = backend.endpoints.get(name)
+        if response.status != 200 or endpoint is None:
+            return response
+        config = backend.endpoint_configs[endpoint.endpoint_config_name]
+        now = self.moto.now()
+        targets = [_variant_summary(variant) for variant in config.production_variants]
+        endpoint.endpoint_status = "Creating"
+        endpoint.production_variants = None  # SageMaker lists variants once they are deployed
+        endpoint.pending_deployment_summary = _pending_summary(
+            config.endpoint_config_name, config.production_variants, targets, now
+        )
+        endpoint.data_capture_config = _data_capture_summary(config.data_capture_config)
+        endpoint.last_deployment_config = call.params.get("DeploymentConfig")
+        changes: dict[str, Any] = {"pending_deployment_summary": None}
+        if _selects(self._settings.fail_endpoint_creates, name):
+            changes["endpoint_status"] = "Failed"
+            changes["failure_reason"] = (
+                "The endpoint could not be created: failure injected by the sandbox emulator "
+                "(fail_endpoint_creates)."
+            )
+        else:
+            changes["endpoint_status"] = "InService"
+            changes["production_variants"] = targets
+        self._schedule(backend, endpoint, changes)
+        return response
+
+    @staticmethod
+    def _endpoint(backend: Any, name: str) -> Any:
+        backend.describe_endpoint(name)  # moto's "Could not find endpoint ..." when absent
+        return backend.endpoints[name]
+
+    @staticmethod
+    def _refuse_in_progress(endpoint: Any) -> None:
+        if endpoint.endpoint_status in _IN_PROGRESS:
+            raise _AwsError("ValidationException", f'Cannot update in-progress endpoint "{endpoint.arn}".')
+
+    def _update_endpoint(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        name = call.params.get("EndpointName", "")
+        config_name = call.params.get("EndpointConfigName", "")
+        endpoint = self._endpoint(backend, name)
+        backend.describe_endpoint_config(config_name)  # "Could not find endpoint configuration ..."
+        self._refuse_in_progress(endpoint)
+        config = backend.endpoint_configs[config_name]
+
+        targets = [_variant_summary(variant) for variant in config.production_variants]
+        data_capture = _data_capture_summary(config.data_capture_config)
+        if call.params.get("RetainAllVariantProperties"):
+            # Keep what the endpoint has now (typically instance counts set by the autoscaler)
+            # for the variants it already serves, except the properties listed as excluded.
+            excluded = {
+                item.get("VariantPropertyType")
+                for item in call.params.get("ExcludeRetainedVariantProperties") or []
+            }
+            deployed = {variant["VariantName"]: variant for variant in endpoint.production_variants or []}
+            for target in targets:
+                old = deployed.get(target["VariantName"])
+                if old is None:
+                    continue
+                for prop, current in (
+                    ("DesiredWeight", "CurrentWeight"),
+                    ("DesiredInstanceCount", "CurrentInstanceCount"),
+                ):
+                    if prop not in excluded and prop in old:
+                        target[prop] = target[current] = old[prop]
+            if "DataCaptureConfig" not in excluded:
+                data_capture = endpoint.data_capture_config
+        if not call.params.get("RetainDeploymentConfig"):
+            endpoint.last_deployment_config = call.params.get("DeploymentConfig")
+
+        now = self.moto.now()
+        endpoint.endpoint_status = "Updating"
+        endpoint.last_modified_time = now
+        endpoint.failure_reason = None
+        endpoint.pending_deployment_summary = _pending_summary(
+            config_name, config.production_variants, targets, now
+        )
+        changes: dict[str, Any] = {"endpoint_status": "InService", "pending_deployment_summary": None}
+        if _selects(self._settings.fail_endpoint_updates, name):
+            # SageMaker rolls a failed update back: the endpoint keeps serving the old config.
+            changes["failure_reason"] = (
+                f"Failed to update the endpoint to endpoint configuration {config_name!r}; "
+                "the endpoint was rolled back to its previous configuration: failure injected by "
+                "the sandbox emulator (fail_endpoint_updates)."
+            )
+        else:
+            changes.update(
+                endpoint_config_name=config_name,
+                production_variants=targets,
+                data_capture_config=data_capture,
+            )
+        self._schedule(backend, endpoint, changes)
+        return _sagemaker_result({"EndpointArn": endpoint.arn})
+
+    def _update_weights_and_capacities(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        endpoint = self._endpoint(backend, call.params.get("EndpointName", ""))
+        self._refuse_in_progress(endpoint)
+        requested = call.params.get("DesiredWeightsAndCapacities") or []
+        variants = {variant["VariantName"]: variant for variant in endpoint.production_variants or []}
+        seen: set[str] = set()
+        for item in requested:
+            variant_name = item.get("VariantName")
+            if variant_name in seen:
+                raise _AwsError(
+                    "ValidationException",
+                    f'The variant name "{variant_name}" was non-unique within the request.',
+                )
+            if variant_name not in variants:
+                raise _AwsError(
+                    "ValidationException",
+                    f'The variant name(s) "{variant_name}" is/are not present within endpoint configuration '
+                    f'"{endpoint.endpoint_config_name}".',
+                )
+            seen.add(variant_name)
+
+        # The desired values change now; the current ones follow when the update completes.
+        for item in requested:
+            variant = variants[item["VariantName"]]
+            if item.get("DesiredWeight") is not None:
+                variant["DesiredWeight"] = float(item["DesiredWeight"])
+            if item.get("DesiredInstanceCount") is not None:
+                variant["DesiredInstanceCount"] = int(item["DesiredInstanceCount"])
+        completed = []
+        for variant in endpoint.production_variants:
+            done = dict(variant)
+            for desired, current in (
+                ("DesiredWeight", "CurrentWeight"),
+                ("DesiredInstanceCount", "CurrentInstanceCount"),
+            ):
+                if desired in done:
+                    done[current] = done[desired]
+            completed.append(done)
+
+        endpoint.endpoint_status = "Updating"
+        endpoint.last_modified_time = self.moto.now()
+        endpoint.failure_reason = None
+        self._schedule(backend, endpoint, {"endpoint_status": "InService", "production_variants": completed})
+        return _sagemaker_result({"EndpointArn": endpoint.arn})
+
+
+# ---- the emulator -------------------------------------------------------------------------------
+
+
+class SageMakerEmulator:
+    """moto's server plus the SageMaker behaviour above, on `host:port` (port 0: any free port).
+
+    `settings` are validated at once (pydantic's ValidationError, a ValueError, if invalid)."""
+
+    def __init__(
+        self, settings: Mapping[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self._gateway = _Gateway(EmulatorSettings.model_validate(dict(settings or {})))
+        self._host = host
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._server.port}"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings in force (a copy; a fail rule's `times` counts down as it fires)."""
+        return self._gateway.settings()
+
+    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the keys given, keep the others; returns the settings now in force."""
+        return self._gateway.update_settings(changes)
+
+    def reset(self) -> None:
+        """Wipe moto's state, drop endpoint operations in flight, restore the initial settings."""
+        self._gateway.reset()
+
+    def start(self) -> str:
+        if self._server is not None:
+            return self.url
+        from werkzeug.serving import make_server
+
+        self._gateway.attach(_load_moto())
+        # The socket is bound here: werkzeug calls sys.exit() when it cannot bind, and moto's
+        # ThreadedMotoServer binds inside its thread, where a port in use hangs start().
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        with socket.create_server((self._host, self._port), family=family) as listener:
+            server = make_server(
+                self._host,
+                self._port,
+                self._gateway,
+                threaded=True,
+                request_handler=_request_handler_class(),
+                fd=listener.fileno(),  # werkzeug works on a duplicate of it
+            )
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},  # stop() waits at most this long
+            name=f"sagemaker-emulator-{server.port}",
+            daemon=True,
+        )
+        self._server = server
+        self._thread.start()
+        _log.info("SageMaker emulator listening on %s", self.url)
+        return self.url
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
+
+
+# ---- control API clients ------------------------------------------------------------------------
