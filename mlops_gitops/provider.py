@@ -120,6 +120,11 @@ class Provider(ABC):
         address to its planned attributes (values may be UNKNOWN); `prior` is the refreshed
         state, if any, so stable computed values (ids, generated names) can be carried over."""
 
+    def notes(self, kind: str, attributes: Mapping[str, Any]) -> list[str]:
+        """Lines the plan shows under a resource about to change (e.g. a schedule's next runs).
+        Pure: computed from the planned attributes, no cloud call."""
+        return []
+
     def default_tags(self, address: str) -> dict[str, str]:
         return {TAG_STACK: self.stack, TAG_ADDRESS: address}
 

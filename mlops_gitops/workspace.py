@@ -23,6 +23,7 @@ class Workspace:
     provider: Provider
     settings: dict[str, BaseModel | None] = field(default_factory=dict)  # address -> `<provider>:` block
     sandbox: SandboxEndpoints | None = None
+    warnings: list[Diagnostic] = field(default_factory=list)  # shown with the plan
 
     def resource_type(self, kind: str):
         return self.provider.kinds[kind]
@@ -125,7 +126,8 @@ def open_workspace(stack: Stack, *, sandbox: SandboxEndpoints | None = None) -> 
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         raise StackError.of(errors)
-    return Workspace(stack, provider, settings, sandbox)
+    warnings = [*stack.warnings, *(d for d in diags if d.severity == "warning")]
+    return Workspace(stack, provider, settings, sandbox, warnings)
 
 
 def local_root(stack: Stack) -> Path:

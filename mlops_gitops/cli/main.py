@@ -74,25 +74,27 @@ def cli(ctx: click.Context, file_: str | None, chdir: str | None, sandbox: bool,
 @click.pass_context
 def validate(ctx: click.Context, vars_: tuple[str, ...], var_files: tuple[str, ...], as_json: bool) -> None:
     """Check the stack file and its provider settings. Makes no cloud call."""
-    from mlops_gitops.workspace import check_stack
+    import json
+
+    from mlops_gitops.workspace import open_workspace
 
     opts = with_vars(ctx, vars_, var_files)
     try:
-        stack = opts.load_stack()
-        check_stack(stack)
+        # Binding the provider builds no client: every check here is offline.
+        ws = open_workspace(opts.load_stack())
     except MlopsError as exc:
         if as_json:
-            import json
-
-            click.echo(json.dumps({"valid": False, "errors": exc.lines()}, indent=2))
+            click.echo(json.dumps({"valid": False, "errors": exc.lines(), "warnings": []}, indent=2))
             ctx.exit(1)
         raise
+    warnings = [str(w) for w in ws.warnings]
     if as_json:
-        import json
-
-        click.echo(json.dumps({"valid": True, "errors": [], "resources": len(stack.resources)}, indent=2))
-    else:
-        click.echo(f"Success! {stack.path} is valid ({len(stack.resources)} resources).")
+        doc = {"valid": True, "errors": [], "warnings": warnings, "resources": len(ws.stack.resources)}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    for w in warnings:
+        click.echo(f"Warning: {w}", err=True)
+    click.echo(f"Success! {ws.stack.path} is valid ({len(ws.stack.resources)} resources).")
 
 
 def _register() -> None:

@@ -64,6 +64,7 @@ class ResourceChange:
     reason: str = ""  # e.g. "tainted", "deleted outside mlops", "removed from the stack"
     depends_on: list[str] = field(default_factory=list)
     sensitive_paths: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # provider remarks, e.g. a schedule's next runs
 
     def document(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class ResourceChange:
             "after": _public(self.after, self.sensitive_paths),
             "after_unknown": sorted(p for p, v in paths.leaves(self.after or {}) if v is UNKNOWN),
             "depends_on": list(self.depends_on),
+            "notes": list(self.notes),
         }
 
 

@@ -110,6 +110,7 @@ def make_plan(
         mode=mode,
         targets=targets,
     )
+    plan.warnings = [str(w) for w in ws.warnings]
     plan.drift = _drift(ws, state, refreshed)
     if mode == "refresh-only":
         return plan
@@ -161,6 +162,7 @@ def make_plan(
                     reason=reason,
                     depends_on=list(res.depends_on),
                     sensitive_paths=sorted(res.sensitive_paths),
+                    notes=provider.notes(res.kind, decision.after) if decision.action != "noop" else [],
                 )
             )
 

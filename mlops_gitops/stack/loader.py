@@ -108,6 +108,7 @@ def load_stack(
     for res in resources.values():
         # Stack-wide tags apply to every resource; a resource's own tag of the same key wins.
         res.spec.tags = {**spec.tags, **res.spec.tags}  # type: ignore[attr-defined]
+        res.base_dir = str(base_dir)
     return Stack(
         name=spec.name,
         path=file,

@@ -20,6 +20,7 @@ class Resource:
     position: Position | None = None
     depends_on: list[str] = field(default_factory=list)  # addresses, from the kind's references
     sensitive_paths: set[str] = field(default_factory=set)  # attribute paths fed by sensitive vars
+    base_dir: str = "."  # the stack file's directory: relative paths in the spec resolve here
 
     @property
     def address(self) -> str:

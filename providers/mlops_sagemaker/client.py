@@ -76,6 +76,10 @@ class Clients:
     def autoscaling(self) -> Any:
         return self._client("application-autoscaling")
 
+    def client(self, service: str) -> Any:
+        """Any other AWS service's client (cloudwatch, sns, scheduler, events, s3, ...)."""
+        return self._client(service)
+
     def _client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:

@@ -37,6 +37,7 @@ from mlops_gitops.stack.schema import EndpointSpec, ModelSpec, ResourceBase
 from mlops_sagemaker import images, translate
 from mlops_sagemaker.client import Clients, NotFoundError, call, collect
 from mlops_sagemaker.config import EndpointSettings, ModelSettings, SageMakerConfig
+from mlops_sagemaker.handlers import HANDLERS
 
 MODEL = ResourceType(
     "model",
@@ -62,11 +63,16 @@ class _Scaling(NamedTuple):
 
 class SageMakerProvider(Provider):
     name: ClassVar[str] = "sagemaker"
-    kinds: ClassVar[dict[str, ResourceType]] = {"model": MODEL, "endpoint": ENDPOINT}
+    kinds: ClassVar[dict[str, ResourceType]] = {
+        "model": MODEL,
+        "endpoint": ENDPOINT,
+        **{h.rtype.kind: h.rtype for h in HANDLERS},
+    }
     config_model: ClassVar[type[BaseModel]] = SageMakerConfig
     settings_models: ClassVar[dict[str, type[BaseModel]]] = {
         "model": ModelSettings,
         "endpoint": EndpointSettings,
+        **{h.rtype.kind: h.settings_model for h in HANDLERS if h.settings_model is not None},
     }
     sdk_hint: ClassVar[str] = "pip install 'mlops-gitops[sagemaker]'"
 
@@ -74,6 +80,15 @@ class SageMakerProvider(Provider):
         super().__init__(config, stack=stack, sandbox=sandbox)
         self._cfg = cast(SageMakerConfig, config)
         self._aws = Clients(self._cfg, sandbox)
+        self._handlers = {h.rtype.kind: h(self) for h in HANDLERS}
+
+    @property
+    def aws(self) -> Clients:
+        return self._aws
+
+    @property
+    def cfg(self) -> SageMakerConfig:
+        return self._cfg
 
     @classmethod
     def emulator(cls, settings: Mapping[str, Any]) -> Emulator | None:
@@ -83,6 +98,8 @@ class SageMakerProvider(Provider):
 
     # ---- offline ------------------------------------------------------------------------------
     def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
+        if resource.kind in self._handlers:
+            return self._handlers[resource.kind].validate(resource, settings)
         if resource.kind == "model":
             return self._validate_model(cast(ModelSpec, resource.spec), cast(ModelSettings | None, settings))
         if resource.kind == "endpoint":
@@ -144,6 +161,8 @@ class SageMakerProvider(Provider):
         refs: Mapping[str, Mapping[str, Any]],
         prior: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
+        if resource.kind in self._handlers:
+            return self._handlers[resource.kind].desired(resource, settings, refs, prior)
         if resource.kind == "model":
             return self._desired_model(
                 resource, cast(ModelSettings | None, settings) or ModelSettings(), prior
@@ -153,6 +172,9 @@ class SageMakerProvider(Provider):
                 resource, cast(EndpointSettings | None, settings) or EndpointSettings(), refs, prior
             )
         raise NotSupportedError(f"the sagemaker provider does not manage {resource.kind} resources")
+
+    def notes(self, kind: str, attributes: Mapping[str, Any]) -> list[str]:
+        return self._handlers[kind].notes(attributes) if kind in self._handlers else []
 
     def _tags(self, resource: Resource) -> dict[str, str]:
         return {**cast(ResourceBase, resource.spec).tags, **self.default_tags(resource.address)}
@@ -202,6 +224,8 @@ class SageMakerProvider(Provider):
 
     # ---- I/O: dispatch ----------------------------------------------------------------------
     def read(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        if kind in self._handlers:
+            return self._handlers[kind].read(attributes)
         if kind == "model":
             return self._read_model(attributes["name"])
         if kind == "endpoint":
@@ -209,6 +233,8 @@ class SageMakerProvider(Provider):
         raise NotSupportedError(f"the sagemaker provider does not manage {kind} resources")
 
     def create(self, kind: str, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        if kind in self._handlers:
+            return self._handlers[kind].create(desired, ctx)
         if kind == "model":
             return self._create_model(desired)
         if kind == "endpoint":
@@ -218,6 +244,8 @@ class SageMakerProvider(Provider):
     def update(
         self, kind: str, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
     ) -> dict[str, Any]:
+        if kind in self._handlers:
+            return self._handlers[kind].update(prior, desired, ctx)
         if kind == "model":
             return self._update_model(prior, desired)
         if kind == "endpoint":
@@ -225,7 +253,9 @@ class SageMakerProvider(Provider):
         raise NotSupportedError(f"the sagemaker provider does not manage {kind} resources")
 
     def delete(self, kind: str, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
-        if kind == "model":
+        if kind in self._handlers:
+            self._handlers[kind].delete(prior, ctx)
+        elif kind == "model":
             with contextlib.suppress(NotFoundError):
                 call(self._aws.sagemaker, "delete_model", ModelName=prior["name"])
         elif kind == "endpoint":
@@ -234,6 +264,8 @@ class SageMakerProvider(Provider):
             raise NotSupportedError(f"the sagemaker provider does not manage {kind} resources")
 
     def import_resource(self, kind: str, cloud_id: str) -> dict[str, Any]:
+        if kind in self._handlers:
+            return self._handlers[kind].import_resource(cloud_id)
         attrs = self.read(kind, {"name": cloud_id})
         if attrs is None:
             raise ProviderError(
@@ -242,6 +274,8 @@ class SageMakerProvider(Provider):
         return attrs
 
     def to_spec(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        if kind in self._handlers:
+            return self._handlers[kind].to_spec(attributes)
         if kind == "model":
             return translate.model_spec(attributes, self._cfg.role_arn)
         if kind == "endpoint":

@@ -76,6 +76,8 @@ def sample_plan() -> Plan:
         serial=7,
         created_at="2026-11-25T00:00:00Z",
     )
+    retrain = change("schedule.fraud-retrain", ResourceType("schedule"), None, {"cron": "0 3 * * 1"})
+    retrain.notes = ["next runs (UTC): 2026-11-30 03:00, 2026-12-07 03:00, 2026-12-14 03:00"]
     plan.changes = [
         change("model.fraud-xgb-v7", MODEL, v7, v7_new, sensitive=["environment"]),
         change("model.fraud-xgb-v8", MODEL, None, v8),
@@ -91,6 +93,7 @@ def sample_plan() -> Plan:
             compare(old, None),
             reason="removed from the stack",
         ),
+        retrain,
     ]
     drifted = {**ep, "variants": [{**ep["variants"][0], "instance_count": 4}]}
     plan.drift = [
