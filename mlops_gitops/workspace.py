@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
@@ -14,7 +15,9 @@ from mlops_gitops import plugins
 from mlops_gitops.errors import Diagnostic, MlopsError, NotSupportedError, Position, StackError
 from mlops_gitops.provider import Provider, SandboxEndpoints
 from mlops_gitops.stack.model import Resource, Stack
-from mlops_gitops.state.backend import StateBackend
+
+if TYPE_CHECKING:  # the state layer loads only for commands that touch state
+    from mlops_gitops.state.backend import StateBackend
 
 
 @dataclass
