@@ -151,6 +151,20 @@ class Provider(ABC):
     def import_resource(self, kind: str, cloud_id: str) -> dict[str, Any]:
         """Read an existing cloud object by its id/name into attributes (ProviderError if absent)."""
 
+    def import_references(self, kind: str, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        """The cloud objects an imported resource refers to, as (path in its spec, kind, cloud
+        id): importing an endpoint brings the models it serves along."""
+        return []
+
+    def rollback(
+        self, kind: str, current: Mapping[str, Any], target: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        """Put a resource back on `target`, attributes it had after an earlier apply (from state
+        history), the fastest safe way the cloud allows. Returns the read-back attributes."""
+        from mlops_gitops.errors import NotSupportedError
+
+        raise NotSupportedError(f"provider {self.name} cannot roll back {kind} resources")
+
     def to_spec(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """Stack-file YAML (as a dict) that would plan with no changes against `attributes`."""
         raise NotImplementedError(f"provider {self.name} cannot generate config for {kind}")

@@ -141,6 +141,32 @@ def register(cli: click.Group) -> None:
         )
 
     @cli.command()
+    @click.argument("address")
+    @click.option(
+        "--steps",
+        default=1,
+        show_default=True,
+        type=click.IntRange(1, 5),
+        help="How many recorded configurations to go back.",
+    )
+    @var_option
+    @var_file_option
+    @click.option("--auto-approve", is_flag=True, help="Roll back without asking for confirmation.")
+    @click.pass_context
+    def rollback(
+        ctx: click.Context,
+        address: str,
+        steps: int,
+        vars_: tuple[str, ...],
+        var_files: tuple[str, ...],
+        auto_approve: bool,
+    ) -> None:
+        """Put ADDRESS (an endpoint) back on its previous recorded configuration, now, without
+        waiting for a git revert. The next plan shows the stack's newer configuration again."""
+        opts = with_vars(ctx, vars_, var_files)
+        ctx.exit(_rollback(opts, address, steps, auto_approve))
+
+    @cli.command()
     @var_option
     @var_file_option
     @target_option
@@ -169,6 +195,57 @@ def register(cli: click.Group) -> None:
                 as_json=as_json,
             )
         )
+
+
+def _rollback(opts: Options, address: str, steps: int, auto_approve: bool) -> int:
+    from mlops_gitops.cli.context import open_all
+    from mlops_gitops.engine.diff import compare
+    from mlops_gitops.engine.operations import StandaloneContext
+    from mlops_gitops.state.model import utc_now
+
+    stack, ws, backend = open_all(opts)
+    address = address if "." in address else f"endpoint.{address}"
+    with backend.locked("rollback") as lock:
+        state = backend.read()
+        rs = state.get(address) if state else None
+        if state is None or rs is None:
+            raise StateError(f"{address} is not in state: nothing to roll back")
+        if len(rs.history) < steps:
+            raise StateError(
+                f"{address}: {len(rs.history)} earlier configuration(s) recorded, cannot go back {steps}"
+            )
+        current = ws.provider.read(rs.kind, rs.attributes)
+        if current is None:
+            raise StateError(f"{address} no longer exists in the cloud; run plan to recreate it")
+        target = rs.history[steps - 1]
+        rtype = ws.provider.kinds[rs.kind]
+        changes = compare(current, target, skip=rtype.computed + rtype.not_drift)
+        if not changes:
+            click.echo(f"{address} already runs that configuration.")
+            return 0
+        click.echo(f"{address} goes back to the configuration recorded {steps} apply(s) ago:")
+        width = max(len(c.path) for c in changes)
+        for c in changes:
+            click.echo(f"  ~ {c.path.ljust(width)} = {json.dumps(c.before)} -> {json.dumps(c.after)}")
+        if not auto_approve:
+            _confirm("rollback")
+        ctx = StandaloneContext(
+            stack.name,
+            address,
+            lambda msg, elapsed: click.echo(
+                f"{address}: Still rolling back... [{elapsed:.0f}s elapsed] {msg}"
+            ),
+        )
+        attrs = ws.provider.rollback(rs.kind, current, target, ctx)
+        rs.record(attrs)
+        rs.rolled_back = {"at": utc_now(), "by": lock.who, "from": {c.path: c.before for c in changes}}
+        state.put(rs)
+        backend.write(state)
+    click.echo(
+        f"\n{address} rolled back. The stack still asks for the newer configuration: the next plan "
+        "shows it. Revert the change in git to make the rollback permanent, or apply to roll forward."
+    )
+    return 0
 
 
 def _run(

@@ -119,46 +119,53 @@ def register(cli: click.Group) -> None:
     @cli.command("import")
     @click.argument("address")
     @click.argument("cloud_id")
+    @click.option(
+        "--generate-config",
+        "generate",
+        type=click.Path(dir_okay=False),
+        help="Write stack YAML for ADDRESS (and what it refers to) to this new file.",
+    )
     @click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE")
     @click.option("--var-file", "var_files", multiple=True)
     @click.pass_context
     def import_(
-        ctx: click.Context, address: str, cloud_id: str, vars_: tuple[str, ...], var_files: tuple[str, ...]
+        ctx: click.Context,
+        address: str,
+        cloud_id: str,
+        generate: str | None,
+        vars_: tuple[str, ...],
+        var_files: tuple[str, ...],
     ) -> None:
-        """Adopt an existing cloud object as ADDRESS (which the stack must declare)."""
+        """Adopt the existing cloud object CLOUD_ID as ADDRESS (e.g. endpoint.fraud-api fraud-api).
+
+        The stack must declare ADDRESS; objects it refers to that the stack also declares (an
+        endpoint's models) are adopted with it. With --generate-config, the YAML to declare them
+        is written first: add it to the stack, then run the import again."""
         from mlops_gitops.cli.context import open_all
         from mlops_gitops.cli.main import with_vars
-        from mlops_gitops.state.model import ResourceState, StateDoc
 
         opts = with_vars(ctx, vars_, var_files)
         stack, ws, backend = open_all(opts)
-        res = stack.resources.get(address)
-        if res is None:
+        kind, _, name = address.partition(".")
+        if kind not in ws.provider.kinds or not name:
+            raise MlopsError(
+                f"{address}: expected <kind>.<name> with kind one of {', '.join(ws.provider.kinds)}"
+            )
+        if generate:
+            _generate_config(Path(generate), ws, kind, name, cloud_id)
+            return
+        if address not in stack.resources:
             from mlops_gitops.stack.suggest import did_you_mean
 
             raise MlopsError(
                 f"{address}: the stack declares no such resource{did_you_mean(address, stack.resources)}; "
-                "add it to the stack first"
+                "add it to the stack first (--generate-config FILE writes the YAML for it)"
             )
         with backend.locked("import"):
-            state = backend.read() or StateDoc.new(stack.name)
-            if state.get(address) is not None:
-                raise StateError(
-                    f"{address} is already managed; `mlops state rm {address}` first to re-import"
-                )
-            attrs = ws.provider.import_resource(res.kind, cloud_id)
-            state.put(
-                ResourceState(
-                    address=address,
-                    kind=res.kind,
-                    name=res.name,
-                    provider=stack.provider,
-                    attributes=attrs,
-                    dependencies=list(res.depends_on),
-                )
-            )
-            backend.write(state)
-        click.echo(f"{address}: imported {cloud_id}. Run `mlops plan` to compare it with the stack.")
+            adopted = _adopt(stack, ws, backend, address, cloud_id)
+        for addr, cid in adopted:
+            click.echo(f"{addr}: imported {cid}.")
+        click.echo("Run `mlops plan` to compare them with the stack.")
 
     @cli.group()
     def state() -> None:
@@ -284,3 +291,82 @@ def _public_state(stack: Any, state: Any) -> dict[str, Any]:
             for n, o in state.outputs.items()
         },
     }
+
+
+def _adopt(stack: Any, ws: Any, backend: Any, address: str, cloud_id: str) -> list[tuple[str, str]]:
+    """Import ADDRESS and the resources it refers to that the stack declares and state lacks."""
+    from mlops_gitops.state.model import ResourceState, StateDoc
+
+    state = backend.read() or StateDoc.new(stack.name)
+    if state.get(address) is not None:
+        raise StateError(f"{address} is already managed; `mlops state rm {address}` first to re-import")
+    res = stack.resources[address]
+    attrs = ws.provider.import_resource(res.kind, cloud_id)
+    todo = [(address, cloud_id, attrs)]
+    for path, ref_kind, ref_id in ws.provider.import_references(res.kind, attrs):
+        ref_addr = _declared_as(stack, ref_kind, path, res)
+        if ref_addr and state.get(ref_addr) is None and ref_addr not in [a for a, _, _ in todo]:
+            todo.append((ref_addr, ref_id, ws.provider.import_resource(ref_kind, ref_id)))
+    for addr, _cid, found in todo:
+        r = stack.resources[addr]
+        state.put(
+            ResourceState(
+                address=addr,
+                kind=r.kind,
+                name=r.name,
+                provider=stack.provider,
+                attributes=found,
+                dependencies=list(r.depends_on),
+            )
+        )
+    backend.write(state)
+    return [(a, c) for a, c, _ in todo]
+
+
+def _declared_as(stack: Any, kind: str, path: str, referrer: Any) -> str | None:
+    """The address the stack gives the object `referrer` refers to at `path` (e.g. the model a
+    variant serves), when the stack declares it."""
+    from mlops_gitops import paths
+
+    name = paths.get(referrer.spec_json(), path)
+    address = f"{kind}.{name}"
+    return address if isinstance(name, str) and address in stack.resources else None
+
+
+def logical_name(cloud_id: str) -> str:
+    """A stack name for a cloud object: lowercase letters, digits and hyphens."""
+    import re
+
+    name = re.sub(r"[^a-z0-9-]+", "-", cloud_id.lower()).strip("-")
+    if not name or not name[0].isalpha():
+        name = f"r-{name}"
+    return name[:48].rstrip("-")
+
+
+def _generate_config(path: Path, ws: Any, kind: str, name: str, cloud_id: str) -> None:
+    import yaml
+
+    from mlops_gitops import paths
+    from mlops_gitops.kinds import KINDS
+
+    if path.exists():
+        raise MlopsError(f"{path} already exists: --generate-config writes a new file only")
+    attrs = ws.provider.import_resource(kind, cloud_id)
+    spec = ws.provider.to_spec(kind, attrs)
+    doc: dict[str, dict[str, Any]] = {}
+    steps = [f"mlops import {kind}.{name} {cloud_id}"]
+    for ref_path, ref_kind, ref_id in ws.provider.import_references(kind, attrs):
+        ref_name = logical_name(ref_id)
+        paths.set_(spec, ref_path, ref_name)
+        section = KINDS[ref_kind].section
+        if ref_name not in doc.get(section, {}):
+            ref_attrs = ws.provider.import_resource(ref_kind, ref_id)
+            doc.setdefault(section, {})[ref_name] = ws.provider.to_spec(ref_kind, ref_attrs)
+    doc.setdefault(KINDS[kind].section, {})[name] = spec
+    header = (
+        f"# Generated by `mlops import --generate-config` from {ws.stack.provider} {kind} {cloud_id!r}.\n"
+        "# Add these entries to the stack's sections, then adopt them with:\n"
+        f"#   {steps[0]}\n"
+    )
+    path.write_text(header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+    click.echo(f"Wrote {path}: add its entries to {ws.stack.path}, then run `{steps[0]}`.")

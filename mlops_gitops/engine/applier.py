@@ -305,6 +305,7 @@ class Applier:
             )
         existing.record(dict(attrs))
         existing.status = status  # type: ignore[assignment]
+        existing.rolled_back = None  # the stack's configuration is what runs now
         existing.dependencies = list(res.depends_on) if res else existing.dependencies
         if deposed is not None:
             existing.deposed = deposed

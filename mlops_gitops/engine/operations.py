@@ -3,8 +3,10 @@ plan; then apply and release. Kept here so both drive exactly the same code."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_gitops.engine.applier import Applier, ApplyEvent, ApplyResult
@@ -65,3 +67,23 @@ def plan_locked(
         backend.unlock(lock.id)
         raise
     return Planned(ws, backend, lock, state, refreshed, plan)
+
+
+@dataclass
+class StandaloneContext:
+    """The ApplyContext for a single provider operation outside a plan (e.g. `mlops rollback`):
+    progress goes to a callback; checkpoints are kept for the caller to record."""
+
+    stack: str
+    address: str
+    on_progress: Callable[[str, float], None] | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    checkpointed: dict[str, Any] | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def checkpoint(self, attributes: Mapping[str, Any]) -> None:
+        self.checkpointed = dict(attributes)
+
+    def progress(self, message: str) -> None:
+        if self.on_progress:
+            self.on_progress(message, time.monotonic() - self.started)

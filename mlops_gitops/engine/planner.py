@@ -144,6 +144,9 @@ def make_plan(
                 reason = "deleted outside mlops"
             elif decision.action == "replace" and rs is not None and rs.status == "tainted":
                 reason = "tainted: a previous apply failed part way"
+            elif rs is not None and rs.rolled_back and decision.action != "noop":
+                rb = rs.rolled_back
+                reason = f"rolled back by {rb.get('by')} at {rb.get('at')}; the stack still asks for this"
             if decision.action == "replace" and res.spec.lifecycle.prevent_destroy:  # type: ignore[attr-defined]
                 raise StackError(
                     f"{addr}: lifecycle.prevent_destroy is set, but this plan would replace it "

@@ -81,6 +81,9 @@ class ResourceState(BaseModel):
     # Objects this resource replaced that still exist (create-before-destroy, or a replacement
     # that failed half way): each is the attribute set to delete it by, once nothing uses it.
     deposed: list[Attributes] = Field(default_factory=list)
+    # Set by `mlops rollback` (who, when, from which attributes) so plans can say the resource
+    # runs an earlier configuration than the stack asks for; cleared by the next apply of it.
+    rolled_back: dict[str, JsonValue] | None = None
 
     @model_validator(mode="after")
     def _address_matches(self) -> ResourceState:

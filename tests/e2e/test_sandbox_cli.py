@@ -27,7 +27,7 @@ def mlops(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPr
 @pytest.fixture
 def stack_dir(tmp_path: Path) -> Iterator[Path]:
     dest = tmp_path / "fraud-detection"
-    shutil.copytree(ROOT / "stacks" / "fraud-detection", dest)
+    shutil.copytree(ROOT / "stacks" / "fraud-detection", dest, ignore=shutil.ignore_patterns(".mlops"))
     up = mlops(dest, "sandbox", "up", "--endpoint-delay", "0.2")
     assert up.returncode == 0, up.stderr
     yield dest
