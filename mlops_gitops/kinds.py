@@ -36,8 +36,14 @@ class Kind:
 
 
 def _endpoint_refs(spec: BaseModel) -> list[Reference]:
+    # Variants that deploy a registry version (`model_package`) name no model; the graph links
+    # them to the models registering into that group (see stack/graph.py).
     assert isinstance(spec, schema.EndpointSpec)
-    return [Reference(f"variants[{i}].model", "model", v.model) for i, v in enumerate(spec.variants)]
+    return [
+        Reference(f"variants[{i}].model", "model", v.model)
+        for i, v in enumerate(spec.variants)
+        if v.model is not None
+    ]
 
 
 def _monitor_refs(spec: BaseModel) -> list[Reference]:

@@ -45,6 +45,9 @@ UNKNOWN: Any = _Unknown()
 # Tag keys every provider writes on what it creates, so a console user can tell who owns what.
 TAG_STACK = "mlops-gitops:stack"
 TAG_ADDRESS = "mlops-gitops:address"
+# Attribute paths of those tags. A provider lists them as `not_drift`: they are written with
+# every change, but their absence alone (an imported object) is no reason to plan one.
+OWNERSHIP_TAG_PATHS = (f'tags["{TAG_STACK}"]', f'tags["{TAG_ADDRESS}"]')
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,11 @@ class Provider(ABC):
         id): importing an endpoint brings the models it serves along."""
         return []
 
+    def files(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, str]:
+        """Files (path relative to the stack -> content) that `to_spec`'s YAML refers to, e.g. a
+        pipeline definition, for `import --generate-config` to write beside it."""
+        return {}
+
     def rollback(
         self, kind: str, current: Mapping[str, Any], target: Mapping[str, Any], ctx: ApplyContext
     ) -> dict[str, Any]:
@@ -168,6 +176,13 @@ class Provider(ABC):
     def to_spec(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """Stack-file YAML (as a dict) that would plan with no changes against `attributes`."""
         raise NotImplementedError(f"provider {self.name} cannot generate config for {kind}")
+
+    @classmethod
+    def sandbox_settings(cls, *, operation_delay: float | None, latency_ms: float | None) -> dict[str, Any]:
+        """Emulator settings for `mlops sandbox up --operation-delay/--latency-ms`, in the names
+        this provider's emulator uses."""
+        settings = {"operation_delay_seconds": operation_delay, "latency_ms": latency_ms}
+        return {k: v for k, v in settings.items() if v is not None}
 
     @classmethod
     def emulator(cls, settings: Mapping[str, Any]) -> Emulator | None:

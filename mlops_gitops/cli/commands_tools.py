@@ -47,30 +47,35 @@ def register(cli: click.Group) -> None:
 
     @sandbox.command("up")
     @click.option(
-        "--endpoint-delay",
+        "--operation-delay",
         type=float,
         default=None,
-        help="Seconds an endpoint stays Creating/Updating (default 1).",
+        help="Seconds a long cloud operation (endpoint create/update, LRO) takes.",
     )
     @click.option("--latency-ms", type=float, default=None, help="Latency added to every emulated call.")
     @click.pass_context
-    def sandbox_up(ctx: click.Context, endpoint_delay: float | None, latency_ms: float | None) -> None:
-        """Start the emulators (or report the running ones)."""
+    def sandbox_up(ctx: click.Context, operation_delay: float | None, latency_ms: float | None) -> None:
+        """Start the emulators (or report the running ones, applying any new settings)."""
+        from mlops_gitops import plugins
+        from mlops_gitops.errors import MlopsError
         from mlops_gitops.sandbox.control import update_settings
         from mlops_gitops.sandbox.daemon import ensure_running
 
-        settings: dict[str, float] = {}
-        if endpoint_delay is not None:
-            settings["endpoint_delay_seconds"] = endpoint_delay
-        if latency_ms is not None:
-            settings["latency_ms"] = latency_ms
+        settings: dict[str, dict[str, float]] = {}
+        for name in plugins.available():
+            try:
+                cls = plugins.provider_class(name)
+            except MlopsError:
+                continue  # the daemon skips it too
+            wanted = cls.sandbox_settings(operation_delay=operation_delay, latency_ms=latency_ms)
+            if wanted:
+                settings[name] = wanted
         directory = sandbox_dir(options(ctx.find_root()))
-        endpoints = ensure_running(
-            directory, {name: settings for name in _provider_names()} if settings else None
-        )
+        endpoints = ensure_running(directory, settings or None)
         # A daemon that was already running keeps its settings unless told otherwise.
-        for url in endpoints.urls.values() if settings else ():
-            update_settings(url, settings)
+        for name, url in endpoints.urls.items():
+            if settings.get(name):
+                update_settings(url, settings[name])
         for name, url in sorted(endpoints.urls.items()):
             click.echo(f"{name:<12} {url}")
         click.echo(f"Sandbox running (state and logs in {directory}).")
@@ -103,9 +108,3 @@ def register(cli: click.Group) -> None:
         for name in ("state.json", "state.json.backup"):
             (directory / name).unlink(missing_ok=True)
         click.echo("Sandbox stopped; its state was discarded." if stopped else "Sandbox was not running.")
-
-
-def _provider_names() -> list[str]:
-    from mlops_gitops import plugins
-
-    return sorted(plugins.available())

@@ -39,6 +39,8 @@ def compare(
         if skip and paths.matches_any(skip, path):
             continue
         b, a = fb.get(path), fa.get(path)
+        if _filled_in(path, b, fa) or _filled_in(path, a, fb):
+            continue  # `{}` becoming `{k: v}` is told by the rows for its keys
         if a is not UNKNOWN and a == b:
             continue
         if a is UNKNOWN and b is None and path in fb:
@@ -53,6 +55,13 @@ def compare(
             )
         )
     return out
+
+
+def _filled_in(path: str, value: Any, other: Mapping[str, Any]) -> bool:
+    """An empty container on one side whose place the other side fills with leaves below it."""
+    if value not in ({}, []) or path in other:
+        return False
+    return any(paths.matches(path, p) and p != path for p in other)
 
 
 def decide(

@@ -40,6 +40,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mlops_gitops import plugins
 from mlops_gitops.errors import MlopsError
 from mlops_gitops.provider import Emulator, SandboxEndpoints
 
@@ -54,7 +55,6 @@ STATE_FILE = "sandbox.json"
 LOG_FILE = "sandbox.log"
 DAEMON_LOCK = ".daemon.lock"
 START_LOCK = ".start.lock"
-PROVIDER_GROUP = "mlops_gitops.providers"
 
 # Named explicitly: run as `python -m`, this module is `__main__`.
 _log = logging.getLogger("mlops_gitops.sandbox.daemon")
@@ -212,13 +212,17 @@ def _start_emulators(settings: dict[str, Any]) -> tuple[dict[str, Emulator], dic
     emulators: dict[str, Emulator] = {}
     urls: dict[str, str] = {}
     try:
-        for entry in sorted(entry_points(group=PROVIDER_GROUP), key=lambda e: e.name):
+        for entry in sorted(entry_points(group=plugins.GROUP), key=lambda e: e.name):
             try:
                 provider = entry.load()
             except Exception:
                 _log.exception("provider %s (%s) could not be imported; skipped", entry.name, entry.value)
                 continue
-            emulator = provider.emulator(settings.get(entry.name, {}))
+            try:
+                emulator = provider.emulator(settings.get(entry.name, {}))
+            except ImportError:  # the emulator's own dependencies (an extra) are not installed
+                _log.exception("provider %s: emulator could not be imported; skipped", entry.name)
+                continue
             if emulator is None:
                 _log.info("provider %s has no emulator", entry.name)
                 continue

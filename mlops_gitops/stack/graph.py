@@ -51,6 +51,7 @@ def build(
     diagnostics: list[Diagnostic] = []
     for res in resources.values():
         diagnostics += _link(res, resources, declared, positions)
+        _link_registry(res, resources)
     return resources, diagnostics
 
 
@@ -72,6 +73,24 @@ def _link(
         elif ref.address in resources and ref.address not in res.depends_on:
             res.depends_on.append(ref.address)
     return dangling
+
+
+def _link_registry(res: Resource, resources: Mapping[str, Resource]) -> None:
+    """An endpoint deploying `<group>@...` depends on the stack's models registering into that
+    group: they register (or approve) the version before the endpoint resolves it, and outlive
+    the endpoint on destroy. A group nobody in the stack registers into is outside the stack."""
+    if not isinstance(res.spec, schema.EndpointSpec):
+        return
+    groups = {v.model_package.partition("@")[0] for v in res.spec.variants if v.model_package}
+    for other in resources.values():
+        spec = other.spec
+        if (
+            isinstance(spec, schema.ModelSpec)
+            and spec.registry is not None
+            and spec.registry.group in groups
+            and other.address not in res.depends_on
+        ):
+            res.depends_on.append(other.address)
 
 
 def dependency_order(resources: Mapping[str, Resource]) -> tuple[list[str], list[Diagnostic]]:

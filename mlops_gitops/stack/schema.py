@@ -51,9 +51,13 @@ class FrameworkImage(Strict):
 
 
 class Registry(Strict):
-    group: Name
+    """Register the model as a new version of a model registry group (created if absent)."""
+
+    group: Name = Field(description="model registry group the version is registered in")
     approval: Literal["Approved", "PendingManualApproval", "Rejected"] = "PendingManualApproval"
-    description: str | None = None
+    description: str | None = Field(
+        None, description="kept with the version when it is registered (a change applies to the next one)"
+    )
 
 
 class ModelSpec(ResourceBase):
@@ -90,14 +94,45 @@ class Autoscaling(Strict):
         return self
 
 
+# `<group>@<version>` or `<group>@latest-approved`; group names as the registries allow them, since
+# a group may be filled from outside the stack (a training pipeline).
+MODEL_PACKAGE_RE = r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}@([1-9][0-9]*|latest-approved)$"
+
+
 class Variant(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")]
-    model: Name = Field(description="name of a model in this stack")
+    model: Name | None = Field(None, description="name of a model in this stack")
+    model_package: str | None = Field(
+        None, description="a model registry version instead: <group>@<version> or <group>@latest-approved"
+    )
+    allow_unapproved: bool = Field(
+        False, description="deploy the model_package version even if it is not Approved"
+    )
     weight: float = Field(1, ge=0, description="relative traffic weight")
     instance_type: str | None = None
     instance_count: int | None = Field(None, ge=1)
     serverless: Serverless | None = None
     autoscaling: Autoscaling | None = None
+
+    @field_validator("model_package")
+    @classmethod
+    def _package_ref(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(MODEL_PACKAGE_RE, v):
+            raise ValueError(
+                f"must be <group>@<version> or <group>@latest-approved (e.g. fraud-detection@3); got {v!r}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _source(self) -> Variant:
+        if (self.model is None) == (self.model_package is None):
+            raise ValueError(
+                "give exactly one of model (a model in this stack) or model_package "
+                "(a registry version, e.g. fraud-detection@3 or fraud-detection@latest-approved)"
+            )
+        if self.allow_unapproved and self.model_package is None:
+            raise ValueError("allow_unapproved applies to model_package versions only")
+        return self
 
     @model_validator(mode="after")
     def _capacity(self) -> Variant:
@@ -122,11 +157,22 @@ class DataCapture(Strict):
 
 
 class Rollout(Strict):
+    """How a change to the serving fleet shifts traffic: all at once, a canary then the rest, or
+    linear steps, each followed by a bake during which the `rollback_on` alarms roll it back."""
+
     strategy: Literal["all_at_once", "canary", "linear"] = "all_at_once"
-    canary_percent: int | None = Field(None, ge=1, le=99)
-    step_percent: int | None = Field(None, ge=1, le=99)
-    bake_minutes: int = Field(5, ge=0, le=60 * 24)
-    interval_minutes: int | None = Field(None, ge=1)
+    canary_percent: int | None = Field(None, ge=1, le=99, description="share of capacity in the canary")
+    step_percent: int | None = Field(None, ge=1, le=99, description="share of capacity per linear step")
+    bake_minutes: int = Field(5, ge=0, le=60 * 24, description="wait after the canary (or the final shift)")
+    interval_minutes: int | None = Field(
+        None, ge=1, description="wait between linear steps (default: bake_minutes)"
+    )
+    termination_wait_minutes: int = Field(
+        0, ge=0, le=60 * 24, description="keep the old fleet this long after the last shift"
+    )
+    timeout_minutes: int | None = Field(
+        None, ge=1, description="give up (and roll back) after this long (default: from the waits)"
+    )
     rollback_on: list[str] = Field(default_factory=list, description="names of alarms that roll back")
 
     @model_validator(mode="after")
@@ -135,6 +181,12 @@ class Rollout(Strict):
             raise ValueError("strategy canary needs canary_percent")
         if self.strategy == "linear" and self.step_percent is None:
             raise ValueError("strategy linear needs step_percent")
+        if self.strategy != "canary" and self.canary_percent is not None:
+            raise ValueError(f"canary_percent applies to strategy canary, not {self.strategy}")
+        if self.strategy != "linear" and (self.step_percent is not None or self.interval_minutes is not None):
+            raise ValueError(
+                f"step_percent and interval_minutes apply to strategy linear, not {self.strategy}"
+            )
         return self
 
 
@@ -163,6 +215,16 @@ Every = Literal["hourly", "daily"]
 class Alert(Strict):
     threshold: float | None = Field(None, ge=0)
     notify: list[str] = Field(default_factory=list, description="e-mail addresses or topic ARNs")
+    metric: str | None = Field(
+        None,
+        description="the monitor metric compared with the threshold, e.g. accuracy or "
+        "feature_baseline_drift_<feature>; the default depends on the monitor type and provider",
+    )
+    when: Literal["above", "below"] | None = Field(
+        None,
+        description="alert when the metric goes above or below the threshold; by default below for "
+        "scores (accuracy, f1, auc, ...) and above for errors and drift",
+    )
 
 
 class MonitorSpec(ResourceBase):

@@ -8,9 +8,17 @@ application sits a small WSGI middleware that
 * gives SageMaker endpoints their real lifecycle: `Creating` -> `InService` (or `Failed`),
   `Updating` -> `InService`, instead of moto's instant `InService`;
 * implements `UpdateEndpoint` (missing in moto), including a failed update rolling back to the
-  previous endpoint configuration with `FailureReason` set;
+  previous endpoint configuration with `FailureReason` set, and deployment guardrails: blue/green
+  canary, linear or all-at-once traffic shifting and rolling batches with their baking periods, rolled
+  back when an alarm of `AutoRollbackConfiguration` is in ALARM in moto's CloudWatch
+  (`emulator_guardrails.py`);
 * makes `UpdateEndpointWeightsAndCapacities` change only the fields it is given;
 * refuses duplicate `CreateModel` / `CreateEndpointConfig` / `CreateEndpoint` as SageMaker does;
+* implements the MonitoringSchedule calls (`emulator_monitoring.py`) and refuses to delete a job
+  definition a schedule runs;
+* completes the model registry: `DeleteModelPackage`, `DeleteModelPackageGroup` (refused while the
+  group has versions), `UpdateModelPackage` changing only what it is given, version numbers never
+  reused, and tags on model packages (moto's `ListTags` fails on their ARNs);
 * serves a control API under `/_emulator/` to read and change the settings and to reset state.
 
 Why a middleware rather than patching moto's `SageMakerResponse` class: a patch changes moto for
@@ -32,14 +40,18 @@ Settings (constructor argument, or at runtime through the control API):
                             code defaults to ValidationException, status to 400
     fail_endpoint_creates   true, or a list of endpoint names: CreateEndpoint ends `Failed`
     fail_endpoint_updates   true, or a list of endpoint names: UpdateEndpoint rolls back
+    guardrail_time_scale    factor applied to the baking periods of deployment guardrails
+                            (WaitIntervalInSeconds, TerminationWaitInSeconds); default 0.01, so
+                            a 10-minute bake takes 6 s
 
 Latency and failure rules apply to AWS calls, i.e. signed requests; unsigned ones (health
 probes, moto's own `/moto-api/`) go straight to moto.
 
 Control API (JSON): `GET /_emulator/settings`; `POST /_emulator/settings` with the keys to change
 (the others keep their value), answering the settings now in force, or 400 `{"error": ...}`;
-`POST /_emulator/reset` wipes every moto service's state, drops endpoint operations in flight and
-restores the settings the emulator was built with.
+`POST /_emulator/reset` wipes every moto service's state (the emulator's own, such as monitoring
+schedules, is kept on moto's backend objects and goes with it), drops endpoint operations in flight
+and restores the settings the emulator was built with.
 
 moto keeps its state per process, so emulators sharing a process share their AWS state. Its
 account is 123456789012 unless the usual moto overrides (`MOTO_ACCOUNT_ID`, `x-moto-account-id`)
@@ -49,6 +61,7 @@ Importing this module imports neither moto nor boto3; `start()` imports moto (~0
 
 from __future__ import annotations
 
+import functools
 import http
 import io
 import json
@@ -61,14 +74,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
+from mlops_sagemaker.emulator_guardrails import Rollout, plan
+from mlops_sagemaker.emulator_monitoring import ACTIONS as MONITORING_ACTIONS
+from mlops_sagemaker.emulator_monitoring import JOB_DEFINITION_TYPES, MonitoringError, MonitoringSchedules
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -86,6 +102,8 @@ _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_r
 _DEFAULT_REGION = "us-east-1"
 _IN_PROGRESS = ("Creating", "Updating")
 
+_T = TypeVar("_T")
+
 
 # ---- settings ----------------------------------------------------------------------------------
 
@@ -94,8 +112,8 @@ class FailRule(BaseModel):
     """Fail the AWS calls that match with an AWS error, so the SDK raises a proper ClientError.
 
     Rules match on the operation name, which the JSON and query protocols carry (SageMaker,
-    Application Auto Scaling, CloudWatch, EventBridge, SNS); REST-protocol services (S3,
-    EventBridge Scheduler) never match a rule."""
+    Application Auto Scaling, EventBridge, SNS); services on REST protocols or CBOR (S3,
+    EventBridge Scheduler, and CloudWatch since botocore speaks CBOR to it) never match a rule."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -118,6 +136,9 @@ class EmulatorSettings(BaseModel):
     fail: list[FailRule] = Field(default_factory=list)
     fail_endpoint_creates: bool | list[str] = False
     fail_endpoint_updates: bool | list[str] = False
+    # Baking periods of deployment guardrails are minutes on AWS; scaled down, a sandbox user still
+    # sees a canary bake (and can trip its alarm) without waiting for it. Tests set it smaller.
+    guardrail_time_scale: float = Field(default=0.01, ge=0)
 
 
 def _selects(setting: bool | list[str], name: str) -> bool:
@@ -209,9 +230,16 @@ class _Response:
         return [self.body]
 
 
+def _epoch_seconds(value: Any) -> float:
+    # The JSON protocols carry timestamps as epoch seconds; moto's clock is naive UTC.
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _json_response(status: int, document: Any, content_type: str = "application/json") -> _Response:
     headers = [("Content-Type", content_type), ("x-amzn-RequestId", str(uuid.uuid4()))]
-    return _Response(status, headers, json.dumps(document).encode())
+    return _Response(status, headers, json.dumps(document, default=_epoch_seconds).encode())
 
 
 def _sagemaker_result(document: dict[str, Any]) -> _Response:
@@ -272,15 +300,25 @@ def _variant_summary(variant: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pending_summary(
-    config_name: str, config_variants: list[dict[str, Any]], targets: list[dict[str, Any]], now: datetime
+    config_name: str,
+    config_variants: list[dict[str, Any]],
+    targets: list[dict[str, Any]],
+    now: datetime,
+    stage: tuple[str, str | None, datetime] | None = None,
 ) -> dict[str, Any]:
-    """PendingDeploymentSummary: what an endpoint shows while it deploys a new EndpointConfig."""
+    """PendingDeploymentSummary: what an endpoint shows while it deploys a new EndpointConfig.
+    `stage` is the variants' status (Status, StatusMessage, StartTime), `Creating` since `now` if
+    not given."""
+    status, message, since = stage or ("Creating", None, now)
+    variant_status = {"Status": status, "StartTime": since}
+    if message:
+        variant_status["StatusMessage"] = message
     variants = []
     for variant, target in zip(config_variants, targets, strict=True):
         pending: dict[str, Any] = {
             "VariantName": target["VariantName"],
             "DesiredWeight": target["DesiredWeight"],
-            "VariantStatus": [{"Status": "Creating", "StartTime": now}],
+            "VariantStatus": [dict(variant_status)],
         }
         for key in ("DesiredInstanceCount", "DesiredServerlessConfig"):
             if key in target:
@@ -308,19 +346,62 @@ def _data_capture_summary(config: Mapping[str, Any] | None) -> dict[str, Any] | 
 
 
 @dataclass
-class _Operation:
-    """An endpoint operation in flight: the attributes of moto's endpoint object to set when it
-    completes. Completion is lazy (applied by the next SageMaker call after `due`), so there are
-    no timer threads and every change happens under the emulator's lock."""
+class _InFlight:
+    """Something happening to an endpoint, applied lazily (by the next SageMaker or CloudWatch
+    call that settles), so there are no timer threads and every change happens under the
+    emulator's lock."""
 
     backend: Any  # moto's SageMakerModelBackend
     endpoint: Any  # moto's FakeEndpoint
-    due: float  # time.monotonic()
-    changes: dict[str, Any]
 
     def current(self) -> bool:
         # False once the endpoint was deleted (and maybe re-created) or moto's state was reset.
         return self.backend.endpoints.get(self.endpoint.endpoint_name) is self.endpoint
+
+
+@dataclass
+class _Operation(_InFlight):
+    """An endpoint operation in flight: the attributes of moto's endpoint object to set when it
+    completes, at `due`."""
+
+    due: float  # time.monotonic()
+    changes: dict[str, Any]
+
+
+@dataclass
+class _GuardedUpdate(_InFlight):
+    """An UpdateEndpoint going through deployment-guardrail stages, watching alarms in moto's
+    CloudWatch backend of the endpoint's account and region."""
+
+    rollout: Rollout
+    alarms: Any  # moto's CloudWatchBackend
+    summary: Callable[[tuple[str, str | None, datetime]], dict[str, Any]]  # PendingDeploymentSummary
+    completed: dict[str, Any]  # endpoint attributes once the new fleet serves
+
+    def firing(self) -> list[str]:
+        states = self.alarms.alarms
+        return [
+            name for name in self.rollout.alarms if name in states and states[name].state_value == "ALARM"
+        ]
+
+
+def _extension_state(backend: Any, name: str, factory: Callable[[], _T]) -> _T:
+    """State the emulator adds to one of moto's backends, kept on the backend object so it has
+    moto's lifetime: moto's reset re-initialises the backend and drops it, and emulators sharing a
+    process share it as they share moto's own state."""
+    attribute = f"_mlops_emulator_{name}"
+    state = getattr(backend, attribute, None)
+    if state is None:
+        state = factory()
+        setattr(backend, attribute, state)
+    return state
+
+
+def _put_tags(current: list[dict[str, str]], added: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
+    """AddTags as SageMaker does it: a key already present gets the new value (moto appends it)."""
+    tags = {tag["Key"]: tag["Value"] for tag in current}
+    tags.update((tag["Key"], tag["Value"]) for tag in added)
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
 # ---- moto ---------------------------------------------------------------------------------------
@@ -333,11 +414,13 @@ class _Moto:
     app: WSGIApplication
     sagemaker_backends: Any
     account_for_access_key: Callable[[str], str]
+    cloudwatch_backends: Any
     service_exception: Any  # moto's ServiceException class: `.code` and `.message`
     now: Callable[[], datetime]  # moto's clock (naive UTC), so our timestamps match its own
 
 
 def _load_moto() -> _Moto:
+    from moto.cloudwatch.models import cloudwatch_backends
     from moto.core.exceptions import ServiceException
     from moto.core.utils import utcnow
     from moto.iam.models import get_account_id_from
@@ -348,6 +431,7 @@ def _load_moto() -> _Moto:
         app=DomainDispatcherApplication(create_backend_app),
         sagemaker_backends=sagemaker_backends,
         account_for_access_key=get_account_id_from,
+        cloudwatch_backends=cloudwatch_backends,
         service_exception=ServiceException,
         now=utcnow,
     )
@@ -377,10 +461,12 @@ class _Gateway:
     def __init__(self, settings: EmulatorSettings) -> None:
         self._initial = settings
         self._settings = settings.model_copy(deep=True)
-        # One lock for the settings, the operations in flight and every SageMaker call, so a
-        # describe never sees an endpoint half way through one of our changes.
+        # One lock for the settings, the operations in flight, every SageMaker call and every
+        # CloudWatch call, so a describe never sees an endpoint half way through one of our
+        # changes and a guarded update never misses an alarm state.
         self._lock = threading.RLock()
         self._operations: list[_Operation] = []
+        self._guarded: list[_GuardedUpdate] = []
         self._moto: _Moto | None = None
         self._sagemaker_actions: dict[str, Callable[[_Call, WSGIEnvironment], _Response]] = {
             "CreateModel": self._create_model,
@@ -388,6 +474,15 @@ class _Gateway:
             "CreateEndpoint": self._create_endpoint,
             "UpdateEndpoint": self._update_endpoint,
             "UpdateEndpointWeightsAndCapacities": self._update_weights_and_capacities,
+            "AddTags": self._add_tags,
+            "ListTags": self._list_tags,
+            "DeleteTags": self._delete_tags,
+            "CreateModelPackage": self._create_model_package,
+            "UpdateModelPackage": self._update_model_package,
+            "DeleteModelPackage": self._delete_model_package,
+            "DeleteModelPackageGroup": self._delete_model_package_group,
+            **dict.fromkeys(MONITORING_ACTIONS, self._monitoring),
+            **{f"Delete{kind}JobDefinition": self._delete_job_definition for kind in JOB_DEFINITION_TYPES},
         }
 
     def attach(self, moto: _Moto) -> None:
@@ -415,6 +510,7 @@ class _Gateway:
             if self._moto is not None:
                 self._reset_moto()
             self._operations.clear()
+            self._guarded.clear()
             self._settings = self._initial.model_copy(deep=True)
 
     def _reset_moto(self) -> None:
@@ -443,6 +539,8 @@ class _Gateway:
             return _aws_error(environ, rule.code, message, rule.status).send(start_response)
         if call.service == "sagemaker" and call.protocol == "json":
             return self._sagemaker(call, environ, start_response)
+        if call.service == "monitoring":
+            return self._cloudwatch(environ, start_response)
         return self._forward(environ, start_response)
 
     def _take_rule(self, call: _Call) -> FailRule | None:
@@ -530,18 +628,28 @@ class _Gateway:
                 return self._forward(environ, start_response)
             try:
                 response = handler(call, environ)
-            except (_AwsError, self.moto.service_exception) as exc:
+            except (_AwsError, MonitoringError, self.moto.service_exception) as exc:
                 response = _aws_error(environ, exc.code, exc.message, 400)
         return response.send(start_response)
 
-    def _backend(self, call: _Call) -> Any:
-        # The account picked the way moto's BaseResponse.get_current_account does.
-        account = (
+    def _cloudwatch(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # Alarm states change only through these calls (moto never evaluates an alarm), so settling
+        # first lets guarded updates see each state for exactly as long as it held.
+        with self._lock:
+            self._settle()
+            response = self._call_moto(environ)
+        return response.send(start_response)
+
+    def _account(self, call: _Call) -> str:
+        # Picked the way moto's BaseResponse.get_current_account does.
+        return (
             os.environ.get("MOTO_ACCOUNT_ID")
             or call.account_header
             or self.moto.account_for_access_key(call.access_key)
         )
-        return self.moto.sagemaker_backends[account][call.region]
+
+    def _backend(self, call: _Call) -> Any:
+        return self.moto.sagemaker_backends[self._account(call)][call.region]
 
     def _settle(self) -> None:
         now = time.monotonic()
@@ -553,6 +661,33 @@ class _Gateway:
                 for attribute, value in operation.changes.items():
                     setattr(operation.endpoint, attribute, value)
         self._operations = pending
+        self._guarded = [
+            update for update in self._guarded if update.current() and self._advance(update, now)
+        ]
+
+    def _advance(self, update: _GuardedUpdate, now: float) -> bool:
+        """Show where a guarded update stands on its endpoint; False once it is over."""
+        progress = update.rollout.advance(now, update.firing)
+        endpoint = update.endpoint
+        if progress.stage is not None:
+            stage = (progress.stage.status, progress.stage.message, self._wall_clock(progress.since, now))
+            endpoint.pending_deployment_summary = update.summary(stage)
+            return True
+        endpoint.endpoint_status = "InService"
+        endpoint.pending_deployment_summary = None
+        endpoint.last_modified_time = self._wall_clock(progress.since, now)
+        if progress.rolled_back_by:
+            # All traffic is back on the old fleet, which kept serving: config and variants stay.
+            alarms = ", ".join(progress.rolled_back_by)
+            endpoint.failure_reason = f"Deployment rolled back: alarm(s) {alarms} in ALARM"
+        else:
+            for attribute, value in update.completed.items():
+                setattr(endpoint, attribute, value)
+        return False
+
+    def _wall_clock(self, instant: float, now: float) -> datetime:
+        """A past time.monotonic() instant on moto's clock."""
+        return self.moto.now() - timedelta(seconds=max(0.0, now - instant))
 
     def _schedule(self, backend: Any, endpoint: Any, changes: dict[str, Any]) -> None:
         delay = self._settings.endpoint_delay_seconds
@@ -661,18 +796,32 @@ class _Gateway:
                         target[prop] = target[current] = old[prop]
             if "DataCaptureConfig" not in excluded:
                 data_capture = endpoint.data_capture_config
-        if not call.params.get("RetainDeploymentConfig"):
-            endpoint.last_deployment_config = call.params.get("DeploymentConfig")
+        if call.params.get("RetainDeploymentConfig"):
+            deployment = endpoint.last_deployment_config
+        else:
+            deployment = call.params.get("DeploymentConfig")
+        guarded = self._guardrails(call, backend, endpoint, config, deployment) if deployment else None
+        endpoint.last_deployment_config = deployment
 
         now = self.moto.now()
         endpoint.endpoint_status = "Updating"
         endpoint.last_modified_time = now
         endpoint.failure_reason = None
-        endpoint.pending_deployment_summary = _pending_summary(
-            config_name, config.production_variants, targets, now
-        )
+        summary = functools.partial(_pending_summary, config_name, config.production_variants, targets, now)
+        endpoint.pending_deployment_summary = summary(None)
+        completed = {
+            "endpoint_config_name": config_name,
+            "production_variants": targets,
+            "data_capture_config": data_capture,
+        }
+        failing = _selects(self._settings.fail_endpoint_updates, name)
+        if guarded is not None and not failing:
+            rollout, alarms = guarded
+            self._guarded.append(_GuardedUpdate(backend, endpoint, rollout, alarms, summary, completed))
+            self._settle()  # shows the first stage
+            return _sagemaker_result({"EndpointArn": endpoint.arn})
         changes: dict[str, Any] = {"endpoint_status": "InService", "pending_deployment_summary": None}
-        if _selects(self._settings.fail_endpoint_updates, name):
+        if failing:
             # SageMaker rolls a failed update back: the endpoint keeps serving the old config.
             changes["failure_reason"] = (
                 f"Failed to update the endpoint to endpoint configuration {config_name!r}; "
@@ -680,13 +829,40 @@ class _Gateway:
                 "the sandbox emulator (fail_endpoint_updates)."
             )
         else:
-            changes.update(
-                endpoint_config_name=config_name,
-                production_variants=targets,
-                data_capture_config=data_capture,
-            )
+            changes.update(completed)
         self._schedule(backend, endpoint, changes)
         return _sagemaker_result({"EndpointArn": endpoint.arn})
+
+    def _guardrails(
+        self, call: _Call, backend: Any, endpoint: Any, config: Any, deployment: Mapping[str, Any]
+    ) -> tuple[Rollout, Any] | None:
+        """The rollout of a DeploymentConfig and the CloudWatch backend its alarms live in, or None
+        where SageMaker falls back to a plain update. Refuses what SageMaker refuses."""
+        cloudwatch = self.moto.cloudwatch_backends[self._account(call)][call.region]
+        alarms = [
+            alarm.get("AlarmName", "")
+            for alarm in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms") or []
+        ]
+        missing = [alarm for alarm in alarms if alarm not in cloudwatch.alarms]
+        if missing:
+            raise _AwsError(
+                "ValidationException",
+                f"The AutoRollbackConfiguration alarm(s) {', '.join(missing)} do not exist in CloudWatch.",
+            )
+        # The old fleet as configured; if its EndpointConfig was deleted, as deployed.
+        old_config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+        old_variants = old_config.production_variants if old_config else endpoint.production_variants or []
+        try:
+            stages = plan(
+                deployment,
+                old_variants,
+                config.production_variants,
+                provision_seconds=self._settings.endpoint_delay_seconds,
+                time_scale=self._settings.guardrail_time_scale,
+            )
+        except ValueError as exc:
+            raise _AwsError("ValidationException", str(exc)) from None
+        return None if stages is None else (Rollout(stages, alarms, time.monotonic()), cloudwatch)
 
     def _update_weights_and_capacities(self, call: _Call, environ: WSGIEnvironment) -> _Response:
         backend = self._backend(call)
@@ -733,6 +909,154 @@ class _Gateway:
         endpoint.failure_reason = None
         self._schedule(backend, endpoint, {"endpoint_status": "InService", "production_variants": completed})
         return _sagemaker_result({"EndpointArn": endpoint.arn})
+
+    # ---- SageMaker: monitoring schedules --------------------------------------------------------
+    def _monitoring_schedules(self, call: _Call) -> MonitoringSchedules:
+        return _extension_state(self._backend(call), "monitoring_schedules", MonitoringSchedules)
+
+    def _monitoring(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        schedules = _extension_state(backend, "monitoring_schedules", MonitoringSchedules)
+        now, delay = self.moto.now(), self._settings.endpoint_delay_seconds
+        return _sagemaker_result(schedules.serve(call.action, backend, call.params, now=now, delay=delay))
+
+    def _delete_job_definition(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        kind = call.action.removeprefix("Delete").removesuffix("JobDefinition")
+        name = call.params.get("JobDefinitionName", "")
+        users = self._monitoring_schedules(call).using(kind, name)
+        if users:
+            raise _AwsError(
+                "ResourceInUse",
+                f"Job definition {name} is used by monitoring schedule(s) {', '.join(users)}; "
+                "delete them first.",
+            )
+        return self._call_moto(environ)
+
+    # ---- SageMaker: tags --------------------------------------------------------------------------
+    def _tagged(self, call: _Call) -> Any:
+        """The object whose `tags` a tagging call works on, for the ARNs moto cannot resolve
+        (monitoring schedules, which moto lacks, and model packages); None for the others."""
+        arn = call.params.get("ResourceArn", "")
+        kind = arn.rpartition(":")[2].partition("/")[0]
+        if kind == "monitoring-schedule":
+            return self._monitoring_schedules(call).by_arn(arn)
+        if kind == "model-package":
+            package = self._backend(call).describe_model_package(arn)
+            package.tags = package.tags or []
+            return package
+        return None
+
+    def _add_tags(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        tagged = self._tagged(call)
+        if tagged is None:
+            return self._call_moto(environ)
+        tagged.tags = _put_tags(tagged.tags, call.params.get("Tags") or [])
+        return _sagemaker_result({"Tags": tagged.tags})
+
+    def _list_tags(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        tagged = self._tagged(call)
+        if tagged is None:
+            return self._call_moto(environ)
+        return _sagemaker_result({"Tags": tagged.tags})  # at most 50, within one page
+
+    def _delete_tags(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        tagged = self._tagged(call)
+        if tagged is None:
+            return self._call_moto(environ)
+        keys = set(call.params.get("TagKeys") or [])
+        tagged.tags = [tag for tag in tagged.tags if tag["Key"] not in keys]
+        return _sagemaker_result({})
+
+    # ---- SageMaker: model registry ------------------------------------------------------------------
+    def _create_model_package(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        """moto numbers a new version by counting the group's versions: after a DeleteModelPackage
+        it would hand out a number again and replace the version that holds it. SageMaker never
+        reuses a version number."""
+        group = call.params.get("ModelPackageGroupName")
+        if not group:
+            return self._call_moto(environ)
+        backend = self._backend(call)
+        versions = {
+            package.model_package_version: package
+            for package in backend.model_packages.values()
+            if package.model_package_group_name == group
+        }
+        version = max([_extension_state(backend, "retired_versions", dict).get(group, 0), *versions]) + 1
+        moto_version = len(versions) + 1
+        if version == moto_version:
+            return self._call_moto(environ)
+        clash = versions.get(moto_version)
+        if clash is not None:  # set aside while moto creates the package under its number
+            del backend.model_packages[clash.arn]
+        response = self._call_moto(environ)
+        created = None
+        if response.status == 200:
+            created = backend.model_packages.pop(json.loads(response.body)["ModelPackageArn"])
+        if clash is not None:
+            backend.model_packages[clash.arn] = clash
+        if created is None:
+            return response
+        mapping = backend.model_package_name_mapping
+        if clash is None:
+            del mapping[created.arn]
+        created.arn = f"{created.arn.rpartition('/')[0]}/{version}"
+        created.model_package_version = version
+        for statuses in created.model_package_status_details.values():
+            for status in statuses:
+                status["Name"] = created.arn
+        backend.model_packages[created.arn] = created
+        mapping[group] = mapping[created.arn] = created.arn
+        return _sagemaker_result({"ModelPackageArn": created.arn})
+
+    def _update_model_package(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        """moto resets the approval status, its description and the customer metadata a request
+        leaves out (and fails removing metadata from a package without any); SageMaker changes
+        only what the request gives."""
+        params = call.params
+        package = self._backend(call).describe_model_package(params.get("ModelPackageArn", ""))
+        if "ModelApprovalStatus" in params:
+            package.set_model_approval_status(params["ModelApprovalStatus"])  # moto checks the value
+        if "ApprovalDescription" in params:
+            package.approval_description = params["ApprovalDescription"]
+        metadata = {
+            **(package.customer_metadata_properties or {}),
+            **params.get("CustomerMetadataProperties", {}),
+        }
+        for key in params.get("CustomerMetadataPropertiesToRemove") or []:
+            metadata.pop(key, None)
+        package.customer_metadata_properties = metadata or None
+        if params.get("AdditionalInferenceSpecificationsToAdd"):
+            package.add_additional_inference_specifications(params["AdditionalInferenceSpecificationsToAdd"])
+        package.modifications_done()
+        return _sagemaker_result({"ModelPackageArn": package.arn})
+
+    def _delete_model_package(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        package = backend.describe_model_package(call.params.get("ModelPackageName", ""))
+        del backend.model_packages[package.arn]
+        mapping = backend.model_package_name_mapping
+        for key in [key for key, arn in mapping.items() if arn == package.arn]:
+            del mapping[key]
+        group, version = package.model_package_group_name, package.model_package_version
+        if group and version:
+            retired = _extension_state(backend, "retired_versions", dict)
+            retired[group] = max(retired.get(group, 0), version)
+        return _sagemaker_result({})
+
+    def _delete_model_package_group(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        name = call.params.get("ModelPackageGroupName", "").rpartition("/")[2]  # a name or an ARN
+        group = backend.describe_model_package_group(name)  # moto's "... does not exist."
+        remaining = sum(p.model_package_group_name == name for p in backend.model_packages.values())
+        if remaining:
+            raise _AwsError(
+                "ConflictException",
+                f"Model package group {group.arn} has {remaining} model package version(s); "
+                "delete them before the group.",
+            )
+        del backend.model_package_groups[name]
+        _extension_state(backend, "retired_versions", dict).pop(name, None)
+        return _sagemaker_result({})
 
 
 # ---- the emulator -------------------------------------------------------------------------------

@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from mlops_sagemaker.kind import KindHandler
+from mlops_sagemaker.monitors import MonitorHandler
+from mlops_sagemaker.schedules import ScheduleHandler
 
-HANDLERS: tuple[type[KindHandler], ...] = ()
+HANDLERS: tuple[type[KindHandler], ...] = (MonitorHandler, ScheduleHandler)

@@ -1,14 +1,17 @@
 """The SageMaker provider: models and real-time endpoints.
 
-A `model` owns one SageMaker Model. Models are immutable, so any change but tags makes a new one
-under a new name (`<logical>-<8 hex>`), created before the old one is deleted, and the endpoints
-using it move over in between.
+A `model` owns one SageMaker Model. Models are immutable, so any change but tags (and the
+registry's approval) makes a new one under a new name (`<logical>-<8 hex>`), created before the
+old one is deleted, and the endpoints using it move over in between. A model with `registry:`
+also owns its Model Package version(s), and the group if it created it (see registry.py).
 
 An `endpoint` owns an Endpoint, the EndpointConfigs it runs on (`<endpoint>-<12 hex>`, one per
-change, tagged with the resource's address) and the Application Auto Scaling target and policy
-of each variant that has autoscaling. Changes never recreate the Endpoint: weights and counts
-go through UpdateEndpointWeightsAndCapacities, anything else through a new EndpointConfig and
-UpdateEndpoint, which SageMaker rolls out blue/green without dropping traffic.
+change, tagged with the resource's address), the SageMaker Models it makes for variants that
+deploy a registry version, and the Application Auto Scaling target and policy of each variant
+that has autoscaling. Changes never recreate the Endpoint: weights and counts go through
+UpdateEndpointWeightsAndCapacities, anything else through a new EndpointConfig and
+UpdateEndpoint, which SageMaker rolls out blue/green without dropping traffic, with the
+guardrails of the endpoint's `rollout:` (see rollout.py).
 
 Importing this module imports no AWS SDK: see `client.py`."""
 
@@ -24,6 +27,7 @@ from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, NotSupportedError, ProviderError, StackError
 from mlops_gitops.provider import (
+    OWNERSHIP_TAG_PATHS,
     TAG_ADDRESS,
     UNKNOWN,
     ApplyContext,
@@ -34,21 +38,30 @@ from mlops_gitops.provider import (
 )
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import EndpointSpec, ModelSpec, ResourceBase
-from mlops_sagemaker import images, translate
+from mlops_sagemaker import images, registry, rollout, translate
 from mlops_sagemaker.client import Clients, NotFoundError, call, collect
 from mlops_sagemaker.config import EndpointSettings, ModelSettings, SageMakerConfig
 from mlops_sagemaker.handlers import HANDLERS
+from mlops_sagemaker.registry import PackageRef, Registry, ResolveError
 
 MODEL = ResourceType(
     "model",
     # `name` is derived from the others, so it only changes with them; listing it keeps the plan
     # honest about why the model is replaced.
     force_new=("name", *translate.MODEL_FORCE_NEW),
-    computed=("arn",),
+    computed=("arn", "package_arn", "package_version", "package_group_owned"),
+    # A version's description is fixed when it is registered; a new one goes with the next.
+    not_drift=("package_description", *OWNERSHIP_TAG_PATHS),
     create_before_destroy=True,
 )
 ENDPOINT = ResourceType(
-    "endpoint", force_new=(), computed=("arn", "endpoint_config_name"), create_before_destroy=False
+    "endpoint",
+    force_new=(),
+    computed=("arn", "endpoint_config_name"),
+    # Not cloud state: how the next change rolls out, how a variant names its registry version
+    # (what it resolves to is diffed: `model_package_arn`), and a deployment permission.
+    not_drift=("rollout", "variants[*].model_package", "variants[*].allow_unapproved", *OWNERSHIP_TAG_PATHS),
+    create_before_destroy=False,
 )
 _IN_FLIGHT = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 _MAX_VARIANTS = 10  # SageMaker's limit of production variants per endpoint config
@@ -59,6 +72,23 @@ class _Scaling(NamedTuple):
 
     target: dict[str, Any]
     policies: list[dict[str, Any]]
+
+
+class _Abandon(NamedTuple):
+    """What an endpoint update made that is deleted again if the endpoint stays where it was:
+    the new config (None when reusing one that existed) and the package models made for it."""
+
+    config: str | None
+    models: list[str]
+
+
+def _models(attrs: Mapping[str, Any]) -> set[str]:
+    return {v["model"] for v in attrs.get("variants", []) if v.get("model")}
+
+
+def _package_models(attrs: Mapping[str, Any]) -> set[str]:
+    """The models an endpoint made from registry versions (it owns them)."""
+    return {v["model"] for v in attrs.get("variants", []) if v.get("model_package_arn") and v.get("model")}
 
 
 class SageMakerProvider(Provider):
@@ -80,6 +110,7 @@ class SageMakerProvider(Provider):
         super().__init__(config, stack=stack, sandbox=sandbox)
         self._cfg = cast(SageMakerConfig, config)
         self._aws = Clients(self._cfg, sandbox)
+        self._registry = Registry(self._aws)
         self._handlers = {h.rtype.kind: h(self) for h in HANDLERS}
 
     @property
@@ -90,11 +121,22 @@ class SageMakerProvider(Provider):
     def cfg(self) -> SageMakerConfig:
         return self._cfg
 
+    @property
+    def _role(self) -> str:
+        """The role of the models endpoints make from registry versions (validate() requires it)."""
+        return self._cfg.role_arn or ""
+
     @classmethod
     def emulator(cls, settings: Mapping[str, Any]) -> Emulator | None:
         from mlops_sagemaker.emulator import SageMakerEmulator
 
         return SageMakerEmulator(settings)
+
+    @classmethod
+    def sandbox_settings(cls, *, operation_delay: float | None, latency_ms: float | None) -> dict[str, Any]:
+        # The SageMaker emulator's long operations are endpoint creates and updates.
+        settings = {"endpoint_delay_seconds": operation_delay, "latency_ms": latency_ms}
+        return {k: v for k, v in settings.items() if v is not None}
 
     # ---- offline ------------------------------------------------------------------------------
     def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
@@ -118,10 +160,6 @@ class SageMakerProvider(Provider):
             )
         if not spec.artifact.startswith(("s3://", "https://")):
             diags.append(Diagnostic("SageMaker loads model artifacts from S3: use an s3:// URI", "artifact"))
-        if spec.registry is not None:
-            diags.append(
-                Diagnostic("the sagemaker provider does not support the model registry yet", "registry")
-            )
         return diags
 
     def _validate_endpoint(self, spec: EndpointSpec) -> list[Diagnostic]:
@@ -136,21 +174,21 @@ class SageMakerProvider(Provider):
                     "SageMaker writes captured data to S3: use an s3:// URI", "data_capture.destination"
                 )
             )
-        # Refusing is safer than accepting guardrails that would silently not be applied.
-        if spec.rollout is not None and spec.rollout.strategy != "all_at_once":
-            diags.append(
-                Diagnostic(
-                    f"the sagemaker provider does not support the {spec.rollout.strategy} rollout "
-                    "strategy yet (updates shift all traffic once the new fleet is healthy)",
-                    "rollout.strategy",
+        for i, v in enumerate(spec.variants):
+            if v.model_package is not None and not self._cfg.role_arn:
+                diags.append(
+                    Diagnostic(
+                        "SageMaker needs an execution role to deploy a registry version: set role_arn "
+                        "in the sagemaker provider block",
+                        f"variants[{i}].model_package",
+                    )
                 )
-            )
-        if spec.rollout is not None and spec.rollout.rollback_on:
-            diags.append(
-                Diagnostic(
-                    "the sagemaker provider does not support rollback alarms yet", "rollout.rollback_on"
-                )
-            )
+        if spec.rollout is not None:
+            diags += rollout.problems(spec.rollout)
+            variants = [v.model_dump(exclude_none=True) for v in spec.variants]
+            reason = rollout.fallback_reason(variants)
+            if reason and rollout.guarded(spec.rollout.model_dump()):
+                diags.append(rollout.fallback_warning(reason))
         return diags
 
     # ---- pure (framework images aside, which resolve from tables shipped with the SDK) ------
@@ -174,7 +212,26 @@ class SageMakerProvider(Provider):
         raise NotSupportedError(f"the sagemaker provider does not manage {resource.kind} resources")
 
     def notes(self, kind: str, attributes: Mapping[str, Any]) -> list[str]:
-        return self._handlers[kind].notes(attributes) if kind in self._handlers else []
+        if kind in self._handlers:
+            return self._handlers[kind].notes(attributes)
+        if kind != "endpoint":
+            return []
+        lines = []
+        for v in attributes.get("variants", []):
+            ref, version = v.get("model_package"), v.get("model_package_version")
+            if not ref:
+                continue
+            if version is UNKNOWN:
+                lines.append(
+                    f"model_package {ref} resolves after apply: a model of this stack registers "
+                    "the version it names"
+                )
+            elif not ref.endswith(f"@{version}"):  # `group@7` needs no saying
+                lines.append(f"model_package {ref} resolves to version {version}")
+        # A new endpoint has nothing to roll out from; its first config simply comes up.
+        if attributes.get("rollout") and attributes.get("endpoint_config_name") not in (None, UNKNOWN):
+            lines.append(f"a new endpoint configuration rolls out {rollout.describe(attributes['rollout'])}")
+        return lines
 
     def _tags(self, resource: Resource) -> dict[str, str]:
         return {**cast(ResourceBase, resource.spec).tags, **self.default_tags(resource.address)}
@@ -202,8 +259,12 @@ class SageMakerProvider(Provider):
         # Keep the current name while nothing forces a replacement, so an imported model (named
         # by someone else) is not replaced just to rename it.
         if prior is not None and translate.replacement_basis(prior) == translate.replacement_basis(body):
-            return {"name": prior["name"], "arn": prior.get("arn", UNKNOWN), **body}
-        return {"name": translate.model_name(self.stack, resource.name, body), "arn": UNKNOWN, **body}
+            name, arn, kept = prior["name"], prior.get("arn", UNKNOWN), prior
+        else:
+            name, arn, kept = translate.model_name(self.stack, resource.name, body), UNKNOWN, None
+        if spec.registry is not None:
+            body.update(registry.model_attributes(spec.registry, kept))
+        return {"name": name, "arn": arn, **body}
 
     def _desired_endpoint(
         self,
@@ -213,8 +274,19 @@ class SageMakerProvider(Provider):
         prior: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
         spec = cast(EndpointSpec, resource.spec)
-        models = {v.model: refs.get(f"model.{v.model}", {}).get("name", UNKNOWN) for v in spec.variants}
-        body = translate.endpoint_attributes(spec, settings, model_names=models, tags=self._tags(resource))
+        models = {
+            v.model: refs.get(f"model.{v.model}", {}).get("name", UNKNOWN) for v in spec.variants if v.model
+        }
+        body = translate.endpoint_attributes(
+            spec,
+            settings,
+            model_names=models,
+            packages=self._package_variants(resource, spec, refs),
+            tags=self._tags(resource),
+        )
+        if spec.rollout is not None:
+            previous = prior.get("variants") if prior is not None else None
+            body["rollout"] = rollout.attributes(spec.rollout, body["variants"], previous)
         return {
             "name": resource.name,
             "arn": (prior or {}).get("arn", UNKNOWN),
@@ -222,12 +294,37 @@ class SageMakerProvider(Provider):
             **body,
         }
 
+    def _package_variants(
+        self, resource: Resource, spec: EndpointSpec, refs: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """What each `model_package` variant deploys, resolved against the registry as this
+        apply leaves it (the stack's own registrations and approvals included). A reference that
+        names no version, or a version that may not be deployed, stops the plan here."""
+        out: dict[str, dict[str, Any]] = {}
+        listed: dict[str, list[registry.PackageVersion]] = {}
+        for i, v in enumerate(spec.variants):
+            if v.model_package is None:
+                continue
+            ref = PackageRef.parse(v.model_package)
+            if ref.group not in listed:
+                listed[ref.group] = self._registry.versions(ref.group)
+            path = f"endpoints.{resource.name}.variants[{i}].model_package"
+            try:
+                found = registry.resolve(ref, listed[ref.group], registry.planned_versions(ref.group, refs))
+            except ResolveError as exc:
+                raise StackError.of([Diagnostic(str(exc), path, resource.position)]) from exc
+            problem = registry.refusal(ref, found, v.allow_unapproved) if found else None
+            if problem:
+                raise StackError.of([Diagnostic(problem, path, resource.position)])
+            out[v.name] = registry.variant_source(v, resource.name, found, self._role)
+        return out
+
     # ---- I/O: dispatch ----------------------------------------------------------------------
     def read(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
         if kind in self._handlers:
             return self._handlers[kind].read(attributes)
         if kind == "model":
-            return self._read_model(attributes["name"])
+            return self._read_model(attributes["name"], attributes.get("package_arn"))
         if kind == "endpoint":
             return self._read_endpoint(attributes["name"], attributes)
         raise NotSupportedError(f"the sagemaker provider does not manage {kind} resources")
@@ -258,6 +355,7 @@ class SageMakerProvider(Provider):
         elif kind == "model":
             with contextlib.suppress(NotFoundError):
                 call(self._aws.sagemaker, "delete_model", ModelName=prior["name"])
+            self._registry.unregister(prior)
         elif kind == "endpoint":
             self._delete_endpoint(prior, ctx)
         else:
@@ -273,6 +371,28 @@ class SageMakerProvider(Provider):
             )
         return attrs
 
+    def import_references(self, kind: str, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        if kind != "endpoint":
+            return []
+        # Variants served from a registry version use a model the endpoint owns: not a reference.
+        return [
+            (f"variants[{i}].model", "model", v["model"])
+            for i, v in enumerate(attributes.get("variants", []))
+            if not v.get("model_package_arn")
+        ]
+
+    def files(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, str]:
+        handler = self._handlers.get(kind)
+        files = getattr(handler, "files", None)
+        return files(attributes) if files is not None else {}
+
+    def rollback(
+        self, kind: str, current: Mapping[str, Any], target: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        if kind == "endpoint":
+            return self.rollback_endpoint(current, target, ctx)
+        return super().rollback(kind, current, target, ctx)
+
     def to_spec(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
         if kind in self._handlers:
             return self._handlers[kind].to_spec(attributes)
@@ -283,12 +403,16 @@ class SageMakerProvider(Provider):
         return super().to_spec(kind, attributes)
 
     # ---- models -------------------------------------------------------------------------------
-    def _read_model(self, name: str) -> dict[str, Any] | None:
+    def _read_model(self, name: str, package_arn: str | None) -> dict[str, Any] | None:
+        """The model, and its registration if it has one (`package_arn`, as recorded)."""
         try:
             desc = call(self._aws.sagemaker, "describe_model", ModelName=name)
         except NotFoundError:
             return None
-        return translate.model_from_describe(desc, self._list_tags(desc["ModelArn"]))
+        attrs = translate.model_from_describe(desc, self._list_tags(desc["ModelArn"]))
+        if package_arn:
+            attrs.update(self._registry.read(package_arn, attrs["tags"]))
+        return attrs
 
     def _create_model(self, desired: Mapping[str, Any]) -> dict[str, Any]:
         name = desired["name"]
@@ -299,7 +423,7 @@ class SageMakerProvider(Provider):
                 raise
             # A retry after a lost reply, or a second apply racing this one: same name means same
             # content by construction, but check before adopting it.
-            current = self._read_model(name)
+            current = self._read_model(name, None)
             if current is None or translate.replacement_basis(current) != translate.replacement_basis(
                 desired
             ):
@@ -307,7 +431,10 @@ class SageMakerProvider(Provider):
                     f"a different SageMaker model named {name!r} already exists", code=exc.code
                 ) from exc
             self._sync_tags(current["arn"], current["tags"], desired["tags"])
-        return self._must_read_model(name)
+        # Registered after the model exists: a failure here leaves a model that the retry adopts
+        # (above), never a registered version whose model was not made.
+        package_arn = self._registry.register(desired) if desired.get("package_group") else None
+        return self._must_read_model(name, package_arn)
 
     def _update_model(self, prior: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
         immutable = [k for k in MODEL.force_new if prior.get(k) != desired.get(k)]
@@ -316,12 +443,21 @@ class SageMakerProvider(Provider):
                 f"model {desired['name']}: {', '.join(immutable)} cannot change in place "
                 "(SageMaker models are immutable): it must be replaced"
             )
-        current = self._must_read_model(desired["name"])
+        package_arn = prior.get("package_arn")
+        current = self._must_read_model(desired["name"], package_arn)
         self._sync_tags(current["arn"], current["tags"], desired["tags"])
-        return self._must_read_model(desired["name"])
+        group = desired.get("package_group")
+        if group != prior.get("package_group") or (group and not package_arn):
+            # Registered in another group, newly registered, or no longer (or the version was
+            # deleted outside mlops): leave the old group as if the model left, then register.
+            self._registry.unregister(prior)
+            package_arn = self._registry.register(desired) if group else None
+        elif group and desired["approval"] != prior.get("approval"):
+            self._registry.set_approval(package_arn, desired["approval"])
+        return self._must_read_model(desired["name"], package_arn)
 
-    def _must_read_model(self, name: str) -> dict[str, Any]:
-        attrs = self._read_model(name)
+    def _must_read_model(self, name: str, package_arn: str | None) -> dict[str, Any]:
+        attrs = self._read_model(name, package_arn)
         if attrs is None:
             raise ProviderError(f"SageMaker model {name!r} does not exist", code="NotFound")
         return attrs
@@ -352,9 +488,23 @@ class SageMakerProvider(Provider):
             )
             for variant, s in self._scaling(name, variants).items()
         }
-        return translate.endpoint_from_describe(
+        attrs = translate.endpoint_from_describe(
             desc, config, self._list_tags(desc["EndpointArn"]), scaling, prior
         )
+        self._find_packages(attrs, prior)
+        return attrs
+
+    def _find_packages(self, attrs: dict[str, Any], prior: Mapping[str, Any] | None) -> None:
+        """Name the registry version of variants whose model is not the recorded one (an
+        import, or a change outside mlops): their model may have been made from a package."""
+        recorded = {v.get("name"): v.get("model") for v in (prior or {}).get("variants", [])}
+        for v in attrs["variants"]:
+            if "model_package_arn" in v or not v["model"] or recorded.get(v["name"]) == v["model"]:
+                continue
+            arn = self._registry.package_of_model(v["model"])
+            source = registry.variant_from_arn(arn) if arn else None
+            if source:
+                v.update(source)
 
     def _must_read_endpoint(self, name: str, prior: Mapping[str, Any]) -> dict[str, Any]:
         attrs = self._read_endpoint(name, prior)
@@ -374,9 +524,15 @@ class SageMakerProvider(Provider):
                 f"(mlops import endpoint.{name} {name}) or choose another name",
                 code="AlreadyExists",
             )
+        made = self._registry.create_package_models(desired["variants"], self._role, desired["tags"])
         config = translate.config_name(name, secrets.token_hex(6))
-        call(sm, "create_endpoint_config", **translate.endpoint_config_request(desired, config))
-        # Recorded before CreateEndpoint, so a failure from here on leaves state naming the config.
+        try:
+            call(sm, "create_endpoint_config", **translate.endpoint_config_request(desired, config))
+        except ProviderError:
+            self._registry.delete_models(made)
+            raise
+        # Recorded before CreateEndpoint, so a failure from here on leaves state naming the config
+        # (and the models made for it, in its variants).
         ctx.checkpoint(translate.known({**desired, "endpoint_config_name": config}))
         created = call(
             sm,
@@ -390,8 +546,9 @@ class SageMakerProvider(Provider):
         )
         self._expect_in_service(self._wait(ctx, name, "Creating"), name, "CreateEndpoint")
         self._sync_scaling(name, {}, desired)
-        # Configs left by earlier failed attempts at this endpoint.
+        # Configs and package models left by earlier failed attempts at this endpoint.
         self._delete_old_configs(name, ctx.address, keep=config, recorded=set())
+        self._registry.sweep_package_models(name, ctx.address, keep=_models(desired), recorded=set())
         return self._must_read_endpoint(name, desired)
 
     def _update_endpoint(
@@ -408,7 +565,12 @@ class SageMakerProvider(Provider):
             scaling = {}  # lifted for the switch; registered again below
             old = {desc["EndpointConfigName"], prior.get("endpoint_config_name") or ""}
             self._delete_old_configs(name, ctx.address, keep=new, recorded=old)
+            self._registry.sweep_package_models(
+                name, ctx.address, keep=_models(desired), recorded=_package_models(prior)
+            )
         elif translate.capacity_changed(prior, desired):
+            # Weights and counts change on the running fleet: no blue/green deployment, so no
+            # guardrail of the rollout applies to this call.
             call(
                 self._aws.sagemaker,
                 "update_endpoint_weights_and_capacities",
@@ -428,7 +590,8 @@ class SageMakerProvider(Provider):
         desired: Mapping[str, Any],
         scaling: dict[str, _Scaling],
     ) -> str:
-        """Move the endpoint to a new EndpointConfig built from `desired`; returns its name.
+        """Move the endpoint to a new EndpointConfig built from `desired`, with the guardrails of
+        its rollout; returns the config's name.
 
         SageMaker refuses to update variants that have scaling policies, so they are lifted
         first; the new config starts those variants at their live counts, so capacity holds
@@ -436,36 +599,111 @@ class SageMakerProvider(Provider):
         back."""
         name = desired["name"]
         sm = self._aws.sagemaker
+        deployment = rollout.deployment_config(desired.get("rollout"))
+        self._check_alarms(rollout.alarm_names(deployment))
         live = {
             v["VariantName"]: v.get("DesiredInstanceCount", v.get("CurrentInstanceCount"))
             for v in desc.get("ProductionVariants", [])
             if v["VariantName"] in scaling
         }
         counts = translate.carried_counts(desired, {k: c for k, c in live.items() if c is not None})
+        made = self._registry.create_package_models(desired["variants"], self._role, desired["tags"])
         new = translate.config_name(name, secrets.token_hex(6))
-        call(sm, "create_endpoint_config", **translate.endpoint_config_request(desired, new, counts))
-        self._lift_scaling(scaling)
         try:
-            call(sm, "update_endpoint", EndpointName=name, EndpointConfigName=new)
+            call(sm, "create_endpoint_config", **translate.endpoint_config_request(desired, new, counts))
         except ProviderError:
-            self._abandon_config(new, scaling)
+            self._registry.delete_models(made)
+            raise
+        self._lift_scaling(scaling)
+        self._move(ctx, name, new, scaling, deployment, _Abandon(new, made))
+        return new
+
+    def _move(
+        self,
+        ctx: ApplyContext,
+        name: str,
+        config: str,
+        scaling: dict[str, _Scaling],
+        deployment: Mapping[str, Any] | None,
+        abandon: _Abandon,
+    ) -> None:
+        """UpdateEndpoint to `config` and wait for the outcome. If SageMaker kept (or rolled back
+        to) the old config, what was made for the new one (`abandon`) is deleted and the lifted
+        `scaling` put back, so the endpoint is exactly as before and a read says so. Otherwise
+        (cancelled, or the endpoint failed) nothing is deleted: the next plan reads what is."""
+        request: dict[str, Any] = {"EndpointName": name, "EndpointConfigName": config}
+        if deployment:
+            request["DeploymentConfig"] = dict(deployment)
+        try:
+            call(self._aws.sagemaker, "update_endpoint", **request)
+        except ProviderError:
+            self._abandon(abandon, scaling)
             raise
         done = self._wait(ctx, name, "Updating")
-        if done is not None and done["EndpointStatus"] == "InService" and done["EndpointConfigName"] == new:
-            return new
-        if done is not None and done["EndpointStatus"] == "InService":  # rolled back to the old config
-            self._abandon_config(new, scaling)
+        if (
+            done is not None
+            and done["EndpointStatus"] == "InService"
+            and done["EndpointConfigName"] == config
+        ):
+            return
+        if done is not None and done["EndpointStatus"] == "InService":
+            self._abandon(abandon, scaling)
+        raise self._update_failure(name, config, done, rollout.alarm_names(deployment))
+
+    def _abandon(self, abandon: _Abandon, scaling: dict[str, _Scaling]) -> None:
+        self._restore_scaling(scaling)
+        if abandon.config:
+            with contextlib.suppress(NotFoundError):
+                call(self._aws.sagemaker, "delete_endpoint_config", EndpointConfigName=abandon.config)
+        self._registry.delete_models(abandon.models)
+
+    def _update_failure(
+        self, name: str, config: str, done: Mapping[str, Any] | None, alarms: list[str]
+    ) -> ProviderError:
         status = done["EndpointStatus"] if done else "deleted"
         reason = (done or {}).get("FailureReason") or "no reason given"
-        raise ProviderError(
-            f"UpdateEndpoint: endpoint {name} did not move to {new} (now {status}): {reason}",
+        if done is not None and status == "InService" and alarms:
+            # SageMaker's FailureReason names the alarm; should it not, ask CloudWatch which of
+            # the rollout's alarms is firing.
+            fired = rollout.alarms_named(reason, alarms) or self._alarms_firing(alarms)
+            if fired:
+                which = f"alarm {fired[0]}" if len(fired) == 1 else f"alarms {', '.join(fired)}"
+                return ProviderError(
+                    f"UpdateEndpoint: endpoint {name} was rolled back to {done['EndpointConfigName']}: "
+                    f"{which} went to ALARM while {config} was rolling out ({reason})",
+                    code="RolledBack",
+                )
+        return ProviderError(
+            f"UpdateEndpoint: endpoint {name} did not move to {config} (now {status}): {reason}",
             code="UpdateFailed",
         )
 
-    def _abandon_config(self, config: str, scaling: dict[str, _Scaling]) -> None:
-        self._restore_scaling(scaling)
-        with contextlib.suppress(NotFoundError):
-            call(self._aws.sagemaker, "delete_endpoint_config", EndpointConfigName=config)
+    def _alarm_states(self, alarms: list[str]) -> dict[str, str]:
+        found = call(self._aws.client("cloudwatch"), "describe_alarms", AlarmNames=alarms)
+        return {
+            a["AlarmName"]: a.get("StateValue", "")
+            for a in [*found.get("MetricAlarms", []), *found.get("CompositeAlarms", [])]
+        }
+
+    def _alarms_firing(self, alarms: list[str]) -> list[str]:
+        try:
+            states = self._alarm_states(alarms)
+        except ProviderError:
+            return []  # the update's own failure is the error to report
+        return [a for a in alarms if states.get(a) == "ALARM"]
+
+    def _check_alarms(self, alarms: list[str]) -> None:
+        """Refuse a rollout whose rollback alarms do not exist before anything is made: it could
+        not roll back."""
+        if not alarms:
+            return
+        missing = [a for a in alarms if a not in self._alarm_states(alarms)]
+        if missing:
+            raise ProviderError(
+                f"rollout.rollback_on: no CloudWatch alarm named {', '.join(missing)} in "
+                f"{self._cfg.region}: create it, or remove it from rollback_on",
+                code="AlarmNotFound",
+            )
 
     def _delete_endpoint(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
         name = prior["name"]
@@ -484,6 +722,77 @@ class SageMakerProvider(Provider):
                     f"{left.get('FailureReason') or 'no reason given'}"
                 )
         self._delete_old_configs(name, ctx.address, keep=None, recorded=recorded)
+        self._registry.sweep_package_models(name, ctx.address, keep=set(), recorded=_package_models(prior))
+
+    # ---- endpoints: rollback ----------------------------------------------------------------
+    def rollback_endpoint(
+        self, prior_attributes: Mapping[str, Any], target_attributes: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        """Put an endpoint back on an earlier recorded configuration and return its attributes
+        as read back. `prior_attributes`: the endpoint as recorded now; `target_attributes`: as
+        recorded after an earlier apply (from the resource's history in state).
+
+        The recorded EndpointConfig is reused if it still exists, else made again from the
+        recorded variants, whose models must still exist (those made from registry versions are
+        made again). The switch shifts all traffic at once, without the rollout's guardrails: a
+        rollback is the way out of a bad deployment, not a new one to bake. Weights and counts
+        changed after that config was made, and autoscaling, are restored as recorded."""
+        name = prior_attributes["name"]
+        target = {**target_attributes, "name": name}
+        sm = self._aws.sagemaker
+        desc = self._wait(ctx, name, "Waiting for the operation in progress")
+        if desc is None:
+            raise ProviderError(f"SageMaker endpoint {name!r} does not exist", code="NotFound")
+        scaling = self._scaling(name, [v["VariantName"] for v in desc.get("ProductionVariants", [])])
+        config = target.get("endpoint_config_name") or ""
+        if config != desc["EndpointConfigName"]:
+            gone = [
+                m
+                for m in sorted(_models(target) - _package_models(target))
+                if self._read_model(m, None) is None
+            ]
+            if gone:
+                raise ProviderError(
+                    f"cannot roll endpoint {name} back to {config or 'its recorded configuration'}: "
+                    f"model {', '.join(gone)} no longer exists (a replaced model is deleted once "
+                    "no endpoint uses it); revert the stack and apply instead",
+                    code="NotFound",
+                )
+            made = self._registry.create_package_models(
+                target["variants"], self._role, target.get("tags", {})
+            )
+            abandon = _Abandon(None, made)
+            try:
+                call(sm, "describe_endpoint_config", EndpointConfigName=config)
+            except NotFoundError:
+                config = translate.config_name(name, secrets.token_hex(6))
+                try:
+                    call(sm, "create_endpoint_config", **translate.endpoint_config_request(target, config))
+                except ProviderError:
+                    self._registry.delete_models(made)
+                    raise
+                abandon = _Abandon(config, made)
+            self._lift_scaling(scaling)
+            self._move(ctx, name, config, scaling, None, abandon)
+            scaling = {}  # lifted for the switch; registered again below
+        now = self._must_read_endpoint(name, target)
+        if translate.capacity_changed(now, target):
+            call(
+                sm,
+                "update_endpoint_weights_and_capacities",
+                EndpointName=name,
+                DesiredWeightsAndCapacities=translate.weights_and_capacities(now, target),
+            )
+            self._expect_in_service(
+                self._wait(ctx, name, "Updating"), name, "UpdateEndpointWeightsAndCapacities"
+            )
+        self._sync_scaling(name, scaling, target)
+        old = {desc["EndpointConfigName"], prior_attributes.get("endpoint_config_name") or ""}
+        self._delete_old_configs(name, ctx.address, keep=config, recorded=old - {config})
+        self._registry.sweep_package_models(
+            name, ctx.address, keep=_models(target), recorded=_package_models(prior_attributes)
+        )
+        return self._must_read_endpoint(name, target)
 
     def _delete_old_configs(
         self, endpoint: str, address: str, *, keep: str | None, recorded: set[str]

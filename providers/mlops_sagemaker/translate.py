@@ -6,6 +6,7 @@ blocks (never `None`), because the engine diffs them key by key."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Mapping
@@ -27,8 +28,10 @@ SCALING_NAMESPACE = "sagemaker"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
 MANAGED_TAGS = (TAG_STACK, TAG_ADDRESS)
-_MAX_NAME = 63  # SageMaker's limit for model, endpoint and endpoint-config names
+MAX_NAME = 63  # SageMaker's limit for model, endpoint and endpoint-config names
 _CAPTURE_MODES = {"input": "Input", "output": "Output"}
+# The variant keys that say which registry version a variant deploys (see registry.py).
+PACKAGE_KEYS = ("model_package", "model_package_arn", "model_package_version", "allow_unapproved")
 
 
 # ------------------------------------------------------------------------------------- general
@@ -102,7 +105,7 @@ def model_name(stack: str, logical: str, attrs: Mapping[str, Any]) -> str:
     replaced, so the new model can exist beside the old one while endpoints move over."""
     basis = json.dumps({"stack": stack, "name": logical, **replacement_basis(attrs)}, sort_keys=True)
     digest = hashlib.sha256(basis.encode()).hexdigest()[:8]
-    return f"{logical[: _MAX_NAME - 9]}-{digest}"
+    return f"{logical[: MAX_NAME - 9]}-{digest}"
 
 
 def create_model_request(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,18 +197,18 @@ def endpoint_attributes(
     settings: EndpointSettings,
     *,
     model_names: Mapping[str, Any],
+    packages: Mapping[str, Mapping[str, Any]] | None = None,
     tags: Mapping[str, str],
 ) -> dict[str, Any]:
-    """An endpoint's desired attributes, without `name` and the computed `arn` and
-    `endpoint_config_name`.
-    `model_names` maps a variant's logical model to its physical name (possibly UNKNOWN)."""
+    """An endpoint's desired attributes, without `name`, the computed `arn` and
+    `endpoint_config_name`, and `rollout`.
+    `model_names` maps a variant's logical model to its physical name (possibly UNKNOWN);
+    `packages` maps the name of a variant that deploys a registry version to the attributes
+    saying which (see `registry.variant_source`)."""
     variants = []
     for v in spec.variants:
-        variant: dict[str, Any] = {
-            "name": v.name,
-            "model": model_names.get(v.model, UNKNOWN),
-            "weight": float(v.weight),
-        }
+        source = (packages or {}).get(v.name) or {"model": model_names.get(v.model or "", UNKNOWN)}
+        variant: dict[str, Any] = {"name": v.name, **source, "weight": float(v.weight)}
         if v.serverless is not None:
             variant["serverless"] = {
                 "memory_mb": v.serverless.memory_mb,
@@ -233,7 +236,7 @@ def config_name(endpoint: str, token: str) -> str:
 
 
 def config_prefix(endpoint: str) -> str:
-    return f"{endpoint[: _MAX_NAME - 13]}-"
+    return f"{endpoint[: MAX_NAME - 13]}-"
 
 
 def carried_counts(desired: Mapping[str, Any], live: Mapping[str, int]) -> dict[str, int]:
@@ -321,7 +324,13 @@ def endpoint_from_describe(
             ),
             1.0,
         )
-        variant: dict[str, Any] = {"name": name, "model": pv.get("ModelName", ""), "weight": float(weight)}
+        variant: dict[str, Any] = {"name": name, "model": pv.get("ModelName", "")}
+        # Which registry version a variant deploys is not in the config, only in its model's name
+        # (derived from the package): while the model is the recorded one, so is the version.
+        before = recorded.get(name, {})
+        if before.get("model_package_arn") and before.get("model") == variant["model"]:
+            variant.update({k: before[k] for k in PACKAGE_KEYS if k in before})
+        variant["weight"] = float(weight)
         if pv.get("ServerlessConfig"):
             sc = pv["ServerlessConfig"]
             variant["serverless"] = {
@@ -359,15 +368,19 @@ def endpoint_from_describe(
     if config.get("KmsKeyId"):
         attrs["kms_key_id"] = config["KmsKeyId"]
     attrs["tags"] = dict(tags)
+    # How the next change rolls out is the stack's choice, not something the cloud holds.
+    if prior and "rollout" in prior:
+        attrs["rollout"] = copy.deepcopy(prior["rollout"])
     return attrs
 
 
 def _config_shape(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """What only a new EndpointConfig can change: everything but weights, counts, autoscaling
-    and tags."""
+    and tags. How a variant names its registry version (`@latest-approved` or `@7`) changes
+    nothing while it resolves to the same package: the package is in the model's name."""
+    ignored = ("weight", "instance_count", "autoscaling", "model_package", "allow_unapproved")
     variants = [
-        {k: v for k, v in variant.items() if k not in ("weight", "instance_count", "autoscaling")}
-        for variant in attrs.get("variants", [])
+        {k: v for k, v in variant.items() if k not in ignored} for variant in attrs.get("variants", [])
     ]
     return {
         "variants": variants,
@@ -469,10 +482,18 @@ def autoscaling_from_aws(
 
 def endpoint_spec(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Stack YAML for an endpoint that plans with no changes against `attrs`. Variants name their
-    model by its SageMaker name: import those models under the same names."""
+    model by its SageMaker name (import those models under the same names), or the registry
+    version their model was made from."""
     variants = []
     for v in attrs["variants"]:
-        variant: dict[str, Any] = {"name": v["name"], "model": v["model"], "weight": v["weight"]}
+        variant: dict[str, Any] = {"name": v["name"]}
+        if v.get("model_package"):
+            variant["model_package"] = v["model_package"]
+            if v.get("allow_unapproved"):
+                variant["allow_unapproved"] = True
+        else:
+            variant["model"] = v["model"]
+        variant["weight"] = v["weight"]
         if "serverless" in v:
             variant["serverless"] = dict(v["serverless"])
         else:

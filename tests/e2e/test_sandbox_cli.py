@@ -28,7 +28,7 @@ def mlops(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPr
 def stack_dir(tmp_path: Path) -> Iterator[Path]:
     dest = tmp_path / "fraud-detection"
     shutil.copytree(ROOT / "stacks" / "fraud-detection", dest, ignore=shutil.ignore_patterns(".mlops"))
-    up = mlops(dest, "sandbox", "up", "--endpoint-delay", "0.2")
+    up = mlops(dest, "sandbox", "up", "--operation-delay", "0.2")
     assert up.returncode == 0, up.stderr
     yield dest
     mlops(dest, "sandbox", "down")
@@ -116,7 +116,7 @@ def test_fraud_detection_lifecycle(stack_dir: Path) -> None:
 
 
 def test_second_concurrent_apply_is_refused_by_the_lock(stack_dir: Path) -> None:
-    assert mlops(stack_dir, "sandbox", "up", "--endpoint-delay", "4").returncode == 0
+    assert mlops(stack_dir, "sandbox", "up", "--operation-delay", "4").returncode == 0
     first = subprocess.Popen(
         [MLOPS, "--sandbox", "apply", *VARS, "--auto-approve"],
         cwd=stack_dir,

@@ -216,8 +216,19 @@ def test_update_with_retained_variant_properties_keeps_instance_counts(
 
 
 def test_deployment_config_is_recorded(
-    sm_client: Callable[..., Any], wait_endpoint: Callable[..., Any]
+    sm_emulator: SageMakerEmulator, sm_client: Callable[..., Any], wait_endpoint: Callable[..., Any]
 ) -> None:
+    sm_emulator.update_settings({"guardrail_time_scale": 0.0001})  # the 10-minute bake takes 60 ms
+    sm_client("cloudwatch").put_metric_alarm(
+        AlarmName="p99-latency-high",
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=500_000,
+        ComparisonOperator="GreaterThanThreshold",
+    )
     sm = sm_client()
     _deploy(sm, "fraud-api", "cfg-1", [_variant("blue", "m7")])
     wait_endpoint(sm, "fraud-api")

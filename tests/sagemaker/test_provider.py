@@ -584,14 +584,13 @@ def test_unknown_framework_version_lists_the_supported_ones(provider: SageMakerP
 def test_validate_reports_what_sagemaker_cannot_do() -> None:
     provider = SageMakerProvider(SageMakerConfig(region="us-east-1"), stack=STACK)
     m = model(artifact="gs://bucket/model", registry={"group": "fraud"})
-    assert {d.path for d in provider.validate(m, None)} == {
-        "sagemaker.execution_role_arn",
-        "artifact",
-        "registry",
-    }
+    assert {d.path for d in provider.validate(m, None)} == {"sagemaker.execution_role_arn", "artifact"}
     assert provider.validate(model(), ModelSettings(execution_role_arn=ROLE)) == []
-    e = endpoint(rollout={"strategy": "canary", "canary_percent": 10, "rollback_on": ["p99"]})
-    assert {d.path for d in provider.validate(e, None)} == {"rollout.strategy", "rollout.rollback_on"}
+    e = endpoint(rollout={"strategy": "canary", "canary_percent": 60, "rollback_on": ["p99"]})
+    assert {(d.path, d.severity) for d in provider.validate(e, None)} == {
+        ("rollout.canary_percent", "error"),
+        ("rollout", "warning"),  # two variants: no guardrails
+    }
 
 
 def test_settings_blocks_refuse_unknown_keys() -> None:

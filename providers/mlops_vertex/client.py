@@ -1,0 +1,250 @@
+"""The `aiplatform_v1` service clients, built on first use, and the one place Google API errors
+become ProviderErrors.
+
+`google.cloud.aiplatform_v1` is imported inside functions only: its package loads every service
+(~0.6 s), which `mlops validate` must not pay. The clients use the REST transport: against
+`<location>-aiplatform.googleapis.com` with Application Default Credentials (which cover a
+service-account key, `gcloud auth application-default login` and workload identity federation in
+CI), or in the sandbox against the emulator's `http://127.0.0.1:PORT` with anonymous credentials.
+
+Calls answered 429 / RESOURCE_EXHAUSTED are retried here with exponential backoff: the REST
+clients' default retry settings do not cover them for most Vertex methods. Long-running
+operations are polled with backoff, reporting progress and honouring cancellation between polls."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_gitops.errors import ProviderError
+from mlops_gitops.provider import ApplyContext, SandboxEndpoints
+from mlops_vertex.config import VertexConfig
+
+_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+_THROTTLED = ("TooManyRequests", "ResourceExhausted")
+_ATTEMPTS = 5  # tries of a throttled call, the first included
+_RPC_TIMEOUT = 60.0  # seconds for one HTTP call
+
+
+class NotFoundError(ProviderError):
+    """The object the call names does not exist."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long to wait for what. The sandbox's emulator answers in milliseconds; Vertex takes
+    minutes to deploy a model."""
+
+    poll_initial: float  # first delay between polls of an operation
+    poll_max: float
+    progress_every: float  # seconds between progress messages while an operation runs
+    backoff_initial: float  # first delay before retrying a throttled call
+    operation_timeout: float  # give up waiting for one operation after this long
+    minute: float  # seconds in a rollout minute (bakes and intervals)
+
+
+CLOUD_TIMING = Timing(1.0, 20.0, 15.0, 1.0, 3600.0, 60.0)
+SANDBOX_TIMING = Timing(0.02, 0.2, 1.0, 0.05, 600.0, 1.0)
+
+
+def sandbox_timing(settings: Mapping[str, Any]) -> Timing:
+    """The sandbox timing. A rollout minute lasts a second (a 15-minute canary bake takes 15 s),
+    or `rollout_minute_seconds` of the sandbox's vertex settings: tests and benchmarks pass it in
+    the SandboxEndpoints they build (the provider reads it; the emulator never sees it)."""
+    minute = settings.get("rollout_minute_seconds", SANDBOX_TIMING.minute)
+    return Timing(**{**SANDBOX_TIMING.__dict__, "minute": float(minute)})
+
+
+class Clients:
+    """The four service clients for one provider instance, sharing one set of credentials.
+    Clients are thread-safe once built; building them is not, hence the lock."""
+
+    def __init__(self, config: VertexConfig, sandbox: SandboxEndpoints | None) -> None:
+        self._config = config
+        self._sandbox = sandbox
+        self._lock = threading.Lock()
+        self._credentials: Any = None
+        self._clients: dict[str, Any] = {}
+        settings = (sandbox.settings.get("vertex") or {}) if sandbox is not None else {}
+        self.timing = sandbox_timing(settings) if sandbox is not None else CLOUD_TIMING
+        self.parent = f"projects/{config.project}/locations/{config.location}"
+
+    @property
+    def models(self) -> Any:
+        return self._client("ModelServiceClient")
+
+    @property
+    def endpoints(self) -> Any:
+        return self._client("EndpointServiceClient")
+
+    @property
+    def jobs(self) -> Any:
+        return self._client("JobServiceClient")
+
+    @property
+    def schedules(self) -> Any:
+        return self._client("ScheduleServiceClient")
+
+    def _client(self, kind: str) -> Any:
+        with self._lock:
+            if kind not in self._clients:
+                self._clients[kind] = self._build(kind)
+            return self._clients[kind]
+
+    def _build(self, kind: str) -> Any:
+        try:
+            from google.api_core.gapic_v1.client_info import ClientInfo
+            from google.cloud import aiplatform_v1
+        except ImportError as exc:
+            raise ProviderError(
+                "the vertex provider needs google-cloud-aiplatform: pip install 'mlops-gitops[vertex]'"
+            ) from exc
+        if self._credentials is None:
+            self._credentials = self._load_credentials()
+        return getattr(aiplatform_v1, kind)(
+            transport="rest",
+            credentials=self._credentials,
+            client_options={"api_endpoint": self._api_endpoint()},
+            client_info=ClientInfo(user_agent="mlops-gitops"),
+        )
+
+    def _api_endpoint(self) -> str:
+        if self._sandbox is not None:
+            url = self._sandbox.urls.get("vertex")
+            if not url:
+                raise ProviderError("the sandbox has no Vertex AI emulator URL: is the sandbox running?")
+            return url  # with its http:// scheme, without which the client assumes https
+        return self._config.api_endpoint or f"{self._config.location}-aiplatform.googleapis.com"
+
+    def _load_credentials(self) -> Any:
+        if self._sandbox is not None:
+            from google.auth.credentials import AnonymousCredentials
+
+            return AnonymousCredentials()
+        import google.auth
+        from google.auth.exceptions import DefaultCredentialsError
+
+        try:
+            credentials, _ = google.auth.default(scopes=list(_SCOPES))
+        except DefaultCredentialsError as exc:
+            raise ProviderError(
+                "no Google Cloud credentials: run `gcloud auth application-default login`, set "
+                "GOOGLE_APPLICATION_CREDENTIALS, or in CI configure workload identity federation "
+                f"({exc})"
+            ) from exc
+        return credentials
+
+    # ---- calls ------------------------------------------------------------------------------
+    def call(self, method: Callable[..., Any], what: str, **request: Any) -> Any:
+        """`method(request=request)`, retrying throttled calls, with Google's errors turned into
+        ProviderErrors (NotFoundError for a missing object)."""
+        return self._attempt(lambda: method(request=request, timeout=_RPC_TIMEOUT), what)
+
+    def collect(self, method: Callable[..., Any], what: str, **request: Any) -> list[dict[str, Any]]:
+        """Every item of a paginated list call, as dicts (pages are fetched while iterating, so
+        the whole listing is retried when a page is throttled)."""
+        return self._attempt(
+            lambda: [to_dict(item) for item in method(request=request, timeout=_RPC_TIMEOUT)], what
+        )
+
+    def _attempt(self, function: Callable[[], Any], what: str) -> Any:
+        import requests
+        from google.api_core import exceptions as gexc
+        from google.auth.exceptions import GoogleAuthError
+
+        delay = self.timing.backoff_initial
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return function()
+            except gexc.GoogleAPICallError as exc:
+                error = provider_error(exc, what)
+                if not error.retryable or attempt == _ATTEMPTS:
+                    raise error from exc
+            except (requests.RequestException, GoogleAuthError) as exc:  # unreachable, TLS, token refresh
+                raise ProviderError(f"{what}: {type(exc).__name__}: {exc}") from exc
+            # Full jitter, so parallel refreshes that were throttled together spread out.
+            time.sleep(random.uniform(delay / 2, delay))
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def wait(self, operation: Any, ctx: ApplyContext | None, what: str) -> Any:
+        """The result of a long-running operation, polled with backoff. Progress is reported
+        every `progress_every` seconds; a cancelled apply stops waiting (Vertex carries on, and
+        the next plan reads how it ended)."""
+        import concurrent.futures
+
+        import requests
+        from google.api_core import exceptions as gexc
+        from google.api_core import retry
+        from google.api_core.future.polling import DEFAULT_POLLING
+        from google.auth.exceptions import GoogleAuthError
+
+        t = self.timing
+        polling = DEFAULT_POLLING.with_delay(initial=t.poll_initial, maximum=t.poll_max, multiplier=2.0)
+        # How a poll that is itself throttled is retried (not how often to poll).
+        poll_retry = retry.Retry(
+            predicate=retry.if_exception_type(
+                gexc.TooManyRequests, gexc.ResourceExhausted, gexc.ServiceUnavailable
+            ),
+            initial=t.backoff_initial,
+            maximum=t.poll_max * 4,
+            timeout=t.progress_every * 10,
+        )
+        started = time.monotonic()
+        while True:
+            try:
+                return operation.result(timeout=t.progress_every, polling=polling, retry=poll_retry)
+            except concurrent.futures.TimeoutError:
+                elapsed = time.monotonic() - started
+                if elapsed > t.operation_timeout:
+                    raise ProviderError(
+                        f"{what}: still running after {elapsed:.0f}s; Vertex AI carries on and the "
+                        "next plan shows the outcome",
+                        code="Timeout",
+                    ) from None
+                if ctx is not None:
+                    ctx.progress(f"{what}… ({elapsed:.0f}s elapsed)")
+                    if ctx.cancel.is_set():
+                        raise ProviderError(
+                            f"stopped waiting for {what}: the apply was cancelled; Vertex AI carries "
+                            "on and the next plan shows the outcome",
+                            code="Cancelled",
+                        ) from None
+            except gexc.GoogleAPICallError as exc:
+                raise provider_error(exc, what) from exc
+            except gexc.RetryError as exc:
+                raise ProviderError(f"{what}: polling the operation failed: {exc}", retryable=True) from exc
+            except (requests.RequestException, GoogleAuthError) as exc:
+                raise ProviderError(
+                    f"{what}: polling the operation failed: {type(exc).__name__}: {exc}"
+                ) from exc
+
+    def call_and_wait(
+        self, method: Callable[..., Any], ctx: ApplyContext | None, what: str, **request: Any
+    ) -> Any:
+        return self.wait(self.call(method, what, **request), ctx, what)
+
+
+def provider_error(exc: Any, what: str) -> ProviderError:
+    """A google.api_core GoogleAPICallError as a ProviderError carrying Google's own message."""
+    code = type(exc).__name__
+    message = getattr(exc, "message", None) or str(exc)
+    text = f"{what}: {code}: {message}"
+    if code == "NotFound":
+        return NotFoundError(text, code=code)
+    return ProviderError(text, code=code, retryable=code in _THROTTLED)
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    """A response message as a plain dict with the API's snake_case field names, enum names and
+    only the fields that are set: what the pure translation functions read."""
+    return type(message).to_dict(
+        message,
+        use_integers_for_enums=False,
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=False,
+    )

@@ -1,0 +1,555 @@
+"""The Vertex AI control-plane emulator behind `mlops --sandbox`: the Vertex AI REST v1 API for
+models, endpoints, model deployment monitoring jobs and schedules, on one loopback port.
+
+The real `google.cloud.aiplatform_v1` clients talk to it unchanged::
+
+    client = aiplatform_v1.EndpointServiceClient(
+        transport="rest", credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": emulator.url})        # http://127.0.0.1:PORT
+
+Resources live in memory, under any `projects/*/locations/*`, and take the shapes of the Vertex
+REST reference in proto3 JSON (camelCase, int64 as strings, enums as numbers when the client asks
+for `enum-encoding=int`, as it always does). Mutations that are long-running on Vertex
+(uploads, deployments, deletions, ...) answer a `google.longrunning.Operation` that completes
+after `operation_delay_seconds`; their effect shows only then. Operations are served under
+`/ui/` (where the client polls them) and `/v1/`. Invalid requests get the errors Vertex gives
+(`{"error": {code, message, status}}` with 400/404/409...). What each resource does is described
+in `emulator_models.py` and `emulator_jobs.py`; the wire conventions in `emulator_core.py`.
+
+Settings (constructor argument, or at runtime through the control API):
+
+    latency_ms               milliseconds added to every API call (default 0)
+    operation_delay_seconds  how long operations take, and a monitoring job takes to start
+                             (default 0.5)
+    throttle                 {"times": N (omit: every call), "method": "GET", "path": regex,
+                              "message": ...}: matching API calls get 429 RESOURCE_EXHAUSTED
+    fail                     rules failing matching API calls, each
+                             {"method": "POST", "path": ":deployModel$", "status":
+                              "FAILED_PRECONDITION" or "code": 400, "message": ..., "times": N
+                              (omit: every call), "in_operation": false}; with `in_operation`,
+                             the call succeeds and the operation it starts fails with that
+                             status instead (the effect is not applied)
+
+Paths are matched (`re.search`) against the percent-decoded request path, e.g.
+`/v1/projects/p/locations/l/models/m@2`. A fail rule's status follows from its code and the code
+from its status (INTERNAL/500 if neither is given).
+
+Control API (JSON): `GET /_emulator/settings`; `POST /_emulator/settings` with the keys to change
+(the others keep their value), answering the settings now in force, or 400 `{"error": ...}`;
+`POST /_emulator/reset` wipes every resource and operation and restores the settings the
+emulator was built with.
+
+Importing this module imports no Google library (the CLI imports provider modules on its start-up
+path); it needs only the standard library, pydantic and, for schedules, croniter."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import socket
+import socketserver
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
+
+from . import emulator_jobs as jobs
+from . import emulator_models as models
+from .emulator_core import CODES, STATUS_FOR_HTTP, ApiError, Call, State, list_page, not_found, parse_duration
+
+__all__ = ["EmulatorSettings", "FailRule", "ThrottleRule", "VertexEmulator", "reset", "update_settings"]
+
+_log = logging.getLogger(__name__)
+
+# How long a WaitOperation call blocks at most, whatever timeout it asks for.
+_MAX_WAIT_SECONDS = 60.0
+
+
+# ---- settings ------------------------------------------------------------------------------------
+
+
+def _check_regex(pattern: str | None) -> str | None:
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    return pattern
+
+
+def _status_of(status: str | None, code: int | None) -> str:
+    """The google.rpc.Code name a rule fails with, from its status and/or HTTP code."""
+    if status is None:
+        if code is None:
+            return "INTERNAL"
+        if code not in STATUS_FOR_HTTP:
+            raise ValueError(f"give the status that goes with code {code}")
+        return STATUS_FOR_HTTP[code]
+    if status not in CODES:
+        raise ValueError(f"unknown status {status!r} (one of {', '.join(CODES)})")
+    if code is not None and code != CODES[status][0]:
+        raise ValueError(f"status {status} is HTTP {CODES[status][0]}, not {code}")
+    return status
+
+
+class ThrottleRule(BaseModel):
+    """Refuse matching API calls with 429 RESOURCE_EXHAUSTED, as Vertex does past a quota."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    times: int | None = Field(default=None, ge=1)  # calls left to refuse; None refuses them all
+    method: str | None = None  # HTTP method, e.g. "POST"
+    path: str | None = None  # regex searched in the decoded path
+    message: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def check_path(cls, pattern: str | None) -> str | None:
+        return _check_regex(pattern)
+
+
+class FailRule(BaseModel):
+    """Fail matching API calls (or, with `in_operation`, the operation they start) with a Google
+    error, so that the client raises the matching `google.api_core.exceptions` class."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str | None = None
+    path: str | None = None
+    code: int | None = Field(default=None, ge=400, le=599)  # HTTP status
+    status: str | None = None  # google.rpc.Code name, e.g. "FAILED_PRECONDITION"
+    message: str | None = None
+    times: int | None = Field(default=None, ge=1)  # calls left to fail; None fails them all
+    in_operation: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def check_path(cls, pattern: str | None) -> str | None:
+        return _check_regex(pattern)
+
+    @model_validator(mode="after")
+    def check_status(self) -> FailRule:
+        _status_of(self.status, self.code)
+        return self
+
+    @property
+    def error_status(self) -> str:
+        return _status_of(self.status, self.code)
+
+
+class EmulatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: float = Field(default=0.0, ge=0)
+    # Long enough that a sandbox user sees operations in flight, as on Vertex; tests set less.
+    operation_delay_seconds: float = Field(default=0.5, ge=0)
+    throttle: ThrottleRule | None = None
+    fail: list[FailRule] = Field(default_factory=list)
+
+
+def _matches(rule: ThrottleRule | FailRule, method: str, path: str) -> bool:
+    if rule.method is not None and rule.method.upper() != method:
+        return False
+    return rule.path is None or re.search(rule.path, path) is not None
+
+
+# ---- operations ----------------------------------------------------------------------------------
+
+
+def _operation(state: State, call: Call) -> Any:
+    operation = state.operations.get(call.groups["operation"])
+    if operation is None:
+        raise not_found(f"Operation {call.groups['operation']} is not found.")
+    return operation
+
+
+def get_operation(state: State, call: Call) -> dict[str, Any]:
+    return _operation(state, call).document(call.int_enums)
+
+
+def cancel_operation(state: State, call: Call) -> dict[str, Any]:
+    """Cancelling an operation in flight makes it fail with CANCELLED; its effect never happens."""
+    state.cancel(_operation(state, call))
+    return {}
+
+
+def delete_operation(state: State, call: Call) -> dict[str, Any]:
+    del state.operations[_operation(state, call).name]
+    return {}
+
+
+def list_operations(state: State, call: Call) -> dict[str, Any]:
+    prefix = f"{call.groups['resource']}/"
+    docs = [op.document(call.int_enums) for name, op in state.operations.items() if name.startswith(prefix)]
+    return list_page(call.query, docs, "operations", call.path)
+
+
+def wait_operation(state: State, call: Call) -> dict[str, Any]:
+    """Block until the operation is done or the request's timeout passes; runs without the state
+    lock held, so that other calls proceed meanwhile."""
+    timeout = parse_duration(call.query.get("timeout") or f"{_MAX_WAIT_SECONDS:g}s", "timeout")
+    deadline = time.monotonic() + min(max(timeout, 0.0), _MAX_WAIT_SECONDS)
+    while True:
+        with state.lock:
+            state.settle()
+            operation = _operation(state, call)
+            left = min(operation.due, deadline) - time.monotonic()
+            if operation.done or time.monotonic() >= deadline:
+                return operation.document(call.int_enums)
+        # Short naps: a cancel or a settings change may end the wait early.
+        time.sleep(min(max(left, 0.001), 0.05))
+
+
+# ---- routes --------------------------------------------------------------------------------------
+
+Handler = Callable[[State, Call], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    locked: bool = True  # run under the state lock (all but WaitOperation)
+
+
+_ID = r"[^/:@]+"
+_L = rf"projects/(?P<project>{_ID})/locations/(?P<location>{_ID})"
+_VERSION = r"(?:@(?P<version>[^/:]+))?"
+_MODEL = rf"/v1/{_L}/models/(?P<model>{_ID}){_VERSION}"
+_ENDPOINT = rf"/v1/{_L}/endpoints/(?P<endpoint>{_ID})"
+_JOB = rf"/v1/{_L}/modelDeploymentMonitoringJobs/(?P<job>{_ID})"
+_SCHEDULE = rf"/v1/{_L}/schedules/(?P<schedule>{_ID})"
+_OPERATION = rf"/(?:ui|v1)/(?P<operation>{_L}(?:/[^:]*?)?/operations/{_ID})"
+
+_ROUTES: tuple[_Route, ...] = tuple(
+    _Route(method, re.compile(pattern), handler, handler is not wait_operation)
+    for method, pattern, handler in [
+        ("POST", rf"/v1/{_L}/models:upload", models.upload_model),
+        ("GET", rf"/v1/{_L}/models", models.list_models),
+        ("GET", _MODEL, models.get_model),
+        ("PATCH", _MODEL, models.update_model),
+        ("DELETE", _MODEL, models.delete_model),
+        ("DELETE", rf"{_MODEL}:deleteVersion", models.delete_model_version),
+        ("POST", rf"{_MODEL}:mergeVersionAliases", models.merge_version_aliases),
+        ("GET", rf"{_MODEL}:listVersions", models.list_model_versions),
+        ("POST", rf"/v1/{_L}/endpoints", models.create_endpoint),
+        ("GET", rf"/v1/{_L}/endpoints", models.list_endpoints),
+        ("GET", _ENDPOINT, models.get_endpoint),
+        ("PATCH", _ENDPOINT, models.update_endpoint),
+        ("DELETE", _ENDPOINT, models.delete_endpoint),
+        ("POST", rf"{_ENDPOINT}:deployModel", models.deploy_model),
+        ("POST", rf"{_ENDPOINT}:undeployModel", models.undeploy_model),
+        ("POST", rf"{_ENDPOINT}:mutateDeployedModel", models.mutate_deployed_model),
+        ("POST", rf"/v1/{_L}/modelDeploymentMonitoringJobs", jobs.create_job),
+        ("GET", rf"/v1/{_L}/modelDeploymentMonitoringJobs", jobs.list_jobs),
+        ("GET", _JOB, jobs.get_job),
+        ("PATCH", _JOB, jobs.update_job),
+        ("DELETE", _JOB, jobs.delete_job),
+        ("POST", rf"{_JOB}:pause", jobs.pause_job),
+        ("POST", rf"{_JOB}:resume", jobs.resume_job),
+        ("POST", rf"/v1/{_L}/schedules", jobs.create_schedule),
+        ("GET", rf"/v1/{_L}/schedules", jobs.list_schedules),
+        ("GET", _SCHEDULE, jobs.get_schedule),
+        ("PATCH", _SCHEDULE, jobs.update_schedule),
+        ("DELETE", _SCHEDULE, jobs.delete_schedule),
+        ("POST", rf"{_SCHEDULE}:pause", jobs.pause_schedule),
+        ("POST", rf"{_SCHEDULE}:resume", jobs.resume_schedule),
+        ("GET", _OPERATION, get_operation),
+        ("DELETE", _OPERATION, delete_operation),
+        ("POST", rf"{_OPERATION}:cancel", cancel_operation),
+        ("POST", rf"{_OPERATION}:wait", wait_operation),
+        ("GET", rf"/(?:ui|v1)/(?P<resource>{_L}(?:/[^:]*?)?)/operations", list_operations),
+    ]
+)
+
+
+def _route(method: str, path: str) -> tuple[_Route, dict[str, str]]:
+    for route in _ROUTES:
+        match = route.pattern.fullmatch(path)
+        if match is not None and route.method == method:
+            return route, {key: value for key, value in match.groupdict().items() if value is not None}
+    # Not 404: a client would take that for a missing resource.
+    raise ApiError("UNIMPLEMENTED", f"The Vertex AI emulator does not implement {method} {path}.")
+
+
+# ---- the application -----------------------------------------------------------------------------
+
+
+class _Gateway:
+    """Turns HTTP requests into answers: the control API, injected latency and failures, then
+    the resource handlers."""
+
+    def __init__(self, settings: EmulatorSettings) -> None:
+        self._initial = settings
+        self._settings = settings.model_copy(deep=True)
+        self.state = State(settings.operation_delay_seconds)
+
+    # ---- settings and reset ----------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        with self.state.lock:
+            return self._settings.model_dump(mode="json")
+
+    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            self._settings = EmulatorSettings.model_validate({**self._settings.model_dump(), **changes})
+            self.state.operation_delay = self._settings.operation_delay_seconds
+            return self._settings.model_dump(mode="json")
+
+    def reset(self) -> None:
+        with self.state.lock:
+            self.state.clear()
+            self._settings = self._initial.model_copy(deep=True)
+            self.state.operation_delay = self._settings.operation_delay_seconds
+
+    # ---- requests ---------------------------------------------------------------------------------
+    def handle(self, method: str, target: str, raw: bytes) -> tuple[int, Any]:
+        """(HTTP status, JSON document) for one request."""
+        path, _, query_string = target.partition("?")
+        path = unquote(path)
+        if path.startswith(CONTROL_PREFIX):
+            return self._control(method, path[len(CONTROL_PREFIX) :], raw)
+        with self.state.lock:
+            latency = self._settings.latency_ms
+            refusal = self._throttled(method, path) or self._take_failure(method, path, in_operation=False)
+        if latency:
+            time.sleep(latency / 1000)
+        if refusal is not None:
+            return refusal.http_status, refusal.body()
+        try:
+            route, groups = _route(method, path)
+            query = {
+                key: values[-1] for key, values in parse_qs(query_string, keep_blank_values=True).items()
+            }
+            call = Call(
+                method,
+                path,
+                query,
+                _parse_body(raw),
+                groups,
+                operation_failure=lambda: self._take_failure(method, path, in_operation=True),
+            )
+            if not route.locked:
+                return 200, route.handler(self.state, call)
+            with self.state.lock:
+                self.state.settle()
+                return 200, route.handler(self.state, call)
+        except ApiError as exc:
+            return exc.http_status, exc.body()
+        except Exception as exc:
+            _log.exception("the Vertex AI emulator failed on %s %s", method, path)
+            failure = ApiError("INTERNAL", f"The Vertex AI emulator failed: {type(exc).__name__}: {exc}")
+            return failure.http_status, failure.body()
+
+    def _throttled(self, method: str, path: str) -> ApiError | None:
+        rule = self._settings.throttle
+        if rule is None or not _matches(rule, method, path):
+            return None
+        if rule.times is not None:
+            rule.times -= 1
+            if rule.times == 0:
+                self._settings.throttle = None
+        return ApiError(
+            "RESOURCE_EXHAUSTED",
+            rule.message
+            or "Quota exceeded for aiplatform.googleapis.com: too many requests (throttling injected by "
+            "the Vertex AI emulator).",
+        )
+
+    def _take_failure(self, method: str, path: str, in_operation: bool) -> ApiError | None:
+        with self.state.lock:
+            for rule in self._settings.fail:
+                if rule.in_operation != in_operation or not _matches(rule, method, path):
+                    continue
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times == 0:
+                        self._settings.fail.remove(rule)
+                where = "the operation started by " if in_operation else ""
+                message = (
+                    rule.message or f"{where}{method} {path} failed: injected by the Vertex AI emulator."
+                )
+                return ApiError(rule.error_status, message)
+        return None
+
+    def _control(self, method: str, what: str, raw: bytes) -> tuple[int, Any]:
+        if what not in ("settings", "reset"):
+            return 404, {"error": f"no control endpoint {CONTROL_PREFIX}{what}"}
+        if what == "settings" and method == "GET":
+            return 200, self.settings()
+        if method != "POST":
+            return 405, {"error": f"{method} not allowed on {CONTROL_PREFIX}{what}"}
+        if what == "reset":
+            self.reset()
+            return 200, {"status": "ok"}
+        try:
+            changes = json.loads(raw or b"{}")
+            if not isinstance(changes, dict):
+                raise ValueError("the settings must be a JSON object")
+            return 200, self.update_settings(changes)
+        except ValidationError as exc:
+            problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            return 400, {"error": "; ".join(problems)}
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
+
+
+def _parse_body(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError("INVALID_ARGUMENT", f"Invalid JSON payload received. {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError("INVALID_ARGUMENT", "Invalid JSON payload received: expected an object.")
+    return body
+
+
+# ---- HTTP ----------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the client reuses its connections
+    # http.server writes the headers and the body separately; with Nagle's algorithm on, the body
+    # waits for the client's delayed ACK and every call costs 40-80 ms.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def _serve(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.send_error(400, "invalid Content-Length")
+            return
+        raw = self.rfile.read(length) if length else b""
+        status, document = self.server.gateway.handle(self.command, self.path, raw)
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s %s", self.address_string(), format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], gateway: _Gateway) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.gateway = gateway
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall on a machine without DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request (or a connection ended by stop()) is not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            _log.debug("connection from %s ended abruptly", client_address)
+        else:
+            _log.exception("the Vertex AI emulator failed on a request from %s", client_address)
+
+    def close_connections(self) -> None:
+        """End the kept-alive connections too: a stopped emulator must not answer on them."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+# ---- the emulator --------------------------------------------------------------------------------
+
+
+class VertexEmulator:
+    """The Vertex AI REST API on `host:port` (port 0: any free port), in a background thread.
+
+    `settings` are validated at once (pydantic's ValidationError, a ValueError, if invalid)."""
+
+    def __init__(
+        self, settings: Mapping[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self._gateway = _Gateway(EmulatorSettings.model_validate(dict(settings or {})))
+        self._host = host
+        self._port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._server.server_port}"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings in force (a copy; a rule's `times` counts down as it fires)."""
+        return self._gateway.settings()
+
+    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the keys given, keep the others; returns the settings now in force."""
+        return self._gateway.update_settings(changes)
+
+    def reset(self) -> None:
+        """Wipe every resource and operation, restore the initial settings."""
+        self._gateway.reset()
+
+    def start(self) -> str:
+        """Listen (OSError if the port is taken) and serve in a daemon thread; returns the URL."""
+        if self._server is not None:
+            return self.url
+        server = _Server((self._host, self._port), self._gateway)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},  # stop() waits at most this long
+            name=f"vertex-emulator-{server.server_port}",
+            daemon=True,
+        )
+        self._server = server
+        self._thread.start()
+        _log.info("Vertex AI emulator listening on %s", self.url)
+        return self.url
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None

@@ -1,0 +1,71 @@
+"""Google Cloud labels from the stack's tags.
+
+Label keys and values are lowercase letters, digits, `_` and `-`, at most 63 characters, and keys
+start with a letter; tags are freer. A tag is turned into a label deterministically (so what the
+cloud returns equals what the plan wanted), and two tags that end up as the same key are an error
+at validate time.
+
+Every object the provider creates carries two ownership labels, the equivalents of the core's
+`mlops-gitops:stack` and `mlops-gitops:address` tags (`:` and `.` are not allowed in labels):
+
+    mlops-gitops-stack:   the stack name                 (e.g. churn)
+    mlops-gitops-address: the address, `.` written `_`   (e.g. endpoint_churn-api)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+LABEL_STACK = "mlops-gitops-stack"
+LABEL_ADDRESS = "mlops-gitops-address"
+MANAGED = (LABEL_STACK, LABEL_ADDRESS)
+_MAX = 63
+_INVALID = re.compile(r"[^a-z0-9_-]")
+
+
+def sanitize_value(value: str) -> str:
+    return _INVALID.sub("_", value.lower())[:_MAX]
+
+
+def sanitize_key(key: str) -> str:
+    cleaned = sanitize_value(key)
+    return cleaned if cleaned[:1].isalpha() else f"k{cleaned}"[:_MAX]
+
+
+def address_value(address: str) -> str:
+    """`endpoint.churn-api` -> `endpoint_churn-api`: names are `[a-z0-9-]`, so `_` is unambiguous."""
+    return sanitize_value(address.replace(".", "_"))
+
+
+def from_tags(tags: Mapping[str, str], *, stack: str, address: str) -> dict[str, str]:
+    """The labels for a resource: its tags (sanitized) plus the ownership labels."""
+    labels = {sanitize_key(k): sanitize_value(v) for k, v in tags.items()}
+    labels[LABEL_STACK] = sanitize_value(stack)
+    labels[LABEL_ADDRESS] = address_value(address)
+    return labels
+
+
+def collisions(tags: Mapping[str, str]) -> list[str]:
+    """Messages for tags that would become the same label key (or an ownership label)."""
+    seen: dict[str, str] = {}
+    out = []
+    for key in tags:
+        label = sanitize_key(key)
+        if label in MANAGED:
+            out.append(f"tag {key!r} becomes label {label!r}, which the provider sets itself")
+        elif label in seen:
+            out.append(f"tags {seen[label]!r} and {key!r} both become label {label!r}")
+        else:
+            seen[label] = key
+    return out
+
+
+def user_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in labels.items() if k not in MANAGED}
+
+
+def owned_by(labels: Mapping[str, str], *, stack: str, address: str) -> bool:
+    return labels.get(LABEL_STACK) == sanitize_value(stack) and labels.get(LABEL_ADDRESS) == address_value(
+        address
+    )

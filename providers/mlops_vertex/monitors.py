@@ -1,0 +1,325 @@
+"""Model monitoring on Vertex AI: the `monitor` kind.
+
+A `monitor` owns one ModelDeploymentMonitoringJob on its endpoint (Vertex allows one per
+endpoint), found by the ID Vertex assigns. Everything changes in place (an update, or pause and
+resume for `enabled`) except the endpoint, which replaces it. See `monitoring.py` for what a
+`data_quality` monitor becomes.
+
+Not supported, and refused at validate time: `model_quality`, `bias` and `explainability`
+monitors (model monitoring v1 watches input features), a cron in `every` (Vertex runs
+monitoring at an interval), and `alert.metric` / `alert.when` (Vertex compares every feature's
+distance with its threshold, and alerts by e-mail to `alert.notify`).
+
+Attributes: id, display_name, endpoint, deployed_models (variant -> deployed model id), interval,
+sample_rate, drift {default_threshold, thresholds}, skew? {training_dataset, data_format?,
+target_field?, default_threshold, thresholds}, notify, enabled, labels."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
+
+from pydantic import BaseModel
+
+from mlops_gitops.errors import Diagnostic, ProviderError
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
+from mlops_gitops.stack.model import Resource
+from mlops_gitops.stack.schema import MonitorSpec
+from mlops_vertex import labels, monitoring
+from mlops_vertex.client import NotFoundError, to_dict
+from mlops_vertex.config import MonitorSettings
+from mlops_vertex.kind import KindHandler
+from mlops_vertex.translate import known
+
+MONITOR = ResourceType("monitor", force_new=("endpoint",), computed=("id",), create_before_destroy=True)
+
+
+class MonitorHandler(KindHandler):
+    rtype: ClassVar[ResourceType] = MONITOR
+    settings_model: ClassVar[type[BaseModel] | None] = MonitorSettings
+    noun: ClassVar[str] = "Vertex AI model monitoring job"
+
+    # ---- offline ------------------------------------------------------------------------------
+    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
+        spec = cast(MonitorSpec, resource.spec)
+        chosen = cast(MonitorSettings | None, settings) or MonitorSettings()
+        diags = super().validate(resource, settings)
+        if spec.type != "data_quality":
+            diags.append(
+                Diagnostic(
+                    f"Vertex AI model monitoring watches input features (data_quality: drift and "
+                    f"skew); it has no {spec.type} monitors",
+                    "type",
+                )
+            )
+        if spec.every not in monitoring.INTERVALS:
+            diags.append(
+                Diagnostic(
+                    "Vertex AI runs model monitoring at an interval, not on a cron: use hourly or daily",
+                    "every",
+                )
+            )
+        if spec.alert is not None:
+            for name in ("metric", "when"):
+                if getattr(spec.alert, name) is not None:
+                    diags.append(
+                        Diagnostic(
+                            "Vertex AI compares each feature's distance with its threshold: set "
+                            "alert.threshold (the default) and vertex.drift_thresholds per feature",
+                            f"alert.{name}",
+                        )
+                    )
+            for i, address in enumerate(spec.alert.notify):
+                if "@" not in address:
+                    diags.append(
+                        Diagnostic(
+                            f"{address!r}: Vertex AI sends monitoring alerts by e-mail only",
+                            f"alert.notify[{i}]",
+                        )
+                    )
+        dataset = chosen.training_dataset or spec.baseline
+        if dataset is None and chosen.skew_thresholds:
+            diags.append(
+                Diagnostic(
+                    "skew is measured against the training data: give vertex.training_dataset "
+                    "(or the monitor's baseline)",
+                    "vertex.skew_thresholds",
+                )
+            )
+        if dataset is not None:
+            if not dataset.startswith(("gs://", "bq://")):
+                diags.append(
+                    Diagnostic(
+                        "the training dataset must be a gs:// file or a bq:// table",
+                        "vertex.training_dataset" if chosen.training_dataset else "baseline",
+                    )
+                )
+            elif dataset.startswith("gs://") and not (
+                chosen.training_data_format or monitoring.data_format(dataset)
+            ):
+                diags.append(
+                    Diagnostic(
+                        f"cannot tell the format of {dataset!r} from its extension: set "
+                        "vertex.training_data_format (csv, jsonl or tf-record)",
+                        "vertex.training_data_format",
+                    )
+                )
+        return diags
+
+    # ---- pure ---------------------------------------------------------------------------------
+    def desired(
+        self,
+        resource: Resource,
+        settings: BaseModel | None,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        spec = cast(MonitorSpec, resource.spec)
+        chosen = cast(MonitorSettings | None, settings) or MonitorSettings()
+        endpoint = refs.get(f"endpoint.{spec.endpoint}", {})
+        threshold = (
+            spec.alert.threshold
+            if spec.alert is not None and spec.alert.threshold is not None
+            else monitoring.DEFAULT_THRESHOLD
+        )
+        attrs: dict[str, Any] = {
+            "id": (prior or {}).get("id", UNKNOWN),
+            "display_name": resource.name,
+            "endpoint": endpoint.get("id", UNKNOWN),
+            "deployed_models": _deployed_models(endpoint),
+            "interval": spec.every,
+            "sample_rate": _sample_rate(chosen, endpoint),
+            "drift": {"default_threshold": float(threshold), "thresholds": _floats(chosen.drift_thresholds)},
+        }
+        dataset = chosen.training_dataset or spec.baseline
+        if dataset is not None:
+            skew: dict[str, Any] = {"training_dataset": dataset}
+            fmt = chosen.training_data_format or monitoring.data_format(dataset)
+            if fmt:
+                skew["data_format"] = fmt
+            if chosen.target_field:
+                skew["target_field"] = chosen.target_field
+            skew["default_threshold"] = float(threshold)
+            skew["thresholds"] = _floats(chosen.skew_thresholds)
+            attrs["skew"] = skew
+        attrs["notify"] = list(spec.alert.notify) if spec.alert is not None else []
+        attrs["enabled"] = spec.enabled
+        attrs["labels"] = self.labels(resource)
+        return attrs
+
+    # ---- read ---------------------------------------------------------------------------------
+    def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        job_id = attributes.get("id")
+        if not job_id or job_id is UNKNOWN:
+            return None
+        name = self.name("modelDeploymentMonitoringJobs", job_id)
+        try:
+            job = self.api.call(
+                self.api.jobs.get_model_deployment_monitoring_job,
+                f"GetModelDeploymentMonitoringJob {job_id}",
+                name=name,
+            )
+        except NotFoundError:
+            return None
+        found = to_dict(job)
+        return monitoring.job_from_api(found, attributes, self._variant_names(found, attributes))
+
+    def _variant_names(self, job: Mapping[str, Any], prior: Mapping[str, Any]) -> dict[str, str]:
+        """Deployed model id -> variant: as recorded, else (an import, a console edit) as the
+        endpoint names its deployed models."""
+        names = {dm_id: variant for variant, dm_id in (prior.get("deployed_models") or {}).items()}
+        if set(monitoring.watched(job)) <= set(names):
+            return names
+        endpoint_id = str(job.get("endpoint", "")).rsplit("/", 1)[-1]
+        try:
+            endpoint = self.api.call(
+                self.api.endpoints.get_endpoint,
+                f"GetEndpoint {endpoint_id}",
+                name=self.name("endpoints", endpoint_id),
+            )
+        except NotFoundError:
+            return names
+        return {**{dm.id: dm.display_name for dm in endpoint.deployed_models}, **names}
+
+    def import_references(self, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        return [("endpoint", "endpoint", attributes["endpoint"])]
+
+    def _on_endpoint(self, endpoint_id: str) -> dict[str, Any] | None:
+        """The monitoring job on an endpoint, if it has one."""
+        jobs = self.api.collect(
+            self.api.jobs.list_model_deployment_monitoring_jobs,
+            "ListModelDeploymentMonitoringJobs",
+            parent=self.api.parent,
+        )
+        return next((j for j in jobs if str(j.get("endpoint", "")).rsplit("/", 1)[-1] == endpoint_id), None)
+
+    # ---- create / update / delete ---------------------------------------------------------------
+    def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        existing = self._on_endpoint(desired["endpoint"])
+        if existing is not None:
+            current = monitoring.job_from_api(existing, None, self._variant_names(existing, {}))
+            # Ours only if labelled so: left by a create that died before recording it.
+            if not labels.owned_by(current["labels"], stack=self.stack, address=ctx.address):
+                raise ProviderError(
+                    f"endpoint {desired['endpoint']} already has monitoring job {current['id']} and "
+                    f"Vertex AI allows one per endpoint: import it (mlops import {ctx.address} "
+                    f"{current['id']}) or remove it",
+                    code="AlreadyExists",
+                )
+            return self.update(current, {**desired, "id": current["id"]}, ctx)
+        job = self.api.call(
+            self.api.jobs.create_model_deployment_monitoring_job,
+            f"CreateModelDeploymentMonitoringJob {desired['display_name']}",
+            parent=self.api.parent,
+            model_deployment_monitoring_job=monitoring.job_body(desired, self._endpoint_name(desired)),
+        )
+        attrs = {**desired, "id": str(job.name).rsplit("/", 1)[-1]}
+        ctx.checkpoint(known(attrs))
+        if not desired["enabled"]:
+            self._set_enabled(attrs["id"], False)
+        return self.must_read(attrs)
+
+    def update(
+        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        attrs = {**desired, "id": prior["id"]}
+        current = self.must_read(prior)
+        mask = monitoring.update_mask(current, attrs)
+        if mask:
+            body = monitoring.job_body(attrs, self._endpoint_name(attrs))
+            self.api.call_and_wait(
+                self.api.jobs.update_model_deployment_monitoring_job,
+                ctx,
+                f"updating monitoring job {attrs['id']}",
+                model_deployment_monitoring_job={
+                    "name": self.name("modelDeploymentMonitoringJobs", attrs["id"]),
+                    **{k: v for k, v in body.items() if k in mask},
+                },
+                update_mask={"paths": mask},
+            )
+        if current["enabled"] != attrs["enabled"]:
+            self._set_enabled(attrs["id"], attrs["enabled"])
+        return self.must_read(attrs)
+
+    def _set_enabled(self, job_id: str, enabled: bool) -> None:
+        jobs = self.api.jobs
+        method = (
+            jobs.resume_model_deployment_monitoring_job
+            if enabled
+            else jobs.pause_model_deployment_monitoring_job
+        )
+        verb = "Resume" if enabled else "Pause"
+        self.api.call(
+            method,
+            f"{verb}ModelDeploymentMonitoringJob {job_id}",
+            name=self.name("modelDeploymentMonitoringJobs", job_id),
+        )
+
+    def _endpoint_name(self, attrs: Mapping[str, Any]) -> str:
+        return self.name("endpoints", attrs["endpoint"])
+
+    def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
+        if not prior.get("id"):
+            return
+        with contextlib.suppress(NotFoundError):
+            self.api.call_and_wait(
+                self.api.jobs.delete_model_deployment_monitoring_job,
+                ctx,
+                f"deleting monitoring job {prior['id']}",
+                name=self.name("modelDeploymentMonitoringJobs", prior["id"]),
+            )
+
+    def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """The endpoint is named by its Vertex ID: import it under that name."""
+        spec: dict[str, Any] = {
+            "endpoint": attributes["endpoint"],
+            "type": "data_quality",
+            "every": attributes["interval"],
+            "alert": {
+                "threshold": attributes["drift"]["default_threshold"],
+                "notify": list(attributes.get("notify", [])),
+            },
+        }
+        if not attributes.get("enabled", True):
+            spec["enabled"] = False
+        if labels.user_labels(attributes.get("labels", {})):
+            spec["tags"] = labels.user_labels(attributes["labels"])
+        settings: dict[str, Any] = {"sample_rate": attributes["sample_rate"]}
+        if attributes["drift"]["thresholds"]:
+            settings["drift_thresholds"] = dict(attributes["drift"]["thresholds"])
+        skew = attributes.get("skew")
+        if skew:
+            settings["training_dataset"] = skew["training_dataset"]
+            if skew.get("data_format") and skew["data_format"] != monitoring.data_format(
+                skew["training_dataset"]
+            ):
+                settings["training_data_format"] = skew["data_format"]
+            if skew.get("target_field"):
+                settings["target_field"] = skew["target_field"]
+            if skew["thresholds"]:
+                settings["skew_thresholds"] = dict(skew["thresholds"])
+        spec["vertex"] = settings
+        return spec
+
+
+def _deployed_models(endpoint: Mapping[str, Any]) -> Any:
+    """Variant -> deployed model id of the endpoint (an id may be UNKNOWN until it is deployed)."""
+    variants = endpoint.get("variants", UNKNOWN)
+    if variants is UNKNOWN:
+        return UNKNOWN
+    return {v["name"]: v.get("deployed_model_id", UNKNOWN) for v in variants}
+
+
+def _sample_rate(settings: MonitorSettings, endpoint: Mapping[str, Any]) -> float:
+    """The monitor's own rate, else the endpoint's data capture rate, else every request."""
+    if settings.sample_rate is not None:
+        return settings.sample_rate
+    logging = endpoint.get("request_logging")
+    if isinstance(logging, Mapping) and logging.get("enabled"):
+        return logging["sample_percent"] / 100
+    return 1.0
+
+
+def _floats(values: Mapping[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(values.items())}

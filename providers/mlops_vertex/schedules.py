@@ -1,0 +1,275 @@
+"""Retraining schedules on Vertex AI: the `schedule` kind.
+
+A `schedule` owns one Vertex AI Schedule (ID assigned by Vertex) that creates a PipelineJob on its
+cron, in its time zone (`TZ=Europe/Paris 0 3 * * 1`), at most `max_concurrent_runs` at a time. The
+pipeline is the compiled spec at `pipeline.definition` (JSON or YAML, relative to the stack file)
+or a `pipeline.template_uri` (Artifact Registry or gs://), started with the stack's parameter
+values. Runs write under `vertex.pipeline_root`, else `<staging_bucket>/pipeline-root`, and run
+as `vertex.service_account`, else the provider's. Everything changes in place: an update (the
+definition, parameters and root are the PipelineJob the schedule creates), or pause and resume for
+`enabled` (resuming skips the runs missed while paused).
+
+Not supported, and refused at validate time: `also_on`. Vertex has no trigger that starts a
+pipeline when a model monitoring alert fires; route the monitor's alert (e-mail or Cloud Logging)
+to something that runs the pipeline, outside the stack.
+
+The spec itself stays out of the attributes (and so out of state and plans): `desired()` reads
+the file and keeps the parsed spec in memory under its digest for `create()`/`update()`, which
+the engine always calls after `desired()` in the same process.
+
+Attributes: id, display_name, cron, timezone, pipeline {definition {sha256, tasks} | template_uri},
+parameters, max_concurrent_runs, enabled, pipeline_root?, service_account?, labels (on the runs:
+a Schedule has none of its own)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from pydantic import BaseModel
+
+from mlops_gitops.errors import Diagnostic, NotSupportedError, ProviderError, StackError
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
+from mlops_gitops.stack.model import Resource
+from mlops_gitops.stack.schema import ScheduleSpec
+from mlops_vertex import labels, pipelines
+from mlops_vertex.client import NotFoundError, to_dict
+from mlops_vertex.config import ScheduleSettings
+from mlops_vertex.kind import KindHandler
+from mlops_vertex.translate import known
+
+if TYPE_CHECKING:
+    from mlops_vertex.provider import VertexProvider
+
+SCHEDULE = ResourceType("schedule", computed=("id",), create_before_destroy=True)
+
+
+class ScheduleHandler(KindHandler):
+    rtype: ClassVar[ResourceType] = SCHEDULE
+    settings_model: ClassVar[type[BaseModel] | None] = ScheduleSettings
+    noun: ClassVar[str] = "Vertex AI schedule"
+
+    def __init__(self, provider: VertexProvider) -> None:
+        super().__init__(provider)
+        self._specs: dict[str, dict[str, Any]] = {}  # sha256 -> parsed spec, filled by desired()
+
+    # ---- offline ------------------------------------------------------------------------------
+    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
+        spec = cast(ScheduleSpec, resource.spec)
+        diags = super().validate(resource, settings)
+        if spec.also_on:
+            diags.append(
+                Diagnostic(
+                    "Vertex AI has no trigger that starts a pipeline when a model monitoring alert "
+                    "fires: remove also_on and retrain on the cron (or route the monitor's alert to "
+                    "something that runs the pipeline, outside this stack)",
+                    "also_on",
+                )
+            )
+        if not spec.cron:
+            diags.append(Diagnostic("a Vertex AI schedule needs a cron", "cron"))
+        else:
+            problem = pipelines.cron_problem(spec.cron, spec.timezone)
+            if problem:
+                diags.append(Diagnostic(problem, "cron"))
+        root = self._pipeline_root(cast(ScheduleSettings | None, settings))
+        if spec.pipeline.definition:
+            try:
+                body = pipelines.load_spec(Path(resource.base_dir) / spec.pipeline.definition)
+            except pipelines.SpecError as exc:
+                return [*diags, Diagnostic(str(exc), "pipeline.definition")]
+            problems = pipelines.parameter_problems(
+                spec.pipeline.parameters, pipelines.declared_parameters(body)
+            )
+            diags += [Diagnostic(p, "pipeline.parameters") for p in problems]
+            if root is None and not body.get("defaultPipelineRoot"):
+                diags.append(
+                    Diagnostic(
+                        "the pipeline has no default root: set staging_bucket in the vertex provider "
+                        "block, or vertex.pipeline_root here",
+                        "vertex.pipeline_root",
+                    )
+                )
+        elif not str(spec.pipeline.template_uri).startswith(("https://", "gs://")):
+            diags.append(
+                Diagnostic(
+                    "a pipeline template is an Artifact Registry https:// URL or a gs:// file",
+                    "pipeline.template_uri",
+                )
+            )
+        return diags
+
+    def notes(self, attributes: Mapping[str, Any]) -> list[str]:
+        if not attributes.get("enabled", True):
+            return ["paused: the cron starts no runs"]
+        tz = attributes["timezone"]
+        runs = pipelines.next_runs(attributes["cron"], tz, datetime.now(UTC))
+        return [f"next runs ({tz}): " + ", ".join(r.strftime("%Y-%m-%d %H:%M") for r in runs)]
+
+    # ---- pure (the spec file aside) -----------------------------------------------------------
+    def desired(
+        self,
+        resource: Resource,
+        settings: BaseModel | None,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        spec = cast(ScheduleSpec, resource.spec)
+        chosen = cast(ScheduleSettings | None, settings) or ScheduleSettings()
+        if spec.pipeline.definition:
+            try:
+                body = pipelines.load_spec(Path(resource.base_dir) / spec.pipeline.definition)
+            except pipelines.SpecError as exc:
+                path = f"schedules.{resource.name}.pipeline.definition"
+                raise StackError.of([Diagnostic(str(exc), path, resource.position)]) from exc
+            definition = pipelines.definition_attributes(body)
+            self._specs[definition["sha256"]] = body
+            pipeline: dict[str, Any] = {"definition": definition}
+        else:
+            pipeline = {"template_uri": spec.pipeline.template_uri}
+        attrs: dict[str, Any] = {
+            "id": (prior or {}).get("id", UNKNOWN),
+            "display_name": resource.name,
+            "cron": spec.cron,
+            "timezone": spec.timezone,
+            "pipeline": pipeline,
+            "parameters": pipelines.normalise(dict(spec.pipeline.parameters)),
+            "max_concurrent_runs": spec.max_concurrent_runs,
+            "enabled": spec.enabled,
+        }
+        root = self._pipeline_root(chosen)
+        if root:
+            attrs["pipeline_root"] = root
+        account = chosen.service_account or self.cfg.service_account
+        if account:
+            attrs["service_account"] = account
+        attrs["labels"] = self.labels(resource)
+        return attrs
+
+    def _pipeline_root(self, settings: ScheduleSettings | None) -> str | None:
+        if settings is not None and settings.pipeline_root:
+            return settings.pipeline_root
+        bucket = self.cfg.staging_bucket
+        return f"{bucket.rstrip('/')}/pipeline-root" if bucket else None
+
+    # ---- read ---------------------------------------------------------------------------------
+    def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        schedule_id = attributes.get("id")
+        if not schedule_id or schedule_id is UNKNOWN:
+            return None
+        try:
+            found = self.api.call(
+                self.api.schedules.get_schedule,
+                f"GetSchedule {schedule_id}",
+                name=self.name("schedules", schedule_id),
+            )
+        except NotFoundError:
+            return None
+        return pipelines.schedule_from_api(to_dict(found))
+
+    def _find_own(self, display_name: str, address: str) -> dict[str, Any] | None:
+        """A schedule this resource made that state does not record (its create died after
+        Vertex made it): same display name, and this stack's labels on the runs it creates."""
+        found = self.api.collect(
+            self.api.schedules.list_schedules,
+            "ListSchedules",
+            parent=self.api.parent,
+            filter=f'display_name="{display_name}"',
+        )
+        for item in found:
+            attrs = pipelines.schedule_from_api(item)
+            if attrs["display_name"] == display_name and labels.owned_by(
+                attrs["labels"], stack=self.stack, address=address
+            ):
+                return attrs
+        return None
+
+    # ---- create / update / delete ---------------------------------------------------------------
+    def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        existing = self._find_own(desired["display_name"], ctx.address)
+        if existing is not None:
+            return self.update(existing, {**desired, "id": existing["id"]}, ctx)
+        created = self.api.call(
+            self.api.schedules.create_schedule,
+            f"CreateSchedule {desired['display_name']}",
+            parent=self.api.parent,
+            schedule=pipelines.schedule_body(desired, self.api.parent, self._spec(desired)),
+        )
+        attrs = {**desired, "id": str(created.name).rsplit("/", 1)[-1]}
+        ctx.checkpoint(known(attrs))
+        if not desired["enabled"]:
+            self._set_enabled(attrs["id"], False)
+        return self.must_read(attrs)
+
+    def update(
+        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        attrs = {**desired, "id": prior["id"]}
+        current = self.must_read(prior)
+        mask = pipelines.update_mask(current, attrs)
+        if mask:
+            body = pipelines.schedule_body(attrs, self.api.parent, self._spec(attrs))
+            self.api.call(
+                self.api.schedules.update_schedule,
+                f"UpdateSchedule {attrs['id']}",
+                schedule={"name": self.name("schedules", attrs["id"]), **{k: body[k] for k in mask}},
+                update_mask={"paths": mask},
+            )
+        if current["enabled"] != attrs["enabled"]:
+            self._set_enabled(attrs["id"], attrs["enabled"])
+        return self.must_read(attrs)
+
+    def _spec(self, attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+        definition = attrs["pipeline"].get("definition")
+        if definition is None:
+            return None
+        spec = self._specs.get(definition["sha256"])
+        if spec is None:  # desired() was not called in this process: a bug, not a user error
+            raise ProviderError(f"schedule {attrs['display_name']}: the pipeline spec was not loaded")
+        return spec
+
+    def _set_enabled(self, schedule_id: str, enabled: bool) -> None:
+        name = self.name("schedules", schedule_id)
+        if enabled:
+            # Runs missed while paused are skipped: a burst of retrainings helps nobody.
+            self.api.call(
+                self.api.schedules.resume_schedule, f"ResumeSchedule {schedule_id}", name=name, catch_up=False
+            )
+        else:
+            self.api.call(self.api.schedules.pause_schedule, f"PauseSchedule {schedule_id}", name=name)
+
+    def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
+        if not prior.get("id"):
+            return
+        with contextlib.suppress(NotFoundError):
+            self.api.call_and_wait(
+                self.api.schedules.delete_schedule,
+                ctx,
+                f"deleting schedule {prior['id']}",
+                name=self.name("schedules", prior["id"]),
+            )
+
+    def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        template = attributes["pipeline"].get("template_uri")
+        if template is None:
+            raise NotSupportedError(
+                f"schedule {attributes['id']} runs a compiled pipeline spec, which the stack reads "
+                "from a file: export the spec and write the schedule by hand"
+            )
+        spec: dict[str, Any] = {
+            "cron": attributes["cron"],
+            "timezone": attributes["timezone"],
+            "pipeline": {"template_uri": template, "parameters": dict(attributes.get("parameters", {}))},
+            "max_concurrent_runs": attributes["max_concurrent_runs"],
+        }
+        if not attributes.get("enabled", True):
+            spec["enabled"] = False
+        if labels.user_labels(attributes.get("labels", {})):
+            spec["tags"] = labels.user_labels(attributes["labels"])
+        settings = {k: attributes[k] for k in ("pipeline_root", "service_account") if attributes.get(k)}
+        if settings:
+            spec["vertex"] = settings
+        return spec
