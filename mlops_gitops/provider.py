@@ -60,6 +60,7 @@ class ResourceType:
     computed: tuple[str, ...] = ()  # assigned by the cloud; unknown until created
     not_drift: tuple[str, ...] = ()  # owned by someone else (e.g. the autoscaler): never diffed
     create_before_destroy: bool = True  # replacements create the new object first
+    id_field: str = "name"  # the attribute naming the cloud object (two records, one object)
 
 
 class ApplyContext(Protocol):

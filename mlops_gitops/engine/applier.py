@@ -235,9 +235,15 @@ class Applier:
             attrs = provider.create(c.kind, after, ctx)
         with self._lock:
             old = self.state.get(c.address)
-            # A checkpoint of this very object may sit in `deposed` (see _record_partial): it
-            # exists and is now the live object, so it must not be deleted as deposed.
-            deposed = [d for d in (old.deposed if old is not None else []) if d != ctx.checkpointed]
+            # The live object must never be deleted as deposed: a checkpoint of it may sit there
+            # (see _record_partial), or the provider re-adopted a deposed object with the same
+            # identity (a change reverted before the replaced object was cleaned up).
+            live = attrs.get(rtype.id_field)
+            deposed = [
+                d
+                for d in (old.deposed if old is not None else [])
+                if d != ctx.checkpointed and (live is None or d.get(rtype.id_field) != live)
+            ]
             if c.action == "replace" and rtype.create_before_destroy and prior is not None:
                 deposed.append(prior)
             self._put(c, attrs, status="ok", deposed=deposed)
@@ -275,8 +281,12 @@ class Applier:
         with self._lock:
             rs = self.state.get(addr)
             olds = list(rs.deposed) if rs is not None else []
+        id_field = self.ws.provider.kinds[node.change.kind].id_field
+        live = rs.attributes.get(id_field) if rs is not None else None
         for old in olds:
-            self.ws.provider.delete(node.change.kind, old, ctx)
+            # The same cloud object as the live one is only forgotten, never deleted.
+            if live is None or old.get(id_field) != live:
+                self.ws.provider.delete(node.change.kind, old, ctx)
             with self._lock:
                 rs = self.state.get(addr)
                 if rs is not None and old in rs.deposed:

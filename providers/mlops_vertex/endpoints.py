@@ -36,6 +36,7 @@ ENDPOINT = ResourceType(
     force_new=("id", "kms_key_name"),
     not_drift=("rollout",),
     create_before_destroy=True,
+    id_field="id",
 )
 
 

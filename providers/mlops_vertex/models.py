@@ -33,6 +33,7 @@ MODEL = ResourceType(
     # `id` derives from the key, so it only changes with it; listing it keeps the plan honest.
     force_new=("id", "kms_key_name"),
     create_before_destroy=True,
+    id_field="id",
 )
 
 

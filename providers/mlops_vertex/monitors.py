@@ -32,7 +32,9 @@ from mlops_vertex.config import MonitorSettings
 from mlops_vertex.kind import KindHandler
 from mlops_vertex.translate import known
 
-MONITOR = ResourceType("monitor", force_new=("endpoint",), computed=("id",), create_before_destroy=True)
+MONITOR = ResourceType(
+    "monitor", force_new=("endpoint",), computed=("id",), create_before_destroy=True, id_field="id"
+)
 
 
 class MonitorHandler(KindHandler):

@@ -44,7 +44,7 @@ from mlops_vertex.translate import known
 if TYPE_CHECKING:
     from mlops_vertex.provider import VertexProvider
 
-SCHEDULE = ResourceType("schedule", computed=("id",), create_before_destroy=True)
+SCHEDULE = ResourceType("schedule", computed=("id",), create_before_destroy=True, id_field="id")
 
 
 class ScheduleHandler(KindHandler):

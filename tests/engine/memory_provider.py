@@ -91,7 +91,13 @@ class MemoryProvider(Provider):
                 raise ProviderError(f"model {v['model']} does not exist")
         self._op("create", desired, ctx)
         with self._lock:
-            if desired["name"] in self.objects:
+            existing = self.objects.get(desired["name"])
+            if existing is not None:
+                # Like the real providers: a retried create adopts an identical object.
+                if {k: v for k, v in existing.items() if k != "arn"} == {
+                    k: v for k, v in desired.items() if k != "arn"
+                }:
+                    return dict(existing)
                 raise ProviderError(f"{desired['name']} already exists")
             self._seq += 1
             self.objects[desired["name"]] = {**desired, "arn": f"arn:{desired['name']}:{self._seq}"}

@@ -88,3 +88,21 @@ def test_cloud_ignoring_a_change_is_an_error(tmp_path: Path) -> None:
     _, result, _ = run(make_stack({"m": "s3://a"}, {"e": [("v", "m", 3)]}), p, tmp_path)
     assert not result.ok
     assert "reads back differently" in result.errors[0][1] and "variants[0].count" in result.errors[0][1]
+
+
+def test_reverting_a_failed_replacement_keeps_the_readopted_model(tmp_path: Path) -> None:
+    p = MemoryProvider()
+    run(make_stack({"m": "s3://a"}, {"e": [("v", "m", 1)]}), p, tmp_path)
+    original = next(n for n in p.objects if n.startswith("m-"))
+    p.fail["update:e"] = "rolled back: alarm p99 in ALARM"
+    _, result, state = run(make_stack({"m": "s3://b"}, {"e": [("v", "m", 1)]}), p, tmp_path)
+    assert not result.ok
+    assert [d["name"] for d in state.get("model.m").deposed] == [original], "the old model is kept"
+    del p.fail["update:e"]
+    # The change is reverted: the model goes back to the original, still-existing object.
+    _, result, state = run(make_stack({"m": "s3://a"}, {"e": [("v", "m", 1)]}), p, tmp_path)
+    assert result.ok, result.errors
+    assert state.get("model.m").attributes["name"] == original
+    assert original in p.objects, "the live model must not be deleted as a deposed one"
+    assert state.get("model.m").deposed == []
+    assert [n for n in p.objects if n.startswith("m-")] == [original]
