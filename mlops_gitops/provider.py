@@ -7,7 +7,8 @@ None) plus the UNKNOWN marker for values only the cloud can tell (ARNs, URLs) be
 
 Providers are found through the `mlops_gitops.providers` entry-point group, so a third party can
 ship one. Importing a provider module must not import its cloud SDK: `mlops validate` loads
-providers to check their per-resource settings and must stay fast."""
+providers to check their per-resource settings and must stay fast. `handlers.py` builds a provider
+from one handler class per kind."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from mlops_gitops import paths
+from mlops_gitops.cron import cron_problem, timezone_problem
 from mlops_gitops.errors import Diagnostic
 from mlops_gitops.kinds import KINDS, Kind
 from mlops_gitops.stack import schema
@@ -24,7 +25,6 @@ from mlops_gitops.stack.yamlpos import Positions
 _OUTPUT_ATTRIBUTE = re.compile(
     r"[A-Za-z_][A-Za-z0-9_-]*(?:\[\d+\])*(?:\.[A-Za-z_][A-Za-z0-9_-]*(?:\[\d+\])*)*"
 )
-_CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 
 def attribute_path(segments: Sequence[str | int]) -> str:
@@ -242,34 +242,6 @@ def _schedule(checker: _Checker, res: Resource, spec: schema.ScheduleSpec) -> It
         problem = _missing_file(checker.base_dir, spec.pipeline.definition)
         if problem is not None:
             yield checker.error(res, "pipeline.definition", problem)
-
-
-def cron_problem(expression: str) -> str | None:
-    """Why `expression` is not a five-field cron expression, or None if it is one."""
-    fields = expression.split()
-    if len(fields) != 5:
-        return (
-            f"invalid cron expression {expression!r}: expected 5 fields ({_CRON_FIELDS}), got {len(fields)}"
-        )
-    # croniter costs ~25 ms to import: only stacks that hold a cron pay for it.
-    from croniter import CroniterError, croniter
-
-    try:
-        croniter(expression)
-    except CroniterError as exc:
-        detail = re.sub(r"^\[.*?\]\s*(is not acceptable,?\s*)?", "", str(exc))
-        return f"invalid cron expression {expression!r}" + (f": {detail}" if detail else "")
-    return None
-
-
-def timezone_problem(name: str) -> str | None:
-    import zoneinfo
-
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return f"unknown time zone {name!r}{did_you_mean(name, zoneinfo.available_timezones())}"
-    return None
 
 
 def _missing_file(base_dir: Path, relative: str) -> str | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 NAME_RE = r"^[a-z]([a-z0-9-]{0,46}[a-z0-9])?$"
+_URI = re.compile(r"^[a-z][a-z0-9+.-]*://.+")
 Name = Annotated[str, Field(pattern=NAME_RE, description="lowercase letters, digits and hyphens")]
 Tags = dict[str, str]
 
@@ -69,7 +70,7 @@ class ModelSpec(ResourceBase):
     @field_validator("artifact")
     @classmethod
     def _artifact_is_uri(cls, v: str) -> str:
-        if not re.match(r"^[a-z][a-z0-9+.-]*://.+", v):
+        if not _URI.match(v):
             raise ValueError("must be a URI such as s3://bucket/path/model.tar.gz")
         return v
 
@@ -227,11 +228,41 @@ class Alert(Strict):
     )
 
 
+class BaselineJob(Strict):
+    """A baseline the provider computes: it runs a baselining job on `dataset` (typically the
+    training data), waits for it, and monitors against the statistics and constraints it writes.
+    A job runs again only when the dataset (or how to read it) changes."""
+
+    # Checked by field validators, never a model validator: an error on the model itself would sit
+    # at the union's branch, where the loader can only say "must be a string or a mapping".
+    dataset: str = Field(description="URI of the dataset, a file or a prefix, e.g. s3://ml/fraud/train.csv")
+    format: Literal["csv", "json"] = Field("csv", description="csv, or json with one object per line")
+    header: bool = Field(True, description="csv: the first line names the columns")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_is_uri(cls, v: str) -> str:
+        if not _URI.match(v):
+            raise ValueError("must be a URI such as s3://bucket/datasets/train.csv")
+        return v
+
+    @field_validator("header")
+    @classmethod
+    def _header_is_csv_only(cls, v: bool, info: ValidationInfo) -> bool:
+        if info.data.get("format") == "json":
+            raise ValueError("a json dataset has no header line: remove header")
+        return v
+
+
 class MonitorSpec(ResourceBase):
     endpoint: Name = Field(description="name of an endpoint in this stack")
     type: Literal["data_quality", "model_quality", "bias", "explainability"]
     every: str = Field("hourly", description="hourly, daily or a cron expression")
-    baseline: str | None = Field(None, description="URI of baseline statistics/constraints")
+    baseline: str | BaselineJob | None = Field(
+        None,
+        description="URI (prefix) of baseline statistics/constraints, or {dataset, format, header}: "
+        "a baselining job the provider runs",
+    )
     ground_truth: str | None = Field(None, description="URI of ground-truth labels (model_quality)")
     problem_type: Literal["BinaryClassification", "MulticlassClassification", "Regression"] | None = None
     alert: Alert | None = None

@@ -16,6 +16,10 @@ application sits a small WSGI middleware that
 * refuses duplicate `CreateModel` / `CreateEndpointConfig` / `CreateEndpoint` as SageMaker does;
 * implements the MonitoringSchedule calls (`emulator_monitoring.py`) and refuses to delete a job
   definition a schedule runs;
+* gives processing jobs (baselining jobs) a lifecycle: `InProgress` -> `Completed` (or `Failed`)
+  after the endpoint delay, instead of moto's instant `Completed`; keeps the `Environment` and
+  `ProcessingResources` moto drops from DescribeProcessingJob; refuses a name already used. No job
+  runs: nothing is written to the job's outputs;
 * completes the model registry: `DeleteModelPackage`, `DeleteModelPackageGroup` (refused while the
   group has versions), `UpdateModelPackage` changing only what it is given, version numbers never
   reused, and tags on model packages (moto's `ListTags` fails on their ARNs);
@@ -40,6 +44,7 @@ Settings (constructor argument, or at runtime through the control API):
                             code defaults to ValidationException, status to 400
     fail_endpoint_creates   true, or a list of endpoint names: CreateEndpoint ends `Failed`
     fail_endpoint_updates   true, or a list of endpoint names: UpdateEndpoint rolls back
+    fail_processing_jobs    true, or a list of processing job names: the job ends `Failed`
     guardrail_time_scale    factor applied to the baking periods of deployment guardrails
                             (WaitIntervalInSeconds, TerminationWaitInSeconds); default 0.01, so
                             a 10-minute bake takes 6 s
@@ -136,6 +141,7 @@ class EmulatorSettings(BaseModel):
     fail: list[FailRule] = Field(default_factory=list)
     fail_endpoint_creates: bool | list[str] = False
     fail_endpoint_updates: bool | list[str] = False
+    fail_processing_jobs: bool | list[str] = False
     # Baking periods of deployment guardrails are minutes on AWS; scaled down, a sandbox user still
     # sees a canary bake (and can trip its alarm) without waiting for it. Tests set it smaller.
     guardrail_time_scale: float = Field(default=0.01, ge=0)
@@ -367,6 +373,23 @@ class _Operation(_InFlight):
     due: float  # time.monotonic()
     changes: dict[str, Any]
 
+    @property
+    def target(self) -> Any:
+        return self.endpoint
+
+
+@dataclass
+class _JobRun:
+    """A processing job in flight: the attributes of moto's job object to set when it ends."""
+
+    backend: Any  # moto's SageMakerModelBackend
+    target: Any  # moto's FakeProcessingJob
+    due: float  # time.monotonic()
+    changes: dict[str, Any]
+
+    def current(self) -> bool:
+        return self.backend.processing_jobs.get(self.target.processing_job_name) is self.target
+
 
 @dataclass
 class _GuardedUpdate(_InFlight):
@@ -465,7 +488,7 @@ class _Gateway:
         # CloudWatch call, so a describe never sees an endpoint half way through one of our
         # changes and a guarded update never misses an alarm state.
         self._lock = threading.RLock()
-        self._operations: list[_Operation] = []
+        self._operations: list[_Operation | _JobRun] = []
         self._guarded: list[_GuardedUpdate] = []
         self._moto: _Moto | None = None
         self._sagemaker_actions: dict[str, Callable[[_Call, WSGIEnvironment], _Response]] = {
@@ -481,6 +504,7 @@ class _Gateway:
             "UpdateModelPackage": self._update_model_package,
             "DeleteModelPackage": self._delete_model_package,
             "DeleteModelPackageGroup": self._delete_model_package_group,
+            "CreateProcessingJob": self._create_processing_job,
             **dict.fromkeys(MONITORING_ACTIONS, self._monitoring),
             **{f"Delete{kind}JobDefinition": self._delete_job_definition for kind in JOB_DEFINITION_TYPES},
         }
@@ -659,7 +683,7 @@ class _Gateway:
                 pending.append(operation)
             elif operation.current():
                 for attribute, value in operation.changes.items():
-                    setattr(operation.endpoint, attribute, value)
+                    setattr(operation.target, attribute, value)
         self._operations = pending
         self._guarded = [
             update for update in self._guarded if update.current() and self._advance(update, now)
@@ -909,6 +933,45 @@ class _Gateway:
         endpoint.failure_reason = None
         self._schedule(backend, endpoint, {"endpoint_status": "InService", "production_variants": completed})
         return _sagemaker_result({"EndpointArn": endpoint.arn})
+
+    # ---- SageMaker: processing jobs --------------------------------------------------------------
+    def _create_processing_job(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        name = call.params.get("ProcessingJobName", "")
+        existing = backend.processing_jobs.get(name)
+        if existing is not None:  # moto would replace it
+            raise _AwsError(
+                "ResourceInUse",
+                f"Processing job names must be unique within an AWS account and region, and a "
+                f"processing job with this name already exists ({existing.arn})",
+            )
+        response = self._call_moto(environ)
+        job = backend.processing_jobs.get(name)
+        if response.status != 200 or job is None:
+            return response
+        # What DescribeProcessingJob echoes and moto drops; moto's job object describes itself
+        # from its attributes.
+        job.environment = call.params.get("Environment")
+        job.processing_resources = call.params.get("ProcessingResources")
+        job.processing_job_status = "InProgress"
+        job.processing_start_time = job.creation_time
+        job.processing_end_time = None
+        delay = self._settings.endpoint_delay_seconds
+        ended = self.moto.now() + timedelta(seconds=delay)
+        changes: dict[str, Any] = {
+            "processing_job_status": "Completed",
+            "processing_end_time": ended,
+            "last_modified_time": ended,
+        }
+        if _selects(self._settings.fail_processing_jobs, name):
+            changes["processing_job_status"] = "Failed"
+            changes["failure_reason"] = (
+                "AlgorithmError: the processing job failed: failure injected by the sandbox emulator "
+                "(fail_processing_jobs)."
+            )
+        self._operations.append(_JobRun(backend, job, time.monotonic() + delay, changes))
+        self._settle()  # a zero delay completes at once
+        return response
 
     # ---- SageMaker: monitoring schedules --------------------------------------------------------
     def _monitoring_schedules(self, call: _Call) -> MonitoringSchedules:

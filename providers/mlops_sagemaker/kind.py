@@ -1,36 +1,29 @@
-"""One resource kind of the SageMaker provider: the shape every kind module implements.
+"""What the SageMaker provider's kind handlers share (see `mlops_gitops.handlers`).
 
-`SageMakerProvider` dispatches each call to the handler of the resource's kind, so a new kind
-(monitors, schedules, ...) is a new module with a `KindHandler` subclass, listed in
-`handlers.py`. Like the rest of the provider, a handler module imports no AWS SDK at import
-time: clients come from `self.aws`, built on first use."""
+Each kind is a module with a `KindHandler` subclass (models, endpoints, monitors, schedules),
+listed in `SageMakerProvider.handlers`. Like the rest of the provider, a handler module imports
+no AWS SDK at import time: clients come from `self.aws`, built on first use."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, cast
 
-from pydantic import BaseModel
-
-from mlops_gitops.errors import Diagnostic, ProviderError
-from mlops_gitops.provider import ApplyContext, ResourceType
+from mlops_gitops import handlers
+from mlops_gitops.errors import ProviderError
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import ResourceBase
+from mlops_sagemaker import translate
+from mlops_sagemaker.client import call, collect
 
 if TYPE_CHECKING:
     from mlops_sagemaker.client import Clients
     from mlops_sagemaker.config import SageMakerConfig
-    from mlops_sagemaker.provider import SageMakerProvider
+    from mlops_sagemaker.provider import SageMakerProvider  # noqa: F401 (quoted in the base class below)
+    from mlops_sagemaker.registry import Registry
 
 
-class KindHandler(ABC):
-    rtype: ClassVar[ResourceType]
-    settings_model: ClassVar[type[BaseModel] | None] = None  # the resource's `sagemaker:` block
-
-    def __init__(self, provider: SageMakerProvider) -> None:
-        self.provider = provider
-
+class KindHandler(handlers.KindHandler["SageMakerProvider"]):
     @property
     def aws(self) -> Clients:
         return self.provider.aws
@@ -39,47 +32,26 @@ class KindHandler(ABC):
     def cfg(self) -> SageMakerConfig:
         return self.provider.cfg
 
+    @property
+    def registry(self) -> Registry:
+        return self.provider.registry
+
     def tags(self, resource: Resource) -> dict[str, str]:
         """The resource's tags (stack tags merged in by the loader) plus the ownership tags."""
         return {**cast(ResourceBase, resource.spec).tags, **self.provider.default_tags(resource.address)}
 
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        return []
+    def not_found(self, cloud_id: str) -> ProviderError:
+        return ProviderError(
+            f"no SageMaker {self.rtype.kind} named {cloud_id!r} in {self.cfg.region}", code="NotFound"
+        )
 
-    def notes(self, attributes: Mapping[str, Any]) -> list[str]:
-        """Lines the plan shows under this resource (e.g. a schedule's next run times)."""
-        return []
+    # ---- tags of SageMaker objects (models, endpoints, endpoint configs) ---------------------
+    def list_tags(self, arn: str) -> dict[str, str]:
+        return translate.tag_dict(collect(self.aws.sagemaker, "list_tags", "Tags", ResourceArn=arn))
 
-    @abstractmethod
-    def desired(
-        self,
-        resource: Resource,
-        settings: BaseModel | None,
-        refs: Mapping[str, Mapping[str, Any]],
-        prior: Mapping[str, Any] | None,
-    ) -> dict[str, Any]: ...
-
-    @abstractmethod
-    def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None: ...
-
-    @abstractmethod
-    def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]: ...
-
-    @abstractmethod
-    def update(
-        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
-    ) -> dict[str, Any]: ...
-
-    @abstractmethod
-    def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None: ...
-
-    def import_resource(self, cloud_id: str) -> dict[str, Any]:
-        attrs = self.read({"name": cloud_id})
-        if attrs is None:
-            raise ProviderError(
-                f"no SageMaker {self.rtype.kind} named {cloud_id!r} in {self.cfg.region}", code="NotFound"
-            )
-        return attrs
-
-    def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError(f"the sagemaker provider cannot generate config for {self.rtype.kind}")
+    def sync_tags(self, arn: str, current: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+        add, remove = translate.tag_changes(current, wanted)
+        if remove:
+            call(self.aws.sagemaker, "delete_tags", ResourceArn=arn, TagKeys=remove)
+        if add:
+            call(self.aws.sagemaker, "add_tags", ResourceArn=arn, Tags=translate.tag_list(add))

@@ -5,6 +5,12 @@ A monitor owns:
   from its content (`<monitor>-<8 hex>`, tagged with the resource's address); a change creates
   the new one, points the schedule at it and deletes the old, all inside one in-place update;
 - the MonitoringSchedule, named after the monitor, which runs that job on the endpoint;
+- with `baseline: {dataset: ...}`, the baselining processing job that computes the baseline:
+  named from what its result depends on (`<monitor>-baseline-<8 hex>`, writing to
+  `<output>/baseline/<8 hex>/`), so it runs when the dataset changes and only then, and the
+  job definition waits for it. SageMaker never deletes a processing job or reuses its name: a
+  failed one stays, and the next apply retries as `<name>-2`. Its output files are not read;
+  the job definition points at where the job wrote them;
 - with `alert:`, a CloudWatch alarm `<stack>-<monitor>` on the metric the job publishes and, when
   `notify` lists e-mail addresses, an SNS topic `<stack>-<monitor>-alerts` subscribing them.
   Topic ARNs in `notify` are used as they are and never modified.
@@ -33,7 +39,7 @@ from mlops_gitops.provider import (
     ResourceType,
 )
 from mlops_gitops.stack.model import Resource
-from mlops_gitops.stack.schema import MonitorSpec
+from mlops_gitops.stack.schema import BaselineJob, MonitorSpec
 from mlops_sagemaker import monitors_translate as mt
 from mlops_sagemaker.client import NotFoundError, call, collect
 from mlops_sagemaker.images import ImageError
@@ -44,7 +50,8 @@ MONITOR = ResourceType(
     "monitor",
     # SageMaker cannot turn a schedule of one monitoring type into another.
     force_new=("type",),
-    computed=("arn", "alarm_arn", "topic_arn"),
+    # The baselining job's name is planned, but a retry of a failed job takes the next one.
+    computed=("arn", "alarm_arn", "topic_arn", "baseline_job_name"),
     # Ownership tags are written with every change, but their absence is no reason for one: a
     # schedule made by hand and imported plans with no changes.
     not_drift=OWNERSHIP_TAG_PATHS,
@@ -53,6 +60,7 @@ MONITOR = ResourceType(
     create_before_destroy=False,
 )
 _PENDING = "Pending"
+_JOB_ENDED = ("Completed", "Failed", "Stopped")  # a processing job's final statuses
 _DELETE_POLLS = 20  # polls for a deleted schedule to disappear before giving up
 # (list, tag, untag method, ARN parameter) of each service whose objects a monitor tags.
 _TAGGING = {
@@ -86,9 +94,8 @@ class MonitorHandler(KindHandler):
                     "sagemaker.role_arn",
                 )
             )
-        if spec.baseline is not None and (
-            not spec.baseline.startswith("s3://") or spec.baseline.endswith(".json")
-        ):
+        baseline = spec.baseline
+        if isinstance(baseline, str) and (not baseline.startswith("s3://") or baseline.endswith(".json")):
             diags.append(
                 Diagnostic(
                     "the baseline is the S3 prefix holding constraints.json and statistics.json "
@@ -96,7 +103,22 @@ class MonitorHandler(KindHandler):
                     "baseline",
                 )
             )
-        for path, uri in (("ground_truth", spec.ground_truth), ("sagemaker.output", s.output)):
+        elif isinstance(baseline, BaselineJob) and spec.type != "data_quality":
+            # A model quality baselining job needs the label and prediction columns named, which
+            # the schema has no place for yet.
+            diags.append(
+                Diagnostic(
+                    "SageMaker baselining jobs are run for data_quality monitors: give a "
+                    "model_quality monitor the S3 prefix holding its constraints.json",
+                    "baseline",
+                )
+            )
+        dataset = baseline.dataset if isinstance(baseline, BaselineJob) else None
+        for path, uri in (
+            ("ground_truth", spec.ground_truth),
+            ("sagemaker.output", s.output),
+            ("baseline.dataset", dataset),
+        ):
             if uri is not None and not uri.startswith("s3://"):
                 diags.append(Diagnostic("SageMaker Model Monitor uses S3: use an s3:// URI", path))
         if spec.type == "model_quality" and spec.problem_type is None:
@@ -157,6 +179,9 @@ class MonitorHandler(KindHandler):
             tags=self.tags(resource),
         )
         prior = prior or {}
+        # A baselining job retried under another name (see the module docstring) is the job.
+        if mt.is_baseline_retry(prior.get("baseline_job_name"), body.get("baseline_job_name")):
+            body["baseline_job_name"] = prior["baseline_job_name"]
         # Keep the current job definition while its content holds, so an imported monitor (whose
         # job definition someone else named) is not given a new one just to rename it.
         if prior.get("job_definition_name") and mt.job_basis(prior) == mt.job_basis(body):
@@ -187,6 +212,11 @@ class MonitorHandler(KindHandler):
         job = self._describe_job(kind, attrs["job_definition_name"])
         if job is not None:
             attrs.update(mt.job_from_describe(kind, job))
+        baseline_job = attributes.get("baseline_job_name")
+        if isinstance(baseline_job, str):
+            baselining = self._describe_processing_job(baseline_job)
+            if baselining is not None:
+                attrs.update(mt.baseline_job_from_describe(baselining))
         alarm = self._describe_alarm(attributes.get("alarm_name") or mt.alarm_name(self.provider.stack, name))
         if alarm is not None:
             topic = mt.topic_name(self.provider.stack, name)
@@ -214,6 +244,12 @@ class MonitorHandler(KindHandler):
     def _describe_job(self, kind: str, name: str) -> dict[str, Any] | None:
         try:
             return call(self.aws.sagemaker, f"describe_{kind}_job_definition", JobDefinitionName=name)
+        except NotFoundError:
+            return None
+
+    def _describe_processing_job(self, name: str) -> dict[str, Any] | None:
+        try:
+            return call(self.aws.sagemaker, "describe_processing_job", ProcessingJobName=name)
         except NotFoundError:
             return None
 
@@ -245,7 +281,9 @@ class MonitorHandler(KindHandler):
                 f"(mlops import {ctx.address} {name}) or rename the monitor",
                 code="AlreadyExists",
             )
-        attrs = dict(desired)
+        # Nothing is recorded while the baseline is computed: a failed baselining job leaves nothing
+        # to delete (SageMaker keeps processing jobs, and the next apply retries under a new name).
+        attrs = self._baseline(ctx, desired)
         self._create_job_definition(attrs)
         ctx.checkpoint(known(attrs))
         created = call(
@@ -268,6 +306,9 @@ class MonitorHandler(KindHandler):
         desc = self._settled(ctx, name)
         if desc is None:
             raise ProviderError(f"SageMaker monitoring schedule {name!r} does not exist", code="NotFound")
+        # First, as the new job definition needs its output; should it fail, the schedule keeps
+        # running the current one.
+        desired = self._baseline(ctx, desired)
         kind = desired["type"]
         config = desc.get("MonitoringScheduleConfig") or {}
         running = config.get("MonitoringJobDefinitionName", "")
@@ -372,6 +413,57 @@ class MonitorHandler(KindHandler):
                     continue
             with contextlib.suppress(NotFoundError):
                 call(sm, f"delete_{kind}_job_definition", JobDefinitionName=name)
+
+    # ---- baselining job ------------------------------------------------------------------------
+    def _baseline(self, ctx: ApplyContext, desired: Mapping[str, Any]) -> dict[str, Any]:
+        """Run the baselining job `desired` asks for, unless it ran already, and wait for it to
+        complete: `desired` with the name of the job that did. The job definition's baseline is
+        where that job wrote (`baseline`), known before it starts."""
+        attrs = dict(desired)
+        planned = attrs.get("baseline_job_name")
+        if planned is None:
+            return attrs
+        for name in mt.baseline_job_names(planned):
+            found = self._describe_processing_job(name)
+            if found is None:
+                self._start_baseline(attrs, name)
+                break
+            if found["ProcessingJobStatus"] not in ("Failed", "Stopped"):
+                break  # completed, or started by an apply that was interrupted
+        attrs["baseline_job_name"] = name
+        self._wait_baseline(ctx, name)
+        return attrs
+
+    def _start_baseline(self, attrs: Mapping[str, Any], name: str) -> None:
+        try:
+            call(self.aws.sagemaker, "create_processing_job", **mt.baseline_job_request(attrs, name))
+        except ProviderError as exc:
+            # A retry after a lost reply: the job is there, and is waited for like any other.
+            if exc.code != "ResourceInUse" or self._describe_processing_job(name) is None:
+                raise
+
+    def _wait_baseline(self, ctx: ApplyContext, name: str) -> None:
+        started = time.monotonic()
+        for delay in self.aws.polling.delays():
+            found = self._describe_processing_job(name)
+            if found is None:
+                raise ProviderError(f"baselining job {name} disappeared", code="NotFound")
+            status = found["ProcessingJobStatus"]
+            if status == "Completed":
+                return
+            if status in _JOB_ENDED:
+                reason = found.get("FailureReason") or found.get("ExitMessage") or "no reason given"
+                raise ProviderError(
+                    f"baselining job {name} {status.lower()}: {reason}", code="BaselineFailed"
+                )
+            ctx.progress(f"baselining job {name} {status} ({time.monotonic() - started:.0f}s elapsed)")
+            if ctx.cancel.wait(delay):
+                raise ProviderError(
+                    f"stopped waiting for baselining job {name}: the apply was cancelled (it runs on, "
+                    "and the next apply waits for it)",
+                    code="Cancelled",
+                )
+        raise AssertionError("unreachable: Polling.delays() never ends")
 
     # ---- the schedule's status ------------------------------------------------------------------
     def _settled(self, ctx: ApplyContext, name: str) -> dict[str, Any] | None:

@@ -1,21 +1,23 @@
 """Pure translation for the `monitor` kind: a monitor's attributes <-> SageMaker Model Monitor job
 definitions and MonitoringSchedules, the CloudWatch alarm on the metric the job publishes, and stack
-schedules (`hourly`, `daily`, five-field cron) <-> AWS cron expressions.
+schedules (`hourly`, `daily`, five-field cron) <-> the AWS cron expressions Model Monitor takes.
 
 No I/O and no SDK import here, like translate.py. Attribute dicts omit absent optional fields."""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_gitops.provider import UNKNOWN
-from mlops_gitops.stack.schema import MonitorSpec
+from mlops_gitops.stack.schema import BaselineJob, MonitorSpec
+from mlops_sagemaker import aws_cron
 from mlops_sagemaker.translate import tag_list, user_tags
 
 Breach = Literal["above", "below"]
@@ -44,9 +46,20 @@ _OUTPUT_PATH = "/opt/ml/processing/output"
 # Without this environment variable the analyzer publishes no CloudWatch metric, and an alarm on
 # one would never fire.
 _PUBLISH_METRICS = "publish_cloudwatch_metrics"
-_MAX_NAME = 63  # SageMaker's limit for job definition names
+_MAX_NAME = 63  # SageMaker's limit for job definition and processing job names
 _CONSTRAINTS = "constraints.json"
 _STATISTICS = "statistics.json"
+# A baselining job, as DefaultModelMonitor.suggest_baseline runs the analyzer image: the dataset
+# is mounted as a directory, the environment says where it is, how to read it and where to write
+# statistics.json and constraints.json, which are uploaded to the output at the end of the job.
+_BASELINE_INPUT = "baseline_dataset_input"
+_BASELINE_INPUT_PATH = f"/opt/ml/processing/input/{_BASELINE_INPUT}"
+_BASELINE_OUTPUT = "monitoring_output"
+_BASELINE_INFIX = "-baseline-"
+_RETRY_ROOM = 3  # `-<n>`, the suffix of a retried baselining job, up to -99
+# What a baselining job's result depends on: a change to any of them runs a new job. The instance
+# it runs on is not among them.
+BASELINE_JOB_FIELDS = ("baseline_dataset", "baseline_dataset_format", "image", "output")
 # Model quality endpoint-input options, attribute -> EndpointInput field.
 _OUTPUT_ATTRIBUTES = {
     "inference_attribute": "InferenceAttribute",
@@ -163,84 +176,18 @@ def job_basis(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- schedules
-_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12))  # minute, hour, day of month, month
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _MODEL_MONITOR_CRON = re.compile(r"cron\(0 (\*|\d{1,2}|\d{1,2}/\d{1,2}) \? \* \* \*\)")
 
 
 def schedule_expression(every: str) -> str:
-    """`every` (hourly, daily or a five-field cron expression) as a ScheduleExpression."""
+    """`every` (hourly, daily or a five-field cron expression) as a ScheduleExpression, with the
+    `?` in day-of-month as Model Monitor documents it. aws_cron.CronError (a ValueError) for what
+    AWS cron cannot express."""
     if every == "hourly":
         return HOURLY
     if every == "daily":
         return DAILY
-    return aws_cron(every)
-
-
-def aws_cron(expression: str) -> str:
-    """A five-field cron expression in the six-field form AWS takes:
-    `cron(minute hour day-of-month month day-of-week year)`.
-
-    AWS wants `?` in one of the two day fields, numbers weekdays from 1 (Sunday) where cron starts
-    at 0 (days are written as names here, which both read alike), and writes steps from a start
-    (`0/6`) where cron writes `*/6`. ValueError for what AWS cannot express."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"expected 5 fields, got {len(fields)}")
-    minute, hour, dom, month = (_aws_steps(f, lo, hi) for f, (lo, hi) in zip(fields, _BOUNDS, strict=False))
-    dow = _aws_days(fields[4])
-    if dom != "*" and dow != "*":
-        # Cron runs when either day field matches; AWS cannot say "or".
-        raise ValueError("AWS cron cannot restrict both the day of the month and the day of the week")
-    if dow != "*":
-        return f"cron({minute} {hour} ? {month} {dow} *)"
-    if dom != "*":
-        return f"cron({minute} {hour} {dom} {month} ? *)"
-    return f"cron({minute} {hour} ? {month} * *)"
-
-
-def _aws_steps(field: str, lo: int, hi: int) -> str:
-    parts = []
-    for part in field.split(","):
-        base, _, step = part.partition("/")
-        if step and base == "*":
-            part = f"{lo}/{step}"
-        elif step and base.endswith(f"-{hi}"):  # `a-<last>/n` is AWS's `a/n`
-            part = f"{base.split('-')[0]}/{step}"
-        parts.append(part)
-    return ",".join(parts)
-
-
-def _aws_days(field: str) -> str:
-    days: set[int] = set()
-    for part in field.split(","):
-        base, _, step = part.partition("/")
-        if base == "*":
-            first, last = 0, 6
-        elif "-" in base:
-            first, last = (_weekday(d) for d in base.split("-", 1))
-        else:
-            first = last = _weekday(base)
-        days.update(d % 7 for d in range(first, last + 1, int(step or 1)))  # cron's 7 is Sunday too
-    if len(days) == 7:
-        return "*"
-    runs: list[list[int]] = []
-    for day in sorted(days):
-        if runs and day == runs[-1][-1] + 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return ",".join(
-        f"{_DAYS[r[0]]}-{_DAYS[r[-1]]}" if len(r) > 2 else ",".join(_DAYS[d] for d in r) for r in runs
-    )
-
-
-def _weekday(token: str) -> int:
-    if token.isdigit() and int(token) <= 7:
-        return int(token)
-    if token.upper() in _DAYS:
-        return _DAYS.index(token.upper())
-    raise ValueError(f"day of week {token!r} has no AWS equivalent")
+    return aws_cron.to_aws(every, question_mark="day_of_month")
 
 
 def every_from_expression(expression: str) -> str:
@@ -249,27 +196,10 @@ def every_from_expression(expression: str) -> str:
         return "hourly"
     if expression == DAILY:
         return "daily"
-    match = re.fullmatch(r"cron\((.*)\)", expression.strip())
-    fields = match.group(1).split() if match else []
-    if len(fields) != 6 or fields[5] != "*":
+    cron = aws_cron.from_aws(expression)
+    if cron is None:
         raise ValueError(f"schedule {expression!r} cannot be written as a five-field cron expression")
-    minute, hour, dom, month = (_cron_steps(f, lo, hi) for f, (lo, hi) in zip(fields, _BOUNDS, strict=False))
-    dom = "*" if dom == "?" else dom
-    # AWS numbers weekdays 1-7 from Sunday: names read the same in both.
-    dow = "*" if fields[4] == "?" else re.sub(r"\d", lambda m: _DAYS[(int(m.group()) - 1) % 7], fields[4])
-    return f"{minute} {hour} {dom} {month} {dow}"
-
-
-def _cron_steps(field: str, lo: int, hi: int) -> str:
-    parts = []
-    for part in field.split(","):
-        base, _, step = part.partition("/")
-        if step and base == str(lo):
-            part = f"*/{step}"
-        elif step and base.isdigit():
-            part = f"{base}-{hi}/{step}"
-        parts.append(part)
-    return ",".join(parts)
+    return cron
 
 
 def model_monitor_schedule_problem(expression: str) -> str | None:
@@ -414,9 +344,12 @@ def monitor_attributes(
         "schedule_expression": schedule_expression(spec.every),
         "enabled": spec.enabled,
     }
-    if spec.baseline:
+    if isinstance(spec.baseline, str):
         # SageMaker takes the two files: the prefix is kept in one spelling so it joins cleanly.
         attrs["baseline"] = spec.baseline.rstrip("/") + "/"
+    elif spec.baseline is not None:
+        attrs["baseline_dataset"] = spec.baseline.dataset
+        attrs["baseline_dataset_format"] = dataset_format(spec.baseline)
     if spec.type == "model_quality":
         attrs["ground_truth"] = spec.ground_truth
         attrs["problem_type"] = spec.problem_type
@@ -433,6 +366,8 @@ def monitor_attributes(
         output=output,
         cloudwatch_metrics=True,
     )
+    if "baseline_dataset" in attrs:
+        attrs.update(baseline_job(stack, name, attrs))
     alert = spec.alert
     if alert is not None:  # complete: `alert_problems` is checked at validate time
         metric = alert.metric or default_metric(spec.type, spec.problem_type)
@@ -449,6 +384,122 @@ def monitor_attributes(
 
 def default_output(capture_destination: str, monitor: str) -> str:
     return f"{capture_destination.rstrip('/')}/monitoring/{monitor}/"
+
+
+# --------------------------------------------------------------------------- baselining job
+def dataset_format(job: BaselineJob) -> dict[str, Any]:
+    """The analyzer's `dataset_format` (the SDK's DatasetFormat). A csv dataset has its output
+    columns first, as SageMaker assumes of training data."""
+    if job.format == "json":
+        return {"json": {"lines": True}}
+    return {"csv": {"header": job.header, "output_columns_position": "START"}}
+
+
+def baseline_job(stack: str, monitor: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """`baseline_job_name` (`<monitor>-baseline-<8 hex>`) and `baseline`, the prefix the job writes
+    (`<output>/baseline/<8 hex>/`), from what the job's result depends on: an unchanged dataset
+    keeps its job, a changed one gets a new one. UNKNOWN while some of that is."""
+    basis = {k: attrs.get(k) for k in BASELINE_JOB_FIELDS}
+    if any(v is UNKNOWN for v in basis.values()):
+        return {"baseline_job_name": UNKNOWN, "baseline": UNKNOWN}
+    text = json.dumps({"stack": stack, "name": monitor, **basis}, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    room = _MAX_NAME - len(_BASELINE_INFIX) - len(digest) - _RETRY_ROOM
+    return {
+        "baseline_job_name": f"{monitor[:room]}{_BASELINE_INFIX}{digest}",
+        "baseline": f"{attrs['output'].rstrip('/')}/baseline/{digest}/",
+    }
+
+
+def baseline_job_names(name: str) -> Iterator[str]:
+    """`name`, then the names its retries take (`<name>-2`, `-3`, ...): SageMaker never reuses a
+    processing job's name, and a failed job keeps its own. `name` may be a retry already."""
+    m = re.fullmatch(rf"(.*{re.escape(_BASELINE_INFIX)}[0-9a-f]{{8}})(?:-(\d+))?", name)
+    base, tried = (m.group(1), int(m.group(2) or 1)) if m else (name, 1)
+    yield name
+    for n in itertools.count(tried + 1):
+        yield f"{base}-{n}"
+
+
+def is_baseline_retry(name: Any, planned: Any) -> bool:
+    """Whether `name` is `planned` or one of its retries, so state may keep it."""
+    return (
+        isinstance(name, str)
+        and isinstance(planned, str)
+        and re.fullmatch(re.escape(planned) + r"(-\d+)?", name) is not None
+    )
+
+
+def baseline_job_request(attrs: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """CreateProcessingJob for the baselining job `attrs` describe, under `name`."""
+    return {
+        "ProcessingJobName": name,
+        "ProcessingInputs": [
+            {
+                "InputName": _BASELINE_INPUT,
+                "AppManaged": False,
+                "S3Input": {
+                    "S3Uri": attrs["baseline_dataset"],
+                    "LocalPath": _BASELINE_INPUT_PATH,
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            }
+        ],
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": _BASELINE_OUTPUT,
+                    "AppManaged": False,
+                    "S3Output": {
+                        "S3Uri": attrs["baseline"],
+                        "LocalPath": _OUTPUT_PATH,
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": attrs["instance_count"],
+                "InstanceType": attrs["instance_type"],
+                "VolumeSizeInGB": attrs["volume_size_gb"],
+            }
+        },
+        "AppSpecification": {"ImageUri": attrs["image"]},
+        "Environment": {
+            "dataset_format": json.dumps(attrs["baseline_dataset_format"]),
+            "dataset_source": _BASELINE_INPUT_PATH,
+            "output_path": _OUTPUT_PATH,
+            # Metrics come from the monitoring runs; a baselining job publishes none.
+            _PUBLISH_METRICS: "Disabled",
+        },
+        "RoleArn": attrs["role_arn"],
+        "Tags": tag_list(attrs["tags"]),
+    }
+
+
+def baseline_job_from_describe(desc: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeProcessingJob of a baselining job -> the monitor's `baseline_*` attributes."""
+    dataset = next(
+        (
+            (i.get("S3Input") or {}).get("S3Uri", "")
+            for i in desc.get("ProcessingInputs") or []
+            if i.get("InputName") == _BASELINE_INPUT
+        ),
+        "",
+    )
+    text = (desc.get("Environment") or {}).get("dataset_format", "")
+    try:
+        fmt: Any = json.loads(text)
+    except ValueError:
+        fmt = text  # not what this provider writes: shown as it is, so the plan shows the difference
+    return {
+        "baseline_dataset": dataset,
+        "baseline_dataset_format": fmt,
+        "baseline_job_name": desc["ProcessingJobName"],
+    }
 
 
 # ------------------------------------------------------------------------------- requests

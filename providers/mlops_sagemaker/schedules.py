@@ -32,12 +32,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
 from mlops_gitops.provider import (
     OWNERSHIP_TAG_PATHS,
@@ -50,6 +50,7 @@ from mlops_gitops.provider import (
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import ScheduleSpec
 from mlops_gitops.stack.suggest import did_you_mean
+from mlops_sagemaker import aws_cron
 from mlops_sagemaker import schedules_translate as st
 from mlops_sagemaker.client import NotFoundError, call, collect
 from mlops_sagemaker.config import _ROLE_ARN
@@ -165,8 +166,8 @@ class ScheduleHandler(KindHandler):
             )
         if spec.cron:
             try:
-                st.aws_cron(spec.cron)
-            except st.CronError as exc:
+                aws_cron.to_aws(spec.cron)
+            except aws_cron.CronError as exc:
                 diags.append(Diagnostic(f"cron {spec.cron!r}: {exc}", "cron"))
         if spec.pipeline.definition:
             try:
@@ -182,9 +183,7 @@ class ScheduleHandler(KindHandler):
             return ["disabled: neither the cron nor a monitor alarm starts the pipeline"]
         lines = []
         if attributes.get("cron"):
-            tz = attributes["timezone"]
-            runs = st.next_runs(attributes["cron"], tz, datetime.now(UTC))
-            lines.append(f"next runs ({tz}): " + ", ".join(r.strftime("%Y-%m-%d %H:%M") for r in runs))
+            lines.append(next_runs_note(attributes["cron"], attributes["timezone"]))
         if attributes.get("also_on"):
             lines.append("also on ALARM of " + ", ".join(f"monitor.{m}" for m in attributes["also_on"]))
         return lines
@@ -487,7 +486,7 @@ class ScheduleHandler(KindHandler):
             raise ProviderError(
                 f"schedule {cloud_id!r} does not start a SageMaker pipeline (target {target})"
             )
-        if st.cron_from_aws(found["ScheduleExpression"]) is None:
+        if aws_cron.from_aws(found["ScheduleExpression"]) is None:
             raise ProviderError(
                 f"schedule {cloud_id!r} runs on {found['ScheduleExpression']}: only cron(...) "
                 "expressions without a year have a five-field cron equivalent"
@@ -582,10 +581,10 @@ def _cron_read_back(expression: str, prior: str | None) -> str:
     """The stack's own spelling while AWS holds what it converts to; otherwise the cron AWS
     holds, or its raw expression when there is no five-field equivalent."""
     if prior:
-        with contextlib.suppress(st.CronError):
-            if st.aws_cron(prior) == expression:
+        with contextlib.suppress(aws_cron.CronError):
+            if aws_cron.to_aws(prior) == expression:
                 return prior
-    return st.cron_from_aws(expression) or expression
+    return aws_cron.from_aws(expression) or expression
 
 
 def _trigger_fields(

@@ -1,8 +1,7 @@
-"""Pure translation for retraining schedules on SageMaker: five-field cron to EventBridge
-Scheduler's six-field cron and back, pipeline definitions to the attributes the plan shows, and
-the Scheduler / EventBridge payloads.
+"""Pure translation for retraining schedules on SageMaker: pipeline definitions to the attributes
+the plan shows, and the Scheduler / EventBridge payloads (the cron conversion is `aws_cron`'s).
 
-No I/O and no SDK import; croniter is imported only where run times are computed."""
+No I/O and no SDK import."""
 
 from __future__ import annotations
 
@@ -10,8 +9,9 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
+
+from mlops_sagemaker import aws_cron
 
 SCHEDULE_GROUP = "default"
 TARGET_ID = "pipeline"  # the id of the rule's one target
@@ -20,183 +20,9 @@ ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 RULE_SUFFIX = "-on-alarm"
 PARAMETER_TYPES = ("String", "Integer", "Float", "Boolean")
 
-# Day-of-week names in cron's numbering (0 = Sunday); AWS numbers the same days 1-7.
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_NUMERIC = re.compile(r"^[0-9*,/-]+$")
-_LAST_OR_WEEKDAY = re.compile(r"L|\d{1,2}W")
 _INTEGER = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _PIPELINE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[^:]*:\d{12}:pipeline/(.+)$")
-
-
-class CronError(ValueError):
-    """A cron expression EventBridge Scheduler cannot express."""
-
-
-# ---------------------------------------------------------------------------------------- cron
-def aws_cron(expression: str) -> str:
-    """`cron(min hour dom month dow year)` for a five-field cron expression (already parsed by
-    croniter at validate time). AWS wants exactly one of day-of-month and day-of-week given and
-    the other `?`, numbers its weekdays 1-7 from Sunday, and has no `*/n`: days are written as
-    names and increments with an explicit start, so the result reads the same in the console."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise CronError(f"expected 5 fields, got {len(fields)}")
-    minute, hour, dom, month, dow = ("*" if f == "?" else f for f in fields)
-    if dom != "*" and dow != "*":
-        # Cron runs when either field matches; AWS can only say one of them.
-        raise CronError(
-            "day-of-month and day-of-week are both restricted, which cron reads as either one; "
-            "EventBridge Scheduler takes only one of them: use two schedules, or drop one"
-        )
-    if dow != "*":
-        days = "?"
-    elif _LAST_OR_WEEKDAY.fullmatch(dom):  # `L` and `15W` mean the same on both sides
-        days = dom
-    else:
-        days = _numeric(dom, "day-of-month", first=1)
-    weekdays = _weekdays(dow) if dow != "*" else "?"
-    return (
-        f"cron({_numeric(minute, 'minute', first=0)} {_numeric(hour, 'hour', first=0)} {days} "
-        f"{_month(month)} {weekdays} *)"
-    )
-
-
-def _numeric(field: str, what: str, *, first: int) -> str:
-    if not _NUMERIC.match(field):
-        raise CronError(f"the {what} field {field!r} cannot be expressed on EventBridge Scheduler")
-    return ",".join(_increment(part, first, what) for part in field.split(","))
-
-
-def _increment(part: str, first: int, what: str) -> str:
-    base, slash, step = part.partition("/")
-    if not slash:
-        return part
-    if base == "*":
-        return f"{first}/{step}"
-    if "-" in base:  # a stepped range: spell the values out, which every cron dialect reads alike
-        low, _, high = base.partition("-")
-        if not (low.isdigit() and high.isdigit() and step.isdigit()):
-            raise CronError(f"the {what} field part {part!r} cannot be expressed on EventBridge Scheduler")
-        return ",".join(str(v) for v in range(int(low), int(high) + 1, int(step)))
-    return part
-
-
-def _month(field: str) -> str:
-    upper = field.upper()
-    if re.fullmatch(r"[A-Z]{3}([,-][A-Z]{3})*", upper) and all(
-        name in _MONTHS for name in re.split(r"[,-]", upper)
-    ):
-        return upper
-    return _numeric(field, "month", first=1)
-
-
-def _weekdays(field: str) -> str:
-    """Day-of-week as AWS names: `1-5` -> `MON-FRI`, `0,6` -> `SUN,SAT`, `5#2` -> `FRI#2`."""
-    upper = field.upper()
-    if "#" in upper:  # the n-th weekday of the month: AWS allows a single one
-        day, _, nth = upper.partition("#")
-        if "," in upper or not nth.isdigit():
-            raise CronError(f"the day-of-week field {field!r} cannot be expressed on EventBridge Scheduler")
-        return f"{_DAYS[_day(day, field) % 7]}#{nth}"
-    days: set[int] = set()
-    for part in upper.split(","):
-        base, slash, step = part.partition("/")
-        if slash and not step.isdigit():
-            raise CronError(f"the day-of-week field {field!r} cannot be expressed on EventBridge Scheduler")
-        if base == "*":
-            low, high = 0, 6
-        elif "-" in base:
-            a, _, b = base.partition("-")
-            low, high = _day(a, field), _day(b, field)
-        else:
-            low = _day(base, field)
-            high = 6 if slash else low  # `n/step` runs from n to the end of the week
-        if low > high:
-            raise CronError(f"the day-of-week range {part!r} runs backwards")
-        days.update(d % 7 for d in range(low, high + 1, int(step) if slash else 1))  # 7 is Sunday too
-    return _day_list(sorted(days))
-
-
-def _day(token: str, field: str) -> int:
-    """Cron's number for a day name or number (0-7: Sunday is both 0 and 7)."""
-    if token in _DAYS:
-        return _DAYS.index(token)
-    if token.isdigit() and int(token) <= 7:
-        return int(token)
-    raise CronError(f"the day-of-week field {field!r} cannot be expressed on EventBridge Scheduler")
-
-
-def _day_list(days: list[int]) -> str:
-    """Names, with runs of three or more days as ranges (AWS orders SUN..SAT, as cron does)."""
-    if len(days) == 7:
-        return "*"
-    out: list[str] = []
-    i = 0
-    while i < len(days):
-        j = i
-        while j + 1 < len(days) and days[j + 1] == days[j] + 1:
-            j += 1
-        if j - i >= 2:
-            out.append(f"{_DAYS[days[i]]}-{_DAYS[days[j]]}")
-        else:
-            out.extend(_DAYS[d] for d in days[i : j + 1])
-        i = j + 1
-    return ",".join(out)
-
-
-def cron_from_aws(expression: str) -> str | None:
-    """The five-field cron for an AWS `cron(...)` expression, or None when it has no such
-    equivalent (a `rate(...)`/`at(...)` expression, a year, or a last-weekday `L`)."""
-    m = re.fullmatch(r"cron\((.*)\)", expression.strip())
-    if not m:
-        return None
-    fields = m.group(1).split()
-    if len(fields) != 6 or fields[5] != "*":
-        return None
-    minute, hour, dom, month, dow, _ = fields
-    if "L" in dow.upper():
-        return None
-    out = [
-        _from_increment(minute, 0, 59),
-        _from_increment(hour, 0, 23),
-        "*" if dom == "?" else _from_increment(dom, 1, 31),
-        _from_increment(month, 1, 12),
-        "*" if dow == "?" else _dow_from_aws(dow),
-    ]
-    return " ".join(out)
-
-
-def _from_increment(field: str, first: int, last: int) -> str:
-    def one(part: str) -> str:
-        base, slash, step = part.partition("/")
-        if not slash or base == "*" or "-" in base:
-            return part
-        return f"*/{step}" if base == str(first) else f"{base}-{last}/{step}"
-
-    return ",".join(one(p) for p in field.split(","))
-
-
-def _dow_from_aws(field: str) -> str:
-    # AWS numbers Sunday 1; cron numbers it 0. Names mean the same day in both. Only day numbers
-    # move: not the n of `FRI#2`, nor a step.
-    def one(part: str) -> str:
-        days = part.split("#")[0].split("/")[0]
-        return re.sub(r"\d+", lambda m: str((int(m.group()) - 1) % 7), days) + part[len(days) :]
-
-    return ",".join(one(p) for p in field.upper().split(","))
-
-
-def next_runs(cron: str, timezone: str, now: datetime, count: int = 3) -> list[datetime]:
-    """The next `count` run times after `now`, in `timezone` (DST handled by croniter)."""
-    import zoneinfo
-
-    # croniter costs ~25 ms to import: only plans that show a schedule pay for it.
-    from croniter import croniter
-
-    it = croniter(cron, now.astimezone(zoneinfo.ZoneInfo(timezone)))
-    return [it.get_next(datetime) for _ in range(count)]
 
 
 # ---------------------------------------------------------------------------- pipeline definition
@@ -285,7 +111,7 @@ def schedule_request(attrs: Mapping[str, Any], pipeline_arn: str) -> dict[str, A
     return {
         "Name": attrs["name"],
         "GroupName": SCHEDULE_GROUP,
-        "ScheduleExpression": aws_cron(attrs["cron"]),
+        "ScheduleExpression": aws_cron.to_aws(attrs["cron"]),
         "ScheduleExpressionTimezone": attrs["timezone"],
         "State": state(attrs["enabled"]),
         # Retraining has no reason to be spread out in time: start at the time the cron says.

@@ -141,7 +141,7 @@ class ModelHandler(KindHandler):
         model_id, _, version = cloud_id.partition("@")
         found = self._get(model_id, version or None)
         if found is None:
-            raise ProviderError(f"no {self.noun} {cloud_id!r} in {self.api.parent}", code="NotFound")
+            raise self.not_found(cloud_id)
         return translate.model_from_api(found)
 
     # ---- create / update / delete ---------------------------------------------------------------

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from mlops_gitops.errors import Diagnostic, ProviderError
 from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.model import Resource
-from mlops_gitops.stack.schema import MonitorSpec
+from mlops_gitops.stack.schema import BaselineJob, MonitorSpec
 from mlops_vertex import labels, monitoring
 from mlops_vertex.client import NotFoundError, to_dict
 from mlops_vertex.config import MonitorSettings
@@ -80,7 +80,15 @@ class MonitorHandler(KindHandler):
                             f"alert.notify[{i}]",
                         )
                     )
-        dataset = chosen.training_dataset or spec.baseline
+        if isinstance(spec.baseline, BaselineJob):
+            diags.append(
+                Diagnostic(
+                    "Vertex AI computes the skew baseline from the training data itself: give it as "
+                    "baseline: gs://... (or bq://...), not as a baselining job",
+                    "baseline",
+                )
+            )
+        dataset = chosen.training_dataset or _baseline_uri(spec)
         if dataset is None and chosen.skew_thresholds:
             diags.append(
                 Diagnostic(
@@ -134,7 +142,7 @@ class MonitorHandler(KindHandler):
             "sample_rate": _sample_rate(chosen, endpoint),
             "drift": {"default_threshold": float(threshold), "thresholds": _floats(chosen.drift_thresholds)},
         }
-        dataset = chosen.training_dataset or spec.baseline
+        dataset = chosen.training_dataset or _baseline_uri(spec)
         if dataset is not None:
             skew: dict[str, Any] = {"training_dataset": dataset}
             fmt = chosen.training_data_format or monitoring.data_format(dataset)
@@ -325,3 +333,8 @@ def _sample_rate(settings: MonitorSettings, endpoint: Mapping[str, Any]) -> floa
 
 def _floats(values: Mapping[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in sorted(values.items())}
+
+
+def _baseline_uri(spec: MonitorSpec) -> str | None:
+    """The training data a `baseline:` URI names (a baselining job is refused at validate time)."""
+    return spec.baseline if isinstance(spec.baseline, str) else None

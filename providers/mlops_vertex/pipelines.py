@@ -6,8 +6,8 @@ root DAG (`pipeline.definition.tasks.train`), not as JSON. Vertex stores the spe
 protobuf Struct, which turns every number into a double: specs are normalised (integral floats
 to ints) on both sides before hashing, so a spec read back hashes like the file it came from.
 
-No I/O beyond reading the spec file and no SDK import; croniter is imported only where run times
-are computed or a cron is checked."""
+No I/O beyond reading the spec file and no SDK import. Checking a cron and its next run times
+are cloud-neutral: see `mlops_gitops.cron`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,33 +116,6 @@ def split_cron(text: str) -> tuple[str, str]:
     """(cron, timezone) of a Vertex cron; UTC when it names none."""
     m = _TZ_PREFIX.match(text.strip())
     return (m.group(2).strip(), m.group(1)) if m else (text.strip(), "UTC")
-
-
-def cron_problem(cron: str, timezone: str) -> str | None:
-    import zoneinfo
-
-    from croniter import croniter
-
-    if len(cron.split()) != 5:
-        return f"cron {cron!r}: give five fields (minute hour day-of-month month day-of-week)"
-    if not croniter.is_valid(cron):
-        return f"cron {cron!r} is not a valid cron expression"
-    try:
-        zoneinfo.ZoneInfo(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {timezone!r} (use an IANA name such as Europe/Paris)"
-    return None
-
-
-def next_runs(cron: str, timezone: str, now: datetime, count: int = 3) -> list[datetime]:
-    """The next `count` run times after `now`, in `timezone` (DST handled by croniter)."""
-    import zoneinfo
-
-    # croniter costs ~25 ms to import: only plans that show a schedule pay for it.
-    from croniter import croniter
-
-    it = croniter(cron, now.astimezone(zoneinfo.ZoneInfo(timezone)))
-    return [it.get_next(datetime) for _ in range(count)]
 
 
 # ------------------------------------------------------------------------------------- schedules

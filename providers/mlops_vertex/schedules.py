@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import BaseModel
 
+from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, NotSupportedError, ProviderError, StackError
 from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.model import Resource
@@ -69,12 +69,8 @@ class ScheduleHandler(KindHandler):
                     "also_on",
                 )
             )
-        if not spec.cron:
+        if not spec.cron:  # the cron and time zone themselves are checked when the stack loads
             diags.append(Diagnostic("a Vertex AI schedule needs a cron", "cron"))
-        else:
-            problem = pipelines.cron_problem(spec.cron, spec.timezone)
-            if problem:
-                diags.append(Diagnostic(problem, "cron"))
         root = self._pipeline_root(cast(ScheduleSettings | None, settings))
         if spec.pipeline.definition:
             try:
@@ -105,9 +101,7 @@ class ScheduleHandler(KindHandler):
     def notes(self, attributes: Mapping[str, Any]) -> list[str]:
         if not attributes.get("enabled", True):
             return ["paused: the cron starts no runs"]
-        tz = attributes["timezone"]
-        runs = pipelines.next_runs(attributes["cron"], tz, datetime.now(UTC))
-        return [f"next runs ({tz}): " + ", ".join(r.strftime("%Y-%m-%d %H:%M") for r in runs)]
+        return [next_runs_note(attributes["cron"], attributes["timezone"])]
 
     # ---- pure (the spec file aside) -----------------------------------------------------------
     def desired(

@@ -392,6 +392,85 @@ def test_failed_create_ends_failed(
     wait_endpoint(sm, "fine-api")  # the name filter spared it
 
 
+def _processing_job(sm: Any, name: str) -> None:
+    sm.create_processing_job(
+        ProcessingJobName=name,
+        ProcessingInputs=[
+            {
+                "InputName": "baseline_dataset_input",
+                "S3Input": {
+                    "S3Uri": "s3://ml-data/train.csv",
+                    "LocalPath": "/opt/ml/processing/input/baseline_dataset_input",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            }
+        ],
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "monitoring_output",
+                    "S3Output": {
+                        "S3Uri": "s3://ml-baselines/v7/",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}
+        },
+        AppSpecification={"ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/analyzer"},
+        Environment={"dataset_format": '{"csv": {"header": true}}'},
+        RoleArn=ROLE_ARN,
+    )
+
+
+def _wait_job(sm: Any, name: str, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        description = sm.describe_processing_job(ProcessingJobName=name)
+        if description["ProcessingJobStatus"] != "InProgress" or time.monotonic() > deadline:
+            return description
+        time.sleep(0.01)
+
+
+def test_processing_jobs_run_for_the_endpoint_delay(
+    sm_emulator: SageMakerEmulator, sm_client: Callable[..., Any]
+) -> None:
+    sm_emulator.update_settings({"endpoint_delay_seconds": OBSERVABLE_DELAY})
+    sm = sm_client()
+    _processing_job(sm, "baseline-1")
+
+    running = sm.describe_processing_job(ProcessingJobName="baseline-1")
+    assert running["ProcessingJobStatus"] == "InProgress" and "ProcessingEndTime" not in running
+    # What moto drops from the description is kept.
+    assert running["Environment"] == {"dataset_format": '{"csv": {"header": true}}'}
+    assert running["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.m5.xlarge"
+    assert running["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == "s3://ml-baselines/v7/"
+    done = _wait_job(sm, "baseline-1")
+    assert done["ProcessingJobStatus"] == "Completed" and "FailureReason" not in done
+    assert done["ProcessingEndTime"] >= running["ProcessingStartTime"]
+
+    with pytest.raises(ClientError) as refused:
+        _processing_job(sm, "baseline-1")
+    assert _error(refused)[0] == "ResourceInUse"
+
+
+def test_failed_processing_job_ends_failed(
+    sm_emulator: SageMakerEmulator, sm_client: Callable[..., Any]
+) -> None:
+    sm_emulator.update_settings({"fail_processing_jobs": ["broken"]})
+    sm = sm_client()
+    _processing_job(sm, "broken")
+    _processing_job(sm, "fine")
+    failed = _wait_job(sm, "broken")
+    assert failed["ProcessingJobStatus"] == "Failed"
+    assert "fail_processing_jobs" in failed["FailureReason"]
+    assert _wait_job(sm, "fine")["ProcessingJobStatus"] == "Completed"  # the name filter spared it
+
+
 def test_fail_rule_counts_down(sm_emulator: SageMakerEmulator, sm_client: Callable[..., Any]) -> None:
     sm = sm_client()
     _model(sm, "m7")

@@ -3,6 +3,7 @@ the engine (StackHarness), checked with boto3 against the emulator."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -89,22 +90,9 @@ def test_schedules_become_aws_cron(every: str, expression: str) -> None:
     assert mt.schedule_expression(mt.every_from_expression(expression)) == expression
 
 
-@pytest.mark.parametrize(
-    ("cron", "message"),
-    [
-        ("0 0 1 * 1", "both the day of the month and the day of the week"),
-        ("0 0 * * 5L", "day of week '5L' has no AWS equivalent"),
-        ("0 0 * *", "expected 5 fields, got 4"),
-    ],
-)
-def test_cron_aws_cannot_express_is_refused(cron: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        mt.aws_cron(cron)
-
-
-def test_aws_weekday_numbers_read_back_as_names() -> None:
+def test_aws_weekday_numbers_read_back_in_crons_numbering() -> None:
     # AWS counts weekdays from 1 (Sunday); cron from 0.
-    assert mt.every_from_expression("cron(0 3 ? * 2-6 *)") == "0 3 * * MON-FRI"
+    assert mt.every_from_expression("cron(0 3 ? * 2-6 *)") == "0 3 * * 1-5"
     with pytest.raises(ValueError, match="cannot be written"):
         mt.every_from_expression("NOW")
 
@@ -232,6 +220,82 @@ def test_baseline_is_kept_in_one_spelling() -> None:
     assert desired_attrs(baseline="s3://b/v7")["baseline"] == desired_attrs(baseline="s3://b/v7/")["baseline"]
 
 
+JOB_BASELINE = {"dataset": "s3://ml-data/fraud/train.csv"}
+OUTPUT = "s3://ml-capture/fraud/monitoring/fraud-drift/"
+
+
+def test_a_baselining_job_follows_the_analyzers_contract() -> None:
+    attrs = desired_attrs(baseline=JOB_BASELINE)
+    name = attrs["baseline_job_name"]
+    assert re.fullmatch(r"fraud-drift-baseline-[0-9a-f]{8}", name)
+    assert attrs["baseline"] == f"{OUTPUT}baseline/{name[-8:]}/"
+    assert attrs["baseline_dataset_format"] == {"csv": {"header": True, "output_columns_position": "START"}}
+    request = mt.baseline_job_request(attrs, name)
+    assert request["ProcessingJobName"] == name
+    assert request["AppSpecification"] == {"ImageUri": IMAGE}
+    assert request["Environment"] == {
+        "dataset_format": '{"csv": {"header": true, "output_columns_position": "START"}}',
+        "dataset_source": "/opt/ml/processing/input/baseline_dataset_input",
+        "output_path": "/opt/ml/processing/output",
+        "publish_cloudwatch_metrics": "Disabled",
+    }
+    (source,) = request["ProcessingInputs"]
+    assert source["S3Input"]["S3Uri"] == "s3://ml-data/fraud/train.csv"
+    assert source["S3Input"]["LocalPath"] == request["Environment"]["dataset_source"]
+    (output,) = request["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"] == attrs["baseline"]
+    assert output["S3Output"]["LocalPath"] == request["Environment"]["output_path"]
+    described = {k: v for k, v in request.items() if k != "Tags"}
+    assert mt.baseline_job_from_describe(described) == {
+        k: attrs[k] for k in ("baseline_dataset", "baseline_dataset_format", "baseline_job_name")
+    }
+    # The job definition reads the two files where the job writes them.
+    _, definition = mt.job_definition_request(attrs)
+    assert definition["DataQualityBaselineConfig"]["StatisticsResource"] == {
+        "S3Uri": f"{attrs['baseline']}statistics.json"
+    }
+
+
+def test_json_datasets_are_read_one_object_per_line() -> None:
+    attrs = desired_attrs(baseline={**JOB_BASELINE, "format": "json"})
+    assert attrs["baseline_dataset_format"] == {"json": {"lines": True}}
+
+
+def test_the_baselining_job_follows_what_its_result_depends_on() -> None:
+    first = desired_attrs(baseline=JOB_BASELINE)
+    same = desired_attrs(baseline=JOB_BASELINE, every="daily", tags={"x": "y"}, enabled=False)
+    assert (same["baseline_job_name"], same["baseline"]) == (first["baseline_job_name"], first["baseline"])
+    for changed in (
+        desired_attrs(baseline={"dataset": "s3://ml-data/fraud/train-v8.csv"}),
+        desired_attrs(baseline={**JOB_BASELINE, "header": False}),
+    ):
+        assert changed["baseline_job_name"] != first["baseline_job_name"]
+        assert changed["baseline"] != first["baseline"]
+        assert changed["job_definition_name"] != first["job_definition_name"]
+    unknown = mt.baseline_job("fraud", "fraud-drift", {**first, "output": UNKNOWN})
+    assert unknown == {"baseline_job_name": UNKNOWN, "baseline": UNKNOWN}
+    # Monitor names go up to 48 characters, processing job names to 63, retries included.
+    long = mt.baseline_job("fraud", "m" * 48, first)["baseline_job_name"]
+    assert len(f"{long}-99") == 63
+
+
+def test_a_failed_baselining_job_is_retried_under_the_next_name() -> None:
+    names = mt.baseline_job_names("fraud-drift-baseline-0123abcd")
+    assert [next(names) for _ in range(3)] == [
+        "fraud-drift-baseline-0123abcd",
+        "fraud-drift-baseline-0123abcd-2",
+        "fraud-drift-baseline-0123abcd-3",
+    ]
+    retried = mt.baseline_job_names("fraud-drift-baseline-0123abcd-2")
+    assert [next(retried) for _ in range(2)] == [
+        "fraud-drift-baseline-0123abcd-2",
+        "fraud-drift-baseline-0123abcd-3",
+    ]
+    assert mt.is_baseline_retry("fraud-drift-baseline-0123abcd-2", "fraud-drift-baseline-0123abcd")
+    assert not mt.is_baseline_retry("fraud-drift-baseline-0123abcd-2", "fraud-drift-baseline-4567abcd")
+    assert not mt.is_baseline_retry(None, "fraud-drift-baseline-0123abcd")
+
+
 def test_analyzer_image_matches_the_sdk_for_every_region() -> None:
     from sagemaker.core import image_uris
 
@@ -283,6 +347,15 @@ def test_model_quality_needs_problem_type_and_a_known_direction(offline: SageMak
     assert set(problems(offline, **custom)) == {"alert.when"}
     custom["alert"]["when"] = "above"
     assert problems(offline, **custom) == {}
+
+
+def test_a_baselining_job_needs_an_s3_dataset_and_a_data_quality_monitor(offline: SageMakerProvider) -> None:
+    assert problems(offline, baseline=JOB_BASELINE) == {}
+    assert problems(offline, baseline={"dataset": "gs://ml-data/train.csv"}) == {
+        "baseline.dataset": "SageMaker Model Monitor uses S3: use an s3:// URI"
+    }
+    quality = {"type": "model_quality", "ground_truth": "s3://labels/", "problem_type": "Regression"}
+    assert "data_quality monitors" in problems(offline, baseline=JOB_BASELINE, **quality)["baseline"]
 
 
 def test_without_a_role_validation_asks_for_one() -> None:
@@ -477,6 +550,149 @@ def test_baseline_change_swaps_the_job_definition_in_one_update(
     assert constraints == "s3://ml-baselines/fraud/v8/constraints.json"
     assert job_definitions(sm) == {after["job_definition_name"]}, "the old job definition is left"
     assert actions(harness.plan()) == {}
+
+
+JOB_STACK = STACK.replace(
+    "    baseline: s3://ml-baselines/fraud/v7/\n", "    baseline: {dataset: s3://ml-data/fraud/train.csv}\n"
+)
+
+
+def baselining_jobs(sm: Any) -> dict[str, str]:
+    return {
+        j["ProcessingJobName"]: j["ProcessingJobStatus"]
+        for j in sm.list_processing_jobs()["ProcessingJobSummaries"]
+    }
+
+
+def apply_then_change_the_dataset(harness: StackHarness) -> dict[str, Any]:
+    """Apply a monitor with a baselining job, then give it a new dataset: its attributes before."""
+    harness.stack_file.write_text(JOB_STACK)
+    applied(harness)
+    before = attrs_of(harness)
+    harness.edit(lambda s: s.replace("fraud/train.csv", "fraud/train-v8.csv"))
+    return before
+
+
+def monitor_change(plan: Any) -> Any:
+    (change,) = [c for c in plan.changes if c.address == MONITOR]
+    return change
+
+
+def test_a_baselining_job_computes_the_baseline_the_job_definition_uses(
+    harness: StackHarness, aws: dict[str, Any]
+) -> None:
+    sm = aws["sagemaker"]
+    harness.stack_file.write_text(JOB_STACK)
+    planned = monitor_change(harness.plan()).after
+    name = planned["baseline_job_name"]
+    assert re.fullmatch(r"fraud-drift-baseline-[0-9a-f]{8}", name)
+    prefix = f"{OUTPUT}baseline/{name[-8:]}/"
+    assert (planned["baseline_dataset"], planned["baseline"]) == ("s3://ml-data/fraud/train.csv", prefix)
+
+    applied(harness)
+    attrs = attrs_of(harness)
+    assert (attrs["baseline_job_name"], attrs["baseline"]) == (name, prefix)
+    assert any(
+        e.address == MONITOR and e.phase == "progress" and f"baselining job {name}" in e.message
+        for e in harness.events
+    ), "apply waits for the job"
+    job = sm.describe_processing_job(ProcessingJobName=name)
+    assert job["ProcessingJobStatus"] == "Completed"
+    assert job["AppSpecification"] == {"ImageUri": IMAGE} and job["RoleArn"] == ROLE
+    assert job["Environment"]["dataset_source"] == "/opt/ml/processing/input/baseline_dataset_input"
+    (source,) = job["ProcessingInputs"]
+    assert source["S3Input"]["S3Uri"] == "s3://ml-data/fraud/train.csv"
+    (output,) = job["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"] == prefix
+    definition = sm.describe_data_quality_job_definition(JobDefinitionName=attrs["job_definition_name"])
+    assert definition["DataQualityBaselineConfig"] == {
+        "ConstraintsResource": {"S3Uri": f"{prefix}constraints.json"},
+        "StatisticsResource": {"S3Uri": f"{prefix}statistics.json"},
+    }
+    assert actions(harness.plan()) == {}
+
+
+def test_a_new_dataset_runs_a_new_job_in_one_in_place_update(
+    harness: StackHarness, aws: dict[str, Any]
+) -> None:
+    sm = aws["sagemaker"]
+    before = apply_then_change_the_dataset(harness)
+    change = monitor_change(harness.plan())
+    assert change.action == "update"
+    assert {f.path for f in change.changes} == {
+        "baseline_dataset",
+        "baseline_job_name",
+        "baseline",
+        "job_definition_name",
+    }
+    assert not any(f.forces_replacement for f in change.changes)
+    assert applied(harness) == {MONITOR: "update"}
+    after = attrs_of(harness)
+    assert after["arn"] == before["arn"]
+    assert baselining_jobs(sm) == {
+        before["baseline_job_name"]: "Completed",
+        after["baseline_job_name"]: "Completed",
+    }
+    job = sm.describe_processing_job(ProcessingJobName=after["baseline_job_name"])
+    assert job["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://ml-data/fraud/train-v8.csv"
+    running = schedule(sm)["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"]
+    assert running == after["job_definition_name"] and job_definitions(sm) == {running}
+    definition = sm.describe_data_quality_job_definition(JobDefinitionName=running)
+    constraints = definition["DataQualityBaselineConfig"]["ConstraintsResource"]["S3Uri"]
+    assert constraints == f"{after['baseline']}constraints.json"
+    assert actions(harness.plan()) == {}
+
+
+def test_a_failed_baselining_job_fails_the_update_and_the_monitor_keeps_its_baseline(
+    harness: StackHarness, aws: dict[str, Any], sm_emulator: SageMakerEmulator
+) -> None:
+    sm = aws["sagemaker"]
+    before = apply_then_change_the_dataset(harness)
+    planned = monitor_change(harness.plan()).after["baseline_job_name"]
+    sm_emulator.update_settings({"fail_processing_jobs": True})
+
+    _, result = harness.apply()
+    ((address, message),) = result.errors
+    assert address == MONITOR
+    assert f"baselining job {planned} failed" in message and "fail_processing_jobs" in message
+    # Nothing else was touched: the schedule runs the job definition state names, on the old baseline.
+    assert attrs_of(harness) == before
+    assert (
+        schedule(sm)["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"]
+        == before["job_definition_name"]
+    )
+    assert job_definitions(sm) == {before["job_definition_name"]}
+
+    # SageMaker keeps the failed job and its name: the next apply runs the job again under another.
+    sm_emulator.update_settings({"fail_processing_jobs": False})
+    assert applied(harness) == {MONITOR: "update"}
+    after = attrs_of(harness)
+    assert after["baseline_job_name"] == f"{planned}-2"
+    assert baselining_jobs(sm) == {
+        before["baseline_job_name"]: "Completed",
+        planned: "Failed",
+        f"{planned}-2": "Completed",
+    }
+    retry = sm.describe_processing_job(ProcessingJobName=f"{planned}-2")
+    assert retry["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == after["baseline"]
+    assert actions(harness.plan()) == {}
+
+
+def test_a_monitor_whose_baselining_job_fails_is_not_created(
+    harness: StackHarness, aws: dict[str, Any], sm_emulator: SageMakerEmulator
+) -> None:
+    sm = aws["sagemaker"]
+    harness.stack_file.write_text(JOB_STACK)
+    sm_emulator.update_settings({"fail_processing_jobs": True})
+    _, result = harness.apply()
+    ((address, message),) = result.errors
+    assert address == MONITOR and "fail_processing_jobs" in message
+    state = harness.state()
+    assert state is not None and state.get(MONITOR) is None, "nothing of the monitor exists"
+    assert state.get("endpoint.fraud-api") is not None
+    assert job_definitions(sm) == set()
+    with pytest.raises(ClientError):
+        sm.describe_monitoring_schedule(MonitoringScheduleName="fraud-drift")
 
 
 def test_disabling_stops_the_schedule_and_enabling_starts_it(

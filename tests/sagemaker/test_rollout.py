@@ -1,7 +1,8 @@
 """Safe rollouts on SageMaker: `rollout:` as deployment guardrails on UpdateEndpoint, alarm
-rollback, the all-at-once fallback warning, and `rollback_endpoint`. Pure translation first, then
-stacks planned and applied through the engine (StackHarness) against the emulator, whose guarded
-updates go through their canary and bake stages and roll back on an alarm in ALARM."""
+rollback, the all-at-once fallback warning, and the provider's `rollback` of an endpoint. Pure
+translation first, then stacks planned and applied through the engine (StackHarness) against the
+emulator, whose guarded updates go through their canary and bake stages and roll back on an alarm
+in ALARM."""
 
 from __future__ import annotations
 
@@ -387,7 +388,7 @@ def test_weight_and_count_changes_go_around_the_guardrails(
     assert "LastDeploymentConfig" not in desc  # no UpdateEndpoint was made
 
 
-# ================================================================================ rollback_endpoint
+# ========================================================================= rollback of an endpoint
 class Ctx:
     def __init__(self, address: str = ENDPOINT) -> None:
         self.stack = "fraud"
@@ -429,7 +430,7 @@ def test_rollback_endpoint_rebuilds_a_deleted_config(
         c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]
     }
 
-    back = provider_for(sm_emulator).rollback_endpoint(current, target, Ctx())
+    back = provider_for(sm_emulator).rollback("endpoint", current, target, Ctx())
 
     desc = sm.describe_endpoint(EndpointName="fraud-api")
     assert (
@@ -458,7 +459,7 @@ def test_rollback_endpoint_reuses_a_config_that_still_exists(
         EndpointConfigName=first["endpoint_config_name"], ProductionVariants=kept["ProductionVariants"]
     )
 
-    back = provider_for(sm_emulator).rollback_endpoint(current, first, Ctx())
+    back = provider_for(sm_emulator).rollback("endpoint", current, first, Ctx())
 
     assert back["endpoint_config_name"] == first["endpoint_config_name"]
     assert (
@@ -492,7 +493,7 @@ def test_rollback_endpoint_remakes_the_model_of_a_registry_version(
     # The model made for version 1 went when the endpoint moved to version 2.
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == [current["variants"][0]["model"]]
 
-    back = provider_for(sm_emulator).rollback_endpoint(current, first, Ctx())
+    back = provider_for(sm_emulator).rollback("endpoint", current, first, Ctx())
 
     assert back["variants"][0]["model_package_version"] == 1
     assert back["variants"][0]["model"] == first["variants"][0]["model"]
@@ -510,7 +511,7 @@ def test_rollback_endpoint_refuses_when_a_model_is_gone(
     apply_ok(harness)
     current = state_attrs(harness)
     with pytest.raises(ProviderError, match=rf"model {first['variants'][0]['model']} no longer exists"):
-        provider_for(sm_emulator).rollback_endpoint(current, first, Ctx())
+        provider_for(sm_emulator).rollback("endpoint", current, first, Ctx())
     assert (
         sm.describe_endpoint(EndpointName="fraud-api")["EndpointConfigName"]
         == current["endpoint_config_name"]

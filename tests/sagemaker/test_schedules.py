@@ -1,9 +1,10 @@
 """Retraining schedules on SageMaker.
 
-Pure tests for the cron conversion, run times, definition digests and payloads; then whole stacks
-planned and applied through StackHarness; then the provider driven directly, for what a stack
-cannot easily provoke (a failure between two objects, a rule edited in the console, a pipeline
-SageMaker keeps `Deleting`). All with the real boto3 against the emulator."""
+Pure tests for definition digests and payloads (the cron conversion is tested in
+test_aws_cron.py); then whole stacks planned and applied through StackHarness; then the provider
+driven directly, for what a stack cannot easily provoke (a failure between two objects, a rule
+edited in the console, a pipeline SageMaker keeps `Deleting`). All with the real boto3 against the
+emulator."""
 
 from __future__ import annotations
 
@@ -92,90 +93,6 @@ schedules:
 
 
 # ============================================================================================ pure
-@pytest.mark.parametrize(
-    ("cron", "aws"),
-    [
-        ("0 3 * * 1", "cron(0 3 ? * MON *)"),
-        ("30 4 * * 1-5", "cron(30 4 ? * MON-FRI *)"),
-        ("0 12 * * 0,6", "cron(0 12 ? * SUN,SAT *)"),
-        ("0 12 * * 7", "cron(0 12 ? * SUN *)"),  # cron's second Sunday
-        ("0 0 * * 5-7", "cron(0 0 ? * SUN,FRI,SAT *)"),  # a range through Sunday, not FRI-SUN
-        ("0 0 * * mon,wed", "cron(0 0 ? * MON,WED *)"),
-        ("0 0 * * 1/2", "cron(0 0 ? * MON,WED,FRI *)"),
-        ("0 0 * * 0-6", "cron(0 0 ? * * *)"),
-        ("0 9 * * 5#2", "cron(0 9 ? * FRI#2 *)"),
-        ("0 3 * * *", "cron(0 3 * * ? *)"),
-        ("0 3 ? * 1", "cron(0 3 ? * MON *)"),
-        ("0 0 1,15 * *", "cron(0 0 1,15 * ? *)"),
-        ("0 0 L * *", "cron(0 0 L * ? *)"),
-        ("0 0 15W * *", "cron(0 0 15W * ? *)"),
-        ("*/15 * * * *", "cron(0/15 * * * ? *)"),
-        ("0 */6 */2 * *", "cron(0 0/6 1/2 * ? *)"),
-        ("0 1-10/3 * * *", "cron(0 1,4,7,10 * * ? *)"),
-        ("0 0 1 jan-mar *", "cron(0 0 1 JAN-MAR ? *)"),
-        ("0 0 1 */3 *", "cron(0 0 1 1/3 ? *)"),
-    ],
-)
-def test_five_field_cron_becomes_aws_cron(cron: str, aws: str) -> None:
-    assert st.aws_cron(cron) == aws
-
-
-@pytest.mark.parametrize(
-    ("cron", "why"),
-    [
-        ("0 0 1 * 1", "both restricted"),
-        ("0 0 * * 1#2,5", "cannot be expressed"),
-        ("0 0 * * 5L", "cannot be expressed"),
-    ],
-)
-def test_crons_aws_cannot_say_are_refused(cron: str, why: str) -> None:
-    with pytest.raises(st.CronError, match=why):
-        st.aws_cron(cron)
-
-
-@pytest.mark.parametrize(
-    ("aws", "cron"),
-    [
-        ("cron(0 3 ? * MON *)", "0 3 * * MON"),
-        ("cron(0 3 ? * 2 *)", "0 3 * * 1"),  # AWS counts Sunday as 1
-        ("cron(0 3 ? * 1-5 *)", "0 3 * * 0-4"),
-        ("cron(0 9 ? * 6#3 *)", "0 9 * * 5#3"),
-        ("cron(0/15 * * * ? *)", "*/15 * * * *"),
-        ("cron(5/15 2 L * ? *)", "5-59/15 2 L * *"),
-        ("rate(7 days)", None),
-        ("at(2026-12-01T03:00:00)", None),
-        ("cron(0 3 * * ? 2027)", None),  # a year has no five-field equivalent
-        ("cron(0 3 ? * 6L *)", None),
-    ],
-)
-def test_aws_cron_reads_back_as_five_field_cron(aws: str, cron: str | None) -> None:
-    assert st.cron_from_aws(aws) == cron
-
-
-@pytest.mark.parametrize(
-    "cron", ["0 3 * * 1", "30 4 * * 1-5", "0 0 * * 5-7", "*/20 */5 * * *", "0 0 L * *", "0 9 * * 5#2"]
-)
-def test_conversion_keeps_the_run_times(cron: str) -> None:
-    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-    back = st.cron_from_aws(st.aws_cron(cron))
-    assert back is not None
-    assert st.next_runs(back, "Europe/Paris", now, 40) == st.next_runs(cron, "Europe/Paris", now, 40)
-
-
-def test_next_runs_are_in_the_schedules_time_zone_across_dst() -> None:
-    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-    runs = st.next_runs("0 3 * * 1", "Europe/Paris", now)
-    assert [r.strftime("%Y-%m-%d %H:%M") for r in runs] == [
-        "2026-11-30 03:00",
-        "2026-12-07 03:00",
-        "2026-12-14 03:00",
-    ]
-    # Summer time starts on 2026-03-29: the runs stay at 03:00 local, an hour apart in UTC.
-    spring = st.next_runs("0 3 * * 1", "Europe/Paris", datetime(2026, 3, 20, tzinfo=UTC))
-    assert [r.strftime("%m-%d %H:%M") for r in spring] == ["03-23 03:00", "03-30 03:00", "04-06 03:00"]
-    assert [r.astimezone(UTC).hour for r in spring] == [2, 1, 1]
-
-
 def test_definition_digest_is_semantic_and_names_the_changed_step() -> None:
     reordered = json.loads(json.dumps(DEFINITION, indent=4, sort_keys=True))
     assert st.definition_attributes(reordered) == st.definition_attributes(DEFINITION)

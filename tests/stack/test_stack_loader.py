@@ -214,6 +214,68 @@ def test_union_value_shaped_like_one_branch_reports_that_branch(problems: Proble
     ]
 
 
+MONITORED = """
+    models:
+      fraud-xgb-v7: {artifact: s3://ml/v7.tar.gz, image: "xgb:1"}
+    endpoints:
+      fraud-api:
+        variants: [{name: blue, model: fraud-xgb-v7, instance_type: ml.m5.large}]
+        data_capture: {destination: s3://capture/}
+    monitors:
+      fraud-drift:
+        endpoint: fraud-api
+        type: data_quality
+"""
+
+
+@pytest.mark.parametrize(
+    ("baseline", "expected"),
+    [
+        ("5", ["stack.yaml:14:15: monitors.fraud-drift.baseline: must be a string or a mapping; got 5"]),
+        (
+            "{datasets: s3://ml/train.csv}",
+            [
+                "stack.yaml:14:15: monitors.fraud-drift.baseline: missing required field 'dataset'",
+                "stack.yaml:14:16: monitors.fraud-drift.baseline.datasets: unknown field 'datasets' "
+                "(did you mean 'dataset'?)",
+            ],
+        ),
+        (
+            "{dataset: train.csv}",
+            [
+                "stack.yaml:14:25: monitors.fraud-drift.baseline.dataset: must be a URI such as "
+                "s3://bucket/datasets/train.csv"
+            ],
+        ),
+        (
+            "{dataset: s3://ml/train.csv, format: parquet}",
+            [
+                "stack.yaml:14:52: monitors.fraud-drift.baseline.format: must be 'csv' or 'json'; "
+                "got 'parquet'"
+            ],
+        ),
+        (
+            "{dataset: s3://ml/train.jsonl, format: json, header: false}",
+            [
+                "stack.yaml:14:68: monitors.fraud-drift.baseline.header: a json dataset has no header "
+                "line: remove header"
+            ],
+        ),
+    ],
+)
+def test_a_baseline_is_a_uri_or_a_baselining_job(
+    problems: Problems, baseline: str, expected: list[str]
+) -> None:
+    assert problems(with_head(MONITORED) + f"    baseline: {baseline}\n") == expected
+
+
+def test_a_baselining_job_reads_csv_with_a_header_by_default(write: Write) -> None:
+    write(with_head(MONITORED) + "    baseline: {dataset: s3://ml/train.csv}\n")
+    spec = load_stack("stack.yaml", environ={}).resources["monitor.fraud-drift"].spec
+    assert isinstance(spec, schema.MonitorSpec)
+    assert spec.baseline == schema.BaselineJob(dataset="s3://ml/train.csv", format="csv", header=True)
+
+
 def test_validator_messages_lose_pydantic_prefix(problems: Problems) -> None:
     assert problems(with_head("""
         models:
@@ -316,17 +378,7 @@ def test_bad_number_variable_from_environment(problems: Problems) -> None:
     ]
 
 
-CYCLE = with_head("""
-    models:
-      fraud-xgb-v7: {artifact: s3://ml/v7.tar.gz, image: "xgb:1"}
-    endpoints:
-      fraud-api:
-        variants: [{name: blue, model: fraud-xgb-v7, instance_type: ml.m5.large}]
-        data_capture: {destination: s3://capture/}
-    monitors:
-      fraud-drift:
-        endpoint: fraud-api
-        type: data_quality
+CYCLE = with_head(MONITORED + """\
         tags: {after: fraud-retrain}
     schedules:
       fraud-retrain:

@@ -728,6 +728,14 @@ def test_validate_refuses_serverless_and_registries(tmp_path: Path) -> None:
     assert "endpoints.churn-api.variants[1].serverless: Vertex AI has no serverless deployments" in lines[1]
 
 
+def test_validate_refuses_a_baselining_job(tmp_path: Path) -> None:
+    stack = STACK.replace(
+        "baseline: gs://acme-ml/churn/train/v1.csv", "baseline: {dataset: gs://acme-ml/churn/train/v1.csv}"
+    )
+    (line,) = validate(tmp_path, stack)
+    assert "monitors.churn-drift.baseline: Vertex AI computes the skew baseline" in line
+
+
 def test_autoscaling_fields_vertex_ignores_are_a_warning(tmp_path: Path) -> None:
     (tmp_path / "stack.yaml").write_text(
         STACK.replace(

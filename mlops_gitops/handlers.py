@@ -1,0 +1,190 @@
+"""Providers made of one handler per resource kind.
+
+A cloud's kinds have little in common beyond the `Provider` contract: a SageMaker model and a
+SageMaker endpoint share clients and tags, not logic. So a `HandlerProvider` holds the cloud's
+configuration and clients, and each kind is a `KindHandler` subclass, usually a module of its own,
+that implements the `Provider` methods for that kind alone (the same methods, without the `kind`
+argument). The provider lists its handlers; its `kinds` and `settings_models` follow from that
+list, and every `Provider` method goes to the handler of the kind it is called for:
+
+    class ModelHandler(KindHandler["AcmeProvider"]):
+        rtype = ResourceType("model", force_new=("artifact",))
+        settings_model = ModelSettings  # the resource's `acme:` block, if it has one
+        ...
+
+    class AcmeProvider(HandlerProvider):
+        name = "acme"
+        config_model = AcmeConfig
+        handlers = (ModelHandler, EndpointHandler)
+
+Handler modules follow the provider's rule: importing one imports no cloud SDK."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from mlops_gitops.errors import Diagnostic, NotSupportedError, ProviderError
+from mlops_gitops.provider import ApplyContext, Provider, ResourceType, SandboxEndpoints
+from mlops_gitops.stack.model import Resource
+
+P = TypeVar("P", bound="HandlerProvider")
+
+
+class KindHandler(ABC, Generic[P]):
+    """One kind of a `HandlerProvider`, parameterised by that provider's class so that
+    `self.provider` is typed with its clients and configuration. See `Provider` for what each
+    method promises; the optional ones default as they do there, and `import_resource` reads the
+    object by its id attribute."""
+
+    rtype: ClassVar[ResourceType]
+    settings_model: ClassVar[type[BaseModel] | None] = None  # the resource's `<provider>:` block
+
+    def __init__(self, provider: P) -> None:
+        # Called from the provider's __init__, before a subclass of it has built its clients:
+        # a handler reaches them through `provider` when called, never here.
+        self.provider = provider
+
+    @property
+    def stack(self) -> str:
+        return self.provider.stack
+
+    # ---- offline / pure ----------------------------------------------------------------------
+    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
+        return []
+
+    def notes(self, attributes: Mapping[str, Any]) -> list[str]:
+        return []
+
+    @abstractmethod
+    def desired(
+        self,
+        resource: Resource,
+        settings: BaseModel | None,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+    ) -> dict[str, Any]: ...
+
+    def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError(
+            f"provider {self.provider.name} cannot generate config for {self.rtype.kind}"
+        )
+
+    # ---- I/O ---------------------------------------------------------------------------------
+    @abstractmethod
+    def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def update(
+        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None: ...
+
+    def import_resource(self, cloud_id: str) -> dict[str, Any]:
+        """Read the object whose id attribute (`rtype.id_field`) is `cloud_id`."""
+        attrs = self.read({self.rtype.id_field: cloud_id})
+        if attrs is None:
+            raise self.not_found(cloud_id)
+        return attrs
+
+    def not_found(self, cloud_id: str) -> ProviderError:
+        """The error of an import whose `cloud_id` names nothing: a provider says where it looked."""
+        return ProviderError(
+            f"provider {self.provider.name} found no {self.rtype.kind} {cloud_id!r}", code="NotFound"
+        )
+
+    def import_references(self, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        return []
+
+    def files(self, attributes: Mapping[str, Any]) -> dict[str, str]:
+        return {}
+
+    def rollback(
+        self, current: Mapping[str, Any], target: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        raise NotSupportedError(f"provider {self.provider.name} cannot roll back {self.rtype.kind} resources")
+
+
+class HandlerProvider(Provider):
+    """A `Provider` whose kinds are the `handlers` a subclass lists. `kinds` and
+    `settings_models` are derived from that list when the subclass is defined (the engine and
+    `mlops validate` read them from the class, before any provider is made)."""
+
+    handlers: ClassVar[tuple[type[KindHandler[Any]], ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kinds = [h.rtype.kind for h in cls.handlers]
+        repeated = sorted({k for k in kinds if kinds.count(k) > 1})
+        if repeated:
+            raise TypeError(f"{cls.__name__} lists more than one handler for {', '.join(repeated)}")
+        cls.kinds = {h.rtype.kind: h.rtype for h in cls.handlers}
+        cls.settings_models = {
+            h.rtype.kind: h.settings_model for h in cls.handlers if h.settings_model is not None
+        }
+
+    def __init__(self, config: BaseModel, *, stack: str, sandbox: SandboxEndpoints | None = None):
+        super().__init__(config, stack=stack, sandbox=sandbox)
+        self._handlers: dict[str, KindHandler[Any]] = {h.rtype.kind: h(self) for h in self.handlers}
+
+    def _handler(self, kind: str) -> KindHandler[Any]:
+        try:
+            return self._handlers[kind]
+        except KeyError:
+            raise NotSupportedError(f"the {self.name} provider does not manage {kind} resources") from None
+
+    # ---- offline / pure ----------------------------------------------------------------------
+    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
+        return self._handler(resource.kind).validate(resource, settings)
+
+    def desired(
+        self,
+        resource: Resource,
+        settings: BaseModel | None,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        return self._handler(resource.kind).desired(resource, settings, refs, prior)
+
+    def notes(self, kind: str, attributes: Mapping[str, Any]) -> list[str]:
+        return self._handler(kind).notes(attributes)
+
+    def to_spec(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        return self._handler(kind).to_spec(attributes)
+
+    # ---- I/O ---------------------------------------------------------------------------------
+    def read(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self._handler(kind).read(attributes)
+
+    def create(self, kind: str, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        return self._handler(kind).create(desired, ctx)
+
+    def update(
+        self, kind: str, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        return self._handler(kind).update(prior, desired, ctx)
+
+    def delete(self, kind: str, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
+        self._handler(kind).delete(prior, ctx)
+
+    def import_resource(self, kind: str, cloud_id: str) -> dict[str, Any]:
+        return self._handler(kind).import_resource(cloud_id)
+
+    def import_references(self, kind: str, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        return self._handler(kind).import_references(attributes)
+
+    def files(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, str]:
+        return self._handler(kind).files(attributes)
+
+    def rollback(
+        self, kind: str, current: Mapping[str, Any], target: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        return self._handler(kind).rollback(current, target, ctx)

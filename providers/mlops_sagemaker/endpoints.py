@@ -1,0 +1,570 @@
+"""Real-time endpoints on SageMaker: the `endpoint` kind.
+
+An `endpoint` owns an Endpoint, the EndpointConfigs it runs on (`<endpoint>-<12 hex>`, one per
+change, tagged with the resource's address), the SageMaker Models it makes for variants that
+deploy a registry version, and the Application Auto Scaling target and policy of each variant
+that has autoscaling (see endpoint_scaling.py). Changes never recreate the Endpoint: weights and
+counts go through UpdateEndpointWeightsAndCapacities, anything else through a new EndpointConfig
+and UpdateEndpoint, which SageMaker rolls out blue/green without dropping traffic, with the
+guardrails of the endpoint's `rollout:` (see rollout.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple, cast
+
+from pydantic import BaseModel
+
+from mlops_gitops.errors import Diagnostic, ProviderError, StackError
+from mlops_gitops.provider import OWNERSHIP_TAG_PATHS, TAG_ADDRESS, UNKNOWN, ApplyContext, ResourceType
+from mlops_gitops.stack.model import Resource
+from mlops_gitops.stack.schema import EndpointSpec
+from mlops_sagemaker import endpoint_scaling, registry, rollout, translate
+from mlops_sagemaker.client import NotFoundError, call, collect
+from mlops_sagemaker.config import EndpointSettings
+from mlops_sagemaker.endpoint_scaling import VariantScaling
+from mlops_sagemaker.kind import KindHandler
+from mlops_sagemaker.registry import PackageRef, ResolveError
+
+ENDPOINT = ResourceType(
+    "endpoint",
+    force_new=(),
+    computed=("arn", "endpoint_config_name"),
+    # Not cloud state: how the next change rolls out, how a variant names its registry version
+    # (what it resolves to is diffed: `model_package_arn`), and a deployment permission.
+    not_drift=("rollout", "variants[*].model_package", "variants[*].allow_unapproved", *OWNERSHIP_TAG_PATHS),
+    create_before_destroy=False,
+)
+_IN_FLIGHT = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+_MAX_VARIANTS = 10  # SageMaker's limit of production variants per endpoint config
+
+
+class _Abandon(NamedTuple):
+    """What an endpoint update made that is deleted again if the endpoint stays where it was:
+    the new config (None when reusing one that existed) and the package models made for it."""
+
+    config: str | None
+    models: list[str]
+
+
+def _models(attrs: Mapping[str, Any]) -> set[str]:
+    return {v["model"] for v in attrs.get("variants", []) if v.get("model")}
+
+
+def _package_models(attrs: Mapping[str, Any]) -> set[str]:
+    """The models an endpoint made from registry versions (it owns them)."""
+    return {v["model"] for v in attrs.get("variants", []) if v.get("model_package_arn") and v.get("model")}
+
+
+class EndpointHandler(KindHandler):
+    rtype: ClassVar[ResourceType] = ENDPOINT
+    settings_model: ClassVar[type[BaseModel] | None] = EndpointSettings
+
+    @property
+    def _role(self) -> str:
+        """The role of the models endpoints make from registry versions (validate() requires it)."""
+        return self.cfg.role_arn or ""
+
+    # ---- offline ------------------------------------------------------------------------------
+    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
+        spec = cast(EndpointSpec, resource.spec)
+        diags = []
+        if len(spec.variants) > _MAX_VARIANTS:
+            diags.append(
+                Diagnostic(f"SageMaker allows at most {_MAX_VARIANTS} variants per endpoint", "variants")
+            )
+        if spec.data_capture is not None and not spec.data_capture.destination.startswith("s3://"):
+            diags.append(
+                Diagnostic(
+                    "SageMaker writes captured data to S3: use an s3:// URI", "data_capture.destination"
+                )
+            )
+        for i, v in enumerate(spec.variants):
+            if v.model_package is not None and not self.cfg.role_arn:
+                diags.append(
+                    Diagnostic(
+                        "SageMaker needs an execution role to deploy a registry version: set role_arn "
+                        "in the sagemaker provider block",
+                        f"variants[{i}].model_package",
+                    )
+                )
+        if spec.rollout is not None:
+            diags += rollout.problems(spec.rollout)
+            variants = [v.model_dump(exclude_none=True) for v in spec.variants]
+            reason = rollout.fallback_reason(variants)
+            if reason and rollout.guarded(spec.rollout.model_dump()):
+                diags.append(rollout.fallback_warning(reason))
+        return diags
+
+    def notes(self, attributes: Mapping[str, Any]) -> list[str]:
+        lines = []
+        for v in attributes.get("variants", []):
+            ref, version = v.get("model_package"), v.get("model_package_version")
+            if not ref:
+                continue
+            if version is UNKNOWN:
+                lines.append(
+                    f"model_package {ref} resolves after apply: a model of this stack registers "
+                    "the version it names"
+                )
+            elif not ref.endswith(f"@{version}"):  # `group@7` needs no saying
+                lines.append(f"model_package {ref} resolves to version {version}")
+        # A new endpoint has nothing to roll out from; its first config simply comes up.
+        if attributes.get("rollout") and attributes.get("endpoint_config_name") not in (None, UNKNOWN):
+            lines.append(f"a new endpoint configuration rolls out {rollout.describe(attributes['rollout'])}")
+        return lines
+
+    # ---- pure (the registry lookups of `model_package` variants aside) -------------------------
+    def desired(
+        self,
+        resource: Resource,
+        settings: BaseModel | None,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        spec = cast(EndpointSpec, resource.spec)
+        models = {
+            v.model: refs.get(f"model.{v.model}", {}).get("name", UNKNOWN) for v in spec.variants if v.model
+        }
+        body = translate.endpoint_attributes(
+            spec,
+            cast(EndpointSettings | None, settings) or EndpointSettings(),
+            model_names=models,
+            packages=self._package_variants(resource, spec, refs),
+            tags=self.tags(resource),
+        )
+        if spec.rollout is not None:
+            previous = prior.get("variants") if prior is not None else None
+            body["rollout"] = rollout.attributes(spec.rollout, body["variants"], previous)
+        return {
+            "name": resource.name,
+            "arn": (prior or {}).get("arn", UNKNOWN),
+            "endpoint_config_name": (prior or {}).get("endpoint_config_name", UNKNOWN),
+            **body,
+        }
+
+    def _package_variants(
+        self, resource: Resource, spec: EndpointSpec, refs: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """What each `model_package` variant deploys, resolved against the registry as this
+        apply leaves it (the stack's own registrations and approvals included). A reference that
+        names no version, or a version that may not be deployed, stops the plan here."""
+        out: dict[str, dict[str, Any]] = {}
+        listed: dict[str, list[registry.PackageVersion]] = {}
+        for i, v in enumerate(spec.variants):
+            if v.model_package is None:
+                continue
+            ref = PackageRef.parse(v.model_package)
+            if ref.group not in listed:
+                listed[ref.group] = self.registry.versions(ref.group)
+            path = f"endpoints.{resource.name}.variants[{i}].model_package"
+            try:
+                found = registry.resolve(ref, listed[ref.group], registry.planned_versions(ref.group, refs))
+            except ResolveError as exc:
+                raise StackError.of([Diagnostic(str(exc), path, resource.position)]) from exc
+            problem = registry.refusal(ref, found, v.allow_unapproved) if found else None
+            if problem:
+                raise StackError.of([Diagnostic(problem, path, resource.position)])
+            out[v.name] = registry.variant_source(v, resource.name, found, self._role)
+        return out
+
+    def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        return translate.endpoint_spec(attributes)
+
+    def import_references(self, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        # Variants served from a registry version use a model the endpoint owns: not a reference.
+        return [
+            (f"variants[{i}].model", "model", v["model"])
+            for i, v in enumerate(attributes.get("variants", []))
+            if not v.get("model_package_arn")
+        ]
+
+    # ---- read ---------------------------------------------------------------------------------
+    def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self._read(attributes["name"], attributes)
+
+    def _describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            return call(self.aws.sagemaker, "describe_endpoint", EndpointName=name)
+        except NotFoundError:
+            return None
+
+    def _read(self, name: str, prior: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        desc = self._describe(name)
+        if desc is None:
+            return None
+        try:
+            config = call(
+                self.aws.sagemaker, "describe_endpoint_config", EndpointConfigName=desc["EndpointConfigName"]
+            )
+        except NotFoundError:
+            # Deleted behind our back: no variants are known, so the plan restores them through a
+            # new config.
+            config = {}
+        variants = [v["VariantName"] for v in config.get("ProductionVariants", [])]
+        scaling = {
+            variant: translate.autoscaling_from_aws(
+                s.target, s.policies, translate.policy_name(name, variant)
+            )
+            for variant, s in endpoint_scaling.describe(self.aws, name, variants).items()
+        }
+        attrs = translate.endpoint_from_describe(
+            desc, config, self.list_tags(desc["EndpointArn"]), scaling, prior
+        )
+        self._find_packages(attrs, prior)
+        return attrs
+
+    def _find_packages(self, attrs: dict[str, Any], prior: Mapping[str, Any] | None) -> None:
+        """Name the registry version of variants whose model is not the recorded one (an
+        import, or a change outside mlops): their model may have been made from a package."""
+        recorded = {v.get("name"): v.get("model") for v in (prior or {}).get("variants", [])}
+        for v in attrs["variants"]:
+            if "model_package_arn" in v or not v["model"] or recorded.get(v["name"]) == v["model"]:
+                continue
+            arn = self.registry.package_of_model(v["model"])
+            source = registry.variant_from_arn(arn) if arn else None
+            if source:
+                v.update(source)
+
+    def _must_read(self, name: str, prior: Mapping[str, Any]) -> dict[str, Any]:
+        attrs = self._read(name, prior)
+        if attrs is None:
+            raise ProviderError(f"SageMaker endpoint {name!r} does not exist", code="NotFound")
+        return attrs
+
+    # ---- create / update / delete -------------------------------------------------------------
+    def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        name = desired["name"]
+        sm = self.aws.sagemaker
+        # Checked before anything is made or recorded: a checkpoint naming an endpoint that is
+        # not ours would have the next plan replace, i.e. delete, someone else's endpoint.
+        if self._describe(name) is not None:
+            raise ProviderError(
+                f"a SageMaker endpoint named {name!r} already exists: import it "
+                f"(mlops import endpoint.{name} {name}) or choose another name",
+                code="AlreadyExists",
+            )
+        made = self.registry.create_package_models(desired["variants"], self._role, desired["tags"])
+        config = translate.config_name(name, secrets.token_hex(6))
+        try:
+            call(sm, "create_endpoint_config", **translate.endpoint_config_request(desired, config))
+        except ProviderError:
+            self.registry.delete_models(made)
+            raise
+        # Recorded before CreateEndpoint, so a failure from here on leaves state naming the config
+        # (and the models made for it, in its variants).
+        ctx.checkpoint(translate.known({**desired, "endpoint_config_name": config}))
+        created = call(
+            sm,
+            "create_endpoint",
+            EndpointName=name,
+            EndpointConfigName=config,
+            Tags=translate.tag_list(desired["tags"]),
+        )
+        ctx.checkpoint(
+            translate.known({**desired, "arn": created["EndpointArn"], "endpoint_config_name": config})
+        )
+        self._expect_in_service(self._wait(ctx, name, "Creating"), name, "CreateEndpoint")
+        endpoint_scaling.sync(self.aws, name, {}, desired)
+        # Configs and package models left by earlier failed attempts at this endpoint.
+        self._delete_old_configs(name, ctx.address, keep=config, recorded=set())
+        self.registry.sweep_package_models(name, ctx.address, keep=_models(desired), recorded=set())
+        return self._must_read(name, desired)
+
+    def update(
+        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        name = desired["name"]
+        desc = self._wait(ctx, name, "Waiting for the operation in progress")
+        if desc is None:
+            raise ProviderError(f"SageMaker endpoint {name!r} does not exist", code="NotFound")
+        self.sync_tags(desc["EndpointArn"], self.list_tags(desc["EndpointArn"]), desired["tags"])
+        variants = [v["VariantName"] for v in desc.get("ProductionVariants", [])]
+        scaling = endpoint_scaling.describe(self.aws, name, variants)
+        if translate.needs_new_config(prior, desired):
+            new = self._switch_config(ctx, desc, desired, scaling)
+            scaling = {}  # lifted for the switch; registered again below
+            old = {desc["EndpointConfigName"], prior.get("endpoint_config_name") or ""}
+            self._delete_old_configs(name, ctx.address, keep=new, recorded=old)
+            self.registry.sweep_package_models(
+                name, ctx.address, keep=_models(desired), recorded=_package_models(prior)
+            )
+        elif translate.capacity_changed(prior, desired):
+            # Weights and counts change on the running fleet: no blue/green deployment, so no
+            # guardrail of the rollout applies to this call.
+            call(
+                self.aws.sagemaker,
+                "update_endpoint_weights_and_capacities",
+                EndpointName=name,
+                DesiredWeightsAndCapacities=translate.weights_and_capacities(prior, desired),
+            )
+            self._expect_in_service(
+                self._wait(ctx, name, "Updating"), name, "UpdateEndpointWeightsAndCapacities"
+            )
+        endpoint_scaling.sync(self.aws, name, scaling, desired)
+        return self._must_read(name, desired)
+
+    def _switch_config(
+        self,
+        ctx: ApplyContext,
+        desc: Mapping[str, Any],
+        desired: Mapping[str, Any],
+        scaling: dict[str, VariantScaling],
+    ) -> str:
+        """Move the endpoint to a new EndpointConfig built from `desired`, with the guardrails of
+        its rollout; returns the config's name.
+
+        SageMaker refuses to update variants that have scaling policies, so they are lifted
+        first; the new config starts those variants at their live counts, so capacity holds
+        while autoscaling is off. On failure the old config still serves, and its scaling is put
+        back."""
+        name = desired["name"]
+        sm = self.aws.sagemaker
+        deployment = rollout.deployment_config(desired.get("rollout"))
+        self._check_alarms(rollout.alarm_names(deployment))
+        live = {
+            v["VariantName"]: v.get("DesiredInstanceCount", v.get("CurrentInstanceCount"))
+            for v in desc.get("ProductionVariants", [])
+            if v["VariantName"] in scaling
+        }
+        counts = translate.carried_counts(desired, {k: c for k, c in live.items() if c is not None})
+        made = self.registry.create_package_models(desired["variants"], self._role, desired["tags"])
+        new = translate.config_name(name, secrets.token_hex(6))
+        try:
+            call(sm, "create_endpoint_config", **translate.endpoint_config_request(desired, new, counts))
+        except ProviderError:
+            self.registry.delete_models(made)
+            raise
+        endpoint_scaling.lift(self.aws, scaling)
+        self._move(ctx, name, new, scaling, deployment, _Abandon(new, made))
+        return new
+
+    def _move(
+        self,
+        ctx: ApplyContext,
+        name: str,
+        config: str,
+        scaling: dict[str, VariantScaling],
+        deployment: Mapping[str, Any] | None,
+        abandon: _Abandon,
+    ) -> None:
+        """UpdateEndpoint to `config` and wait for the outcome. If SageMaker kept (or rolled back
+        to) the old config, what was made for the new one (`abandon`) is deleted and the lifted
+        `scaling` put back, so the endpoint is exactly as before and a read says so. Otherwise
+        (cancelled, or the endpoint failed) nothing is deleted: the next plan reads what is."""
+        request: dict[str, Any] = {"EndpointName": name, "EndpointConfigName": config}
+        if deployment:
+            request["DeploymentConfig"] = dict(deployment)
+        try:
+            call(self.aws.sagemaker, "update_endpoint", **request)
+        except ProviderError:
+            self._abandon(abandon, scaling)
+            raise
+        done = self._wait(ctx, name, "Updating")
+        if (
+            done is not None
+            and done["EndpointStatus"] == "InService"
+            and done["EndpointConfigName"] == config
+        ):
+            return
+        if done is not None and done["EndpointStatus"] == "InService":
+            self._abandon(abandon, scaling)
+        raise self._update_failure(name, config, done, rollout.alarm_names(deployment))
+
+    def _abandon(self, abandon: _Abandon, scaling: dict[str, VariantScaling]) -> None:
+        endpoint_scaling.restore(self.aws, scaling)
+        if abandon.config:
+            with contextlib.suppress(NotFoundError):
+                call(self.aws.sagemaker, "delete_endpoint_config", EndpointConfigName=abandon.config)
+        self.registry.delete_models(abandon.models)
+
+    def _update_failure(
+        self, name: str, config: str, done: Mapping[str, Any] | None, alarms: list[str]
+    ) -> ProviderError:
+        status = done["EndpointStatus"] if done else "deleted"
+        reason = (done or {}).get("FailureReason") or "no reason given"
+        if done is not None and status == "InService" and alarms:
+            # SageMaker's FailureReason names the alarm; should it not, ask CloudWatch which of
+            # the rollout's alarms is firing.
+            fired = rollout.alarms_named(reason, alarms) or self._alarms_firing(alarms)
+            if fired:
+                which = f"alarm {fired[0]}" if len(fired) == 1 else f"alarms {', '.join(fired)}"
+                return ProviderError(
+                    f"UpdateEndpoint: endpoint {name} was rolled back to {done['EndpointConfigName']}: "
+                    f"{which} went to ALARM while {config} was rolling out ({reason})",
+                    code="RolledBack",
+                )
+        return ProviderError(
+            f"UpdateEndpoint: endpoint {name} did not move to {config} (now {status}): {reason}",
+            code="UpdateFailed",
+        )
+
+    def _alarm_states(self, alarms: list[str]) -> dict[str, str]:
+        found = call(self.aws.client("cloudwatch"), "describe_alarms", AlarmNames=alarms)
+        return {
+            a["AlarmName"]: a.get("StateValue", "")
+            for a in [*found.get("MetricAlarms", []), *found.get("CompositeAlarms", [])]
+        }
+
+    def _alarms_firing(self, alarms: list[str]) -> list[str]:
+        try:
+            states = self._alarm_states(alarms)
+        except ProviderError:
+            return []  # the update's own failure is the error to report
+        return [a for a in alarms if states.get(a) == "ALARM"]
+
+    def _check_alarms(self, alarms: list[str]) -> None:
+        """Refuse a rollout whose rollback alarms do not exist before anything is made: it could
+        not roll back."""
+        if not alarms:
+            return
+        missing = [a for a in alarms if a not in self._alarm_states(alarms)]
+        if missing:
+            raise ProviderError(
+                f"rollout.rollback_on: no CloudWatch alarm named {', '.join(missing)} in "
+                f"{self.cfg.region}: create it, or remove it from rollback_on",
+                code="AlarmNotFound",
+            )
+
+    def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
+        name = prior["name"]
+        desc = self._wait(ctx, name, "Waiting for the operation in progress")
+        variants = {v["name"] for v in prior.get("variants", [])}
+        variants |= {v["VariantName"] for v in (desc or {}).get("ProductionVariants", [])}
+        endpoint_scaling.lift(self.aws, endpoint_scaling.describe(self.aws, name, sorted(variants)))
+        recorded = {prior.get("endpoint_config_name") or "", (desc or {}).get("EndpointConfigName", "")}
+        if desc is not None:
+            with contextlib.suppress(NotFoundError):
+                call(self.aws.sagemaker, "delete_endpoint", EndpointName=name)
+            left = self._wait(ctx, name, "Deleting")
+            if left is not None:
+                raise ProviderError(
+                    f"DeleteEndpoint: endpoint {name} is still there ({left['EndpointStatus']}): "
+                    f"{left.get('FailureReason') or 'no reason given'}"
+                )
+        self._delete_old_configs(name, ctx.address, keep=None, recorded=recorded)
+        self.registry.sweep_package_models(name, ctx.address, keep=set(), recorded=_package_models(prior))
+
+    # ---- rollback -----------------------------------------------------------------------------
+    def rollback(
+        self, current: Mapping[str, Any], target: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        """Put an endpoint back on an earlier recorded configuration and return its attributes
+        as read back. `current`: the endpoint as recorded now; `target`: as recorded after an
+        earlier apply (from the resource's history in state).
+
+        The recorded EndpointConfig is reused if it still exists, else made again from the
+        recorded variants, whose models must still exist (those made from registry versions are
+        made again). The switch shifts all traffic at once, without the rollout's guardrails: a
+        rollback is the way out of a bad deployment, not a new one to bake. Weights and counts
+        changed after that config was made, and autoscaling, are restored as recorded."""
+        name = current["name"]
+        target = {**target, "name": name}
+        sm = self.aws.sagemaker
+        desc = self._wait(ctx, name, "Waiting for the operation in progress")
+        if desc is None:
+            raise ProviderError(f"SageMaker endpoint {name!r} does not exist", code="NotFound")
+        variants = [v["VariantName"] for v in desc.get("ProductionVariants", [])]
+        scaling = endpoint_scaling.describe(self.aws, name, variants)
+        config = target.get("endpoint_config_name") or ""
+        if config != desc["EndpointConfigName"]:
+            gone = [
+                m
+                for m in sorted(_models(target) - _package_models(target))
+                if self.provider.read("model", {"name": m}) is None
+            ]
+            if gone:
+                raise ProviderError(
+                    f"cannot roll endpoint {name} back to {config or 'its recorded configuration'}: "
+                    f"model {', '.join(gone)} no longer exists (a replaced model is deleted once "
+                    "no endpoint uses it); revert the stack and apply instead",
+                    code="NotFound",
+                )
+            made = self.registry.create_package_models(target["variants"], self._role, target.get("tags", {}))
+            abandon = _Abandon(None, made)
+            try:
+                call(sm, "describe_endpoint_config", EndpointConfigName=config)
+            except NotFoundError:
+                config = translate.config_name(name, secrets.token_hex(6))
+                try:
+                    call(sm, "create_endpoint_config", **translate.endpoint_config_request(target, config))
+                except ProviderError:
+                    self.registry.delete_models(made)
+                    raise
+                abandon = _Abandon(config, made)
+            endpoint_scaling.lift(self.aws, scaling)
+            self._move(ctx, name, config, scaling, None, abandon)
+            scaling = {}  # lifted for the switch; registered again below
+        now = self._must_read(name, target)
+        if translate.capacity_changed(now, target):
+            call(
+                sm,
+                "update_endpoint_weights_and_capacities",
+                EndpointName=name,
+                DesiredWeightsAndCapacities=translate.weights_and_capacities(now, target),
+            )
+            self._expect_in_service(
+                self._wait(ctx, name, "Updating"), name, "UpdateEndpointWeightsAndCapacities"
+            )
+        endpoint_scaling.sync(self.aws, name, scaling, target)
+        old = {desc["EndpointConfigName"], current.get("endpoint_config_name") or ""}
+        self._delete_old_configs(name, ctx.address, keep=config, recorded=old - {config})
+        self.registry.sweep_package_models(
+            name, ctx.address, keep=_models(target), recorded=_package_models(current)
+        )
+        return self._must_read(name, target)
+
+    # ---- shared by the above ------------------------------------------------------------------
+    def _delete_old_configs(
+        self, endpoint: str, address: str, *, keep: str | None, recorded: set[str]
+    ) -> None:
+        """Delete the configs this endpoint owns, except `keep` (the one it runs on). Owned means
+        named `<endpoint>-…` and either tagged with this address or recorded in state; a config
+        someone else named is left alone, since another endpoint may use it."""
+        sm = self.aws.sagemaker
+        prefix = translate.config_prefix(endpoint)
+        for item in collect(sm, "list_endpoint_configs", "EndpointConfigs", NameContains=prefix):
+            config = item["EndpointConfigName"]
+            if config == keep or not config.startswith(prefix):
+                continue
+            if config not in recorded:
+                try:
+                    owner = self.list_tags(item["EndpointConfigArn"]).get(TAG_ADDRESS)
+                except NotFoundError:
+                    continue
+                if owner != address:
+                    continue
+            with contextlib.suppress(NotFoundError):
+                call(sm, "delete_endpoint_config", EndpointConfigName=config)
+
+    def _wait(self, ctx: ApplyContext, name: str, doing: str) -> dict[str, Any] | None:
+        """Poll until the endpoint leaves an in-flight status; its description, or None once it
+        is gone. Cancellation is honoured between polls only, and raises: the operation goes on
+        in SageMaker, and the next plan reads how it ended."""
+        started = time.monotonic()
+        for delay in self.aws.polling.delays():
+            desc = self._describe(name)
+            status = desc["EndpointStatus"] if desc else None
+            if status not in _IN_FLIGHT:
+                return desc
+            ctx.progress(f"{doing}… status={status} ({time.monotonic() - started:.0f}s elapsed)")
+            if ctx.cancel.wait(delay):
+                raise ProviderError(
+                    f"stopped waiting for endpoint {name} ({status}): the apply was cancelled; "
+                    "SageMaker carries on and the next plan shows the outcome",
+                    code="Cancelled",
+                )
+        raise AssertionError("unreachable: Polling.delays() never ends")
+
+    @staticmethod
+    def _expect_in_service(desc: Mapping[str, Any] | None, name: str, operation: str) -> None:
+        if desc is None:
+            raise ProviderError(f"{operation}: endpoint {name} disappeared", code="NotFound")
+        if desc["EndpointStatus"] != "InService":
+            reason = desc.get("FailureReason") or "no reason given"
+            raise ProviderError(
+                f"{operation}: endpoint {name} is {desc['EndpointStatus']}: {reason}", code="EndpointFailed"
+            )

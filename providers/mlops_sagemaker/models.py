@@ -1,0 +1,165 @@
+"""Models on SageMaker: the `model` kind.
+
+A `model` owns one SageMaker Model. Models are immutable, so any change but tags (and the
+registry's approval) makes a new one under a new name (`<logical>-<8 hex>`), created before the
+old one is deleted, and the endpoints using it move over in between. A model with `registry:`
+also owns its Model Package version(s), and the group if it created it (see registry.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
+
+from pydantic import BaseModel
+
+from mlops_gitops.errors import Diagnostic, ProviderError, StackError
+from mlops_gitops.provider import OWNERSHIP_TAG_PATHS, UNKNOWN, ApplyContext, ResourceType
+from mlops_gitops.stack.model import Resource
+from mlops_gitops.stack.schema import ModelSpec
+from mlops_sagemaker import images, registry, translate
+from mlops_sagemaker.client import NotFoundError, call
+from mlops_sagemaker.config import ModelSettings
+from mlops_sagemaker.kind import KindHandler
+
+MODEL = ResourceType(
+    "model",
+    # `name` is derived from the others, so it only changes with them; listing it keeps the plan
+    # honest about why the model is replaced.
+    force_new=("name", *translate.MODEL_FORCE_NEW),
+    computed=("arn", "package_arn", "package_version", "package_group_owned"),
+    # A version's description is fixed when it is registered; a new one goes with the next.
+    not_drift=("package_description", *OWNERSHIP_TAG_PATHS),
+    create_before_destroy=True,
+)
+
+
+class ModelHandler(KindHandler):
+    rtype: ClassVar[ResourceType] = MODEL
+    settings_model: ClassVar[type[BaseModel] | None] = ModelSettings
+
+    # ---- offline ------------------------------------------------------------------------------
+    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
+        spec = cast(ModelSpec, resource.spec)
+        chosen = cast(ModelSettings | None, settings)
+        diags = []
+        if not ((chosen and chosen.execution_role_arn) or self.cfg.role_arn):
+            diags.append(
+                Diagnostic(
+                    "SageMaker needs an execution role: set role_arn in the sagemaker provider block, "
+                    "or execution_role_arn here",
+                    "sagemaker.execution_role_arn",
+                )
+            )
+        if not spec.artifact.startswith(("s3://", "https://")):
+            diags.append(Diagnostic("SageMaker loads model artifacts from S3: use an s3:// URI", "artifact"))
+        return diags
+
+    # ---- pure (framework images aside, which resolve from tables shipped with the SDK) ------
+    def desired(
+        self,
+        resource: Resource,
+        settings: BaseModel | None,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        spec = cast(ModelSpec, resource.spec)
+        chosen = cast(ModelSettings | None, settings) or ModelSettings()
+        if isinstance(spec.image, str):
+            image = spec.image
+        else:
+            try:
+                image = images.resolve(spec.image, self.cfg.region)
+            except images.ImageError as exc:
+                raise StackError.of(
+                    [Diagnostic(str(exc), f"models.{resource.name}.image", resource.position)]
+                ) from exc
+        body = translate.model_attributes(
+            spec,
+            chosen,
+            image=image,
+            execution_role_arn=chosen.execution_role_arn or self.cfg.role_arn or "",
+            tags=self.tags(resource),
+        )
+        # Keep the current name while nothing forces a replacement, so an imported model (named
+        # by someone else) is not replaced just to rename it.
+        if prior is not None and translate.replacement_basis(prior) == translate.replacement_basis(body):
+            name, arn, kept = prior["name"], prior.get("arn", UNKNOWN), prior
+        else:
+            name, arn, kept = translate.model_name(self.stack, resource.name, body), UNKNOWN, None
+        if spec.registry is not None:
+            body.update(registry.model_attributes(spec.registry, kept))
+        return {"name": name, "arn": arn, **body}
+
+    def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        return translate.model_spec(attributes, self.cfg.role_arn)
+
+    # ---- I/O ----------------------------------------------------------------------------------
+    def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self._read(attributes["name"], attributes.get("package_arn"))
+
+    def _read(self, name: str, package_arn: str | None) -> dict[str, Any] | None:
+        """The model, and its registration if it has one (`package_arn`, as recorded)."""
+        try:
+            desc = call(self.aws.sagemaker, "describe_model", ModelName=name)
+        except NotFoundError:
+            return None
+        attrs = translate.model_from_describe(desc, self.list_tags(desc["ModelArn"]))
+        if package_arn:
+            attrs.update(self.registry.read(package_arn, attrs["tags"]))
+        return attrs
+
+    def _must_read(self, name: str, package_arn: str | None) -> dict[str, Any]:
+        attrs = self._read(name, package_arn)
+        if attrs is None:
+            raise ProviderError(f"SageMaker model {name!r} does not exist", code="NotFound")
+        return attrs
+
+    def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        name = desired["name"]
+        try:
+            call(self.aws.sagemaker, "create_model", **translate.create_model_request(desired))
+        except ProviderError as exc:
+            if exc.code != "ValidationException" or "already exist" not in str(exc):
+                raise
+            # A retry after a lost reply, or a second apply racing this one: same name means same
+            # content by construction, but check before adopting it.
+            current = self._read(name, None)
+            if current is None or translate.replacement_basis(current) != translate.replacement_basis(
+                desired
+            ):
+                raise ProviderError(
+                    f"a different SageMaker model named {name!r} already exists", code=exc.code
+                ) from exc
+            self.sync_tags(current["arn"], current["tags"], desired["tags"])
+        # Registered after the model exists: a failure here leaves a model that the retry adopts
+        # (above), never a registered version whose model was not made.
+        package_arn = self.registry.register(desired) if desired.get("package_group") else None
+        return self._must_read(name, package_arn)
+
+    def update(
+        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        immutable = [k for k in MODEL.force_new if prior.get(k) != desired.get(k)]
+        if immutable:
+            raise ProviderError(
+                f"model {desired['name']}: {', '.join(immutable)} cannot change in place "
+                "(SageMaker models are immutable): it must be replaced"
+            )
+        package_arn = prior.get("package_arn")
+        current = self._must_read(desired["name"], package_arn)
+        self.sync_tags(current["arn"], current["tags"], desired["tags"])
+        group = desired.get("package_group")
+        if group != prior.get("package_group") or (group and not package_arn):
+            # Registered in another group, newly registered, or no longer (or the version was
+            # deleted outside mlops): leave the old group as if the model left, then register.
+            self.registry.unregister(prior)
+            package_arn = self.registry.register(desired) if group else None
+        elif group and desired["approval"] != prior.get("approval"):
+            self.registry.set_approval(package_arn, desired["approval"])
+        return self._must_read(desired["name"], package_arn)
+
+    def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
+        with contextlib.suppress(NotFoundError):
+            call(self.aws.sagemaker, "delete_model", ModelName=prior["name"])
+        self.registry.unregister(prior)
