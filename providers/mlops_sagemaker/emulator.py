@@ -86,6 +86,7 @@ from xml.sax.saxutils import escape
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mlops_gitops.sandbox.background import BackgroundEmulator
 from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
 from mlops_sagemaker.emulator_guardrails import Rollout, plan
 from mlops_sagemaker.emulator_monitoring import ACTIONS as MONITORING_ACTIONS
@@ -1125,78 +1126,38 @@ class _Gateway:
 # ---- the emulator -------------------------------------------------------------------------------
 
 
-class SageMakerEmulator:
+class SageMakerEmulator(BackgroundEmulator):
     """moto's server plus the SageMaker behaviour above, on `host:port` (port 0: any free port).
 
-    `settings` are validated at once (pydantic's ValidationError, a ValueError, if invalid)."""
+    `settings` are validated at once (pydantic's ValidationError, a ValueError, if invalid).
+    `reset()` also drops endpoint operations in flight."""
+
+    label = "SageMaker"
 
     def __init__(
         self, settings: Mapping[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        self._gateway = _Gateway(EmulatorSettings.model_validate(dict(settings or {})))
-        self._host = host
-        self._port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(_Gateway(EmulatorSettings.model_validate(dict(settings or {}))), host, port, _log)
 
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._server.port}"
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The settings in force (a copy; a fail rule's `times` counts down as it fires)."""
-        return self._gateway.settings()
-
-    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Change the keys given, keep the others; returns the settings now in force."""
-        return self._gateway.update_settings(changes)
-
-    def reset(self) -> None:
-        """Wipe moto's state, drop endpoint operations in flight, restore the initial settings."""
-        self._gateway.reset()
-
-    def start(self) -> str:
-        if self._server is not None:
-            return self.url
+    def _make_server(self) -> BaseWSGIServer:
         from werkzeug.serving import make_server
 
-        self._gateway.attach(_load_moto())
+        self._gateway.attach(_load_moto())  # type: ignore[attr-defined]
         # The socket is bound here: werkzeug calls sys.exit() when it cannot bind, and moto's
         # ThreadedMotoServer binds inside its thread, where a port in use hangs start().
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         with socket.create_server((self._host, self._port), family=family) as listener:
-            server = make_server(
+            return make_server(
                 self._host,
                 self._port,
-                self._gateway,
+                self._gateway,  # type: ignore[arg-type]
                 threaded=True,
                 request_handler=_request_handler_class(),
                 fd=listener.fileno(),  # werkzeug works on a duplicate of it
             )
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},  # stop() waits at most this long
-            name=f"sagemaker-emulator-{server.port}",
-            daemon=True,
-        )
-        self._server = server
-        self._thread.start()
-        _log.info("SageMaker emulator listening on %s", self.url)
-        return self.url
 
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None
+    def _bound_port(self, server: Any) -> int:
+        return int(server.port)
 
 
 # ---- control API clients ------------------------------------------------------------------------

@@ -61,6 +61,7 @@ from urllib.parse import parse_qs, unquote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlops_gitops.sandbox.background import BackgroundEmulator
 from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
 
 from . import emulator_jobs as jobs
@@ -493,63 +494,25 @@ class _Server(ThreadingHTTPServer):
 # ---- the emulator --------------------------------------------------------------------------------
 
 
-class VertexEmulator:
+class VertexEmulator(BackgroundEmulator):
     """The Vertex AI REST API on `host:port` (port 0: any free port), in a background thread.
 
-    `settings` are validated at once (pydantic's ValidationError, a ValueError, if invalid)."""
+    `settings` are validated at once (pydantic's ValidationError, a ValueError, if invalid).
+    `reset()` wipes every resource and operation."""
+
+    label = "Vertex AI"
 
     def __init__(
         self, settings: Mapping[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        self._gateway = _Gateway(EmulatorSettings.model_validate(dict(settings or {})))
-        self._host = host
-        self._port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(_Gateway(EmulatorSettings.model_validate(dict(settings or {}))), host, port, _log)
 
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._server.server_port}"
+    def _make_server(self) -> _Server:
+        return _Server((self._host, self._port), self._gateway)  # type: ignore[arg-type]
 
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The settings in force (a copy; a rule's `times` counts down as it fires)."""
-        return self._gateway.settings()
+    def _bound_port(self, server: Any) -> int:
+        return int(server.server_port)
 
-    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Change the keys given, keep the others; returns the settings now in force."""
-        return self._gateway.update_settings(changes)
-
-    def reset(self) -> None:
-        """Wipe every resource and operation, restore the initial settings."""
-        self._gateway.reset()
-
-    def start(self) -> str:
-        """Listen (OSError if the port is taken) and serve in a daemon thread; returns the URL."""
-        if self._server is not None:
-            return self.url
-        server = _Server((self._host, self._port), self._gateway)
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},  # stop() waits at most this long
-            name=f"vertex-emulator-{server.server_port}",
-            daemon=True,
-        )
-        self._server = server
-        self._thread.start()
-        _log.info("Vertex AI emulator listening on %s", self.url)
-        return self.url
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
+    def _close_connections(self, server: Any) -> None:
+        # A stopped server must not go on answering on connections clients kept alive.
         server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None

@@ -1,0 +1,99 @@
+"""What every sandbox emulator shares: a server in a daemon thread on loopback, and settings,
+changes and resets going through the emulator's gateway (the object that also serves the control
+API, see `control.py`). A cloud's emulator supplies the server; the rest is here."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+
+class Gateway(Protocol):
+    def settings(self) -> dict[str, Any]: ...
+
+    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
+
+
+class Server(Protocol):
+    def serve_forever(self, poll_interval: float = ...) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def server_close(self) -> None: ...
+
+
+class BackgroundEmulator(ABC):
+    """An emulator serving on `host:port` (port 0: any free port) in a daemon thread."""
+
+    label: str  # for logs and thread names, e.g. "SageMaker"
+
+    def __init__(self, gateway: Gateway, host: str, port: int, log: logging.Logger) -> None:
+        self._gateway = gateway
+        self._host = host
+        self._port = port
+        self._log = log
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @abstractmethod
+    def _make_server(self) -> Server:
+        """Bind (OSError if the port is taken) and return the server, not yet serving."""
+
+    @abstractmethod
+    def _bound_port(self, server: Server) -> int: ...
+
+    def _close_connections(self, server: Server) -> None:
+        """Close kept-alive connections on stop, where the server keeps them itself."""
+        return None  # most servers drop them in server_close()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._bound_port(self._server)}"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings in force (a copy; a failure rule's `times` counts down as it fires)."""
+        return self._gateway.settings()
+
+    def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the keys given, keep the others; returns the settings now in force."""
+        return self._gateway.update_settings(changes)
+
+    def reset(self) -> None:
+        """Wipe the emulated cloud's state and restore the initial settings."""
+        self._gateway.reset()
+
+    def start(self) -> str:
+        """Listen and serve in a daemon thread; returns the URL."""
+        if self._server is not None:
+            return self.url
+        server = self._make_server()
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},  # stop() waits at most this long
+            name=f"{self.label.lower().replace(' ', '-')}-emulator-{self._bound_port(server)}",
+            daemon=True,
+        )
+        self._server = server
+        self._thread.start()
+        self._log.info("%s emulator listening on %s", self.label, self.url)
+        return self.url
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        self._close_connections(server)
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
