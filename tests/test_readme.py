@@ -12,7 +12,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_reference_stack_in_readme_validates(tmp_path: Path) -> None:
     text = README.read_text()
-    block = re.search(r"```yaml\n(apiVersion: mlops-gitops/v1\nname: fraud-detection\n.*?)```", text, re.S)
+    block = re.search(r"```yaml\n(apiVersion: mlops-gitops/v1\nname: fraud-detection .*?)```", text, re.S)
     assert block, "the README's stack file reference is gone"
     (tmp_path / "stack.yaml").write_text(block.group(1))
     (tmp_path / "pipelines").mkdir()
