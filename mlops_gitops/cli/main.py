@@ -56,7 +56,7 @@ def with_vars(ctx: click.Context, vars_: tuple[str, ...], var_files: tuple[str, 
 @click.pass_context
 def cli(ctx: click.Context, file_: str | None, chdir: str | None, sandbox: bool, no_color: bool) -> None:
     """Plan and apply ML deployments (models, endpoints, monitors, retraining schedules) on
-    SageMaker, Vertex AI and Azure ML from a declarative stack file."""
+    SageMaker and Vertex AI from a declarative stack file."""
     if chdir:
         # As Terraform's -chdir: every relative path (stack, --var-file, plan files) is then
         # relative to DIR.
