@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from mlops_gitops.cli.context import Options, options
+from mlops_gitops.cli.context import Options
 from mlops_gitops.errors import MlopsError, StateError
 
 
@@ -46,13 +46,25 @@ def _sensitive_paths(stack: Any, address: str) -> set[str]:
 
 
 def register(cli: click.Group) -> None:
+    # State commands load the stack only to find its backend, but a backend or stack name may
+    # use variables, so they take the same variable flags as plan.
+    from mlops_gitops.cli.main import var_file_option, var_option, with_vars
+
     @cli.command()
     @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False))
     @click.option("--json", "as_json", is_flag=True)
+    @var_option
+    @var_file_option
     @click.pass_context
-    def show(ctx: click.Context, plan_file: str | None, as_json: bool) -> None:
+    def show(
+        ctx: click.Context,
+        plan_file: str | None,
+        as_json: bool,
+        vars_: tuple[str, ...],
+        var_files: tuple[str, ...],
+    ) -> None:
         """Show state, or a plan saved with `plan --out`."""
-        opts = options(ctx)
+        opts = with_vars(ctx, vars_, var_files)
         if plan_file:
             from mlops_gitops.cli.commands_run import load_saved_plan
             from mlops_gitops.render.text import render_plan
@@ -82,10 +94,19 @@ def register(cli: click.Group) -> None:
     @click.argument("name", required=False)
     @click.option("--json", "as_json", is_flag=True)
     @click.option("--raw", is_flag=True, help="Print a string value without quotes (for scripts).")
+    @var_option
+    @var_file_option
     @click.pass_context
-    def output(ctx: click.Context, name: str | None, as_json: bool, raw: bool) -> None:
+    def output(
+        ctx: click.Context,
+        name: str | None,
+        as_json: bool,
+        raw: bool,
+        vars_: tuple[str, ...],
+        var_files: tuple[str, ...],
+    ) -> None:
         """Show the stack's outputs (a sensitive one only when asked for by name)."""
-        _stack, _b, state = _read_state(options(ctx))
+        _stack, _b, state = _read_state(with_vars(ctx, vars_, var_files))
         if name:
             if name not in state.outputs:
                 from mlops_gitops.stack.suggest import did_you_mean
@@ -172,19 +193,25 @@ def register(cli: click.Group) -> None:
         """Inspect and edit state (advanced)."""
 
     @state.command("list")
+    @var_option
+    @var_file_option
     @click.pass_context
-    def state_list(ctx: click.Context) -> None:
+    def state_list(ctx: click.Context, vars_: tuple[str, ...], var_files: tuple[str, ...]) -> None:
         """List the addresses in state."""
-        _s, _b, doc = _read_state(options(ctx.find_root()))
+        _s, _b, doc = _read_state(with_vars(ctx.find_root(), vars_, var_files))
         for addr in doc.addresses():
             click.echo(addr)
 
     @state.command("show")
     @click.argument("address")
+    @var_option
+    @var_file_option
     @click.pass_context
-    def state_show(ctx: click.Context, address: str) -> None:
+    def state_show(
+        ctx: click.Context, address: str, vars_: tuple[str, ...], var_files: tuple[str, ...]
+    ) -> None:
         """Show one resource's recorded attributes."""
-        stack, _b, doc = _read_state(options(ctx.find_root()))
+        stack, _b, doc = _read_state(with_vars(ctx.find_root(), vars_, var_files))
         rs = _get(doc, address)
         click.echo(f'# {address}{" (tainted)" if rs.status == "tainted" else ""}:\n{rs.kind} "{rs.name}" {{')
         click.echo("\n".join(_fmt_attrs(rs.attributes, _sensitive_paths(stack, address))))
@@ -192,10 +219,14 @@ def register(cli: click.Group) -> None:
 
     @state.command("rm")
     @click.argument("addresses", nargs=-1, required=True)
+    @var_option
+    @var_file_option
     @click.pass_context
-    def state_rm(ctx: click.Context, addresses: tuple[str, ...]) -> None:
+    def state_rm(
+        ctx: click.Context, addresses: tuple[str, ...], vars_: tuple[str, ...], var_files: tuple[str, ...]
+    ) -> None:
         """Forget resources (the cloud objects are left alone)."""
-        _stack, backend = _backend(options(ctx.find_root()))
+        _stack, backend = _backend(with_vars(ctx.find_root(), vars_, var_files))
         with backend.locked("state rm"):
             doc = backend.read()
             if doc is None:
@@ -210,10 +241,14 @@ def register(cli: click.Group) -> None:
     @state.command("mv")
     @click.argument("source")
     @click.argument("destination")
+    @var_option
+    @var_file_option
     @click.pass_context
-    def state_mv(ctx: click.Context, source: str, destination: str) -> None:
+    def state_mv(
+        ctx: click.Context, source: str, destination: str, vars_: tuple[str, ...], var_files: tuple[str, ...]
+    ) -> None:
         """Rename a resource in state (e.g. after renaming it in the stack)."""
-        _stack, backend = _backend(options(ctx.find_root()))
+        _stack, backend = _backend(with_vars(ctx.find_root(), vars_, var_files))
         kind, _, name = destination.partition(".")
         with backend.locked("state mv"):
             doc = backend.read()
@@ -232,10 +267,14 @@ def register(cli: click.Group) -> None:
     @cli.command("force-unlock")
     @click.argument("lock_id")
     @click.option("--force", is_flag=True, help="Do not ask for confirmation.")
+    @var_option
+    @var_file_option
     @click.pass_context
-    def force_unlock(ctx: click.Context, lock_id: str, force: bool) -> None:
+    def force_unlock(
+        ctx: click.Context, lock_id: str, force: bool, vars_: tuple[str, ...], var_files: tuple[str, ...]
+    ) -> None:
         """Release a state lock left by a command that died."""
-        _stack, backend = _backend(options(ctx))
+        _stack, backend = _backend(with_vars(ctx, vars_, var_files))
         info = backend.lock_info()
         if info is None:
             raise StateError("state is not locked")

@@ -148,3 +148,14 @@ def test_help_and_validate_import_no_cloud_sdk(fraud_dir: Path) -> None:
         assert "mlops_gitops.cli.main" in loaded
         heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
         assert not heavy, f"{args} imported {heavy[:5]}"
+
+
+def test_force_unlock_releases_only_the_named_lock(fraud_dir: Path) -> None:
+    from mlops_gitops.state.local import LocalBackend
+
+    held = LocalBackend(fraud_dir / ".mlops").lock("apply")
+    res = mlops("force-unlock", "not-the-id", "--force", "--var-file", "sandbox.vars.yaml", cwd=fraud_dir)
+    assert res.returncode == 1 and held.id in res.stderr
+    res = mlops("force-unlock", held.id, "--force", "--var-file", "sandbox.vars.yaml", cwd=fraud_dir)
+    assert res.returncode == 0, res.stderr
+    assert LocalBackend(fraud_dir / ".mlops").lock_info() is None
