@@ -99,7 +99,6 @@ class Provider(ABC):
     kinds: ClassVar[dict[str, ResourceType]]  # the kinds this provider can apply
     config_model: ClassVar[type[BaseModel]]  # the stack's `provider: {<name>: {...}}` block
     settings_models: ClassVar[dict[str, type[BaseModel]]] = {}  # kind -> `<name>:` block model
-    sdk_hint: ClassVar[str] = ""  # e.g. pip install 'mlops-gitops[sagemaker]'
 
     def __init__(self, config: BaseModel, *, stack: str, sandbox: SandboxEndpoints | None = None):
         """No I/O here: clients are built lazily on first use."""

@@ -28,9 +28,6 @@ class Workspace:
     sandbox: SandboxEndpoints | None = None
     warnings: list[Diagnostic] = field(default_factory=list)  # shown with the plan
 
-    def resource_type(self, kind: str):
-        return self.provider.kinds[kind]
-
 
 def locate(stack: Stack, path: str) -> Position | None:
     """The position of `path` in the stack file, or of its nearest ancestor that has one."""
@@ -114,6 +111,12 @@ def _settings(
     except ValidationError as exc:
         diags += _pydantic_diagnostics(stack, base, model, exc)
         return None
+
+
+def with_sandbox(ws: Workspace, sandbox: SandboxEndpoints) -> Workspace:
+    """The same checked workspace, its provider pointed at the sandbox emulators."""
+    provider = type(ws.provider)(ws.provider.config, stack=ws.stack.name, sandbox=sandbox)
+    return Workspace(ws.stack, provider, ws.settings, sandbox, ws.warnings)
 
 
 def open_workspace(stack: Stack, *, sandbox: SandboxEndpoints | None = None) -> Workspace:

@@ -63,16 +63,14 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def open_all(opts: Options, stack: Any = None):
     """Load and check the stack (no cloud call), start the sandbox if asked, bind the provider."""
-    from mlops_gitops.workspace import check_stack, local_root, open_workspace, state_backend
+    from mlops_gitops.workspace import local_root, open_workspace, state_backend, with_sandbox
 
     stack = stack or opts.load_stack()
-    check_stack(stack)  # every offline check passes before the sandbox or the cloud is touched
-    endpoints = None
+    ws = open_workspace(stack)  # every offline check passes before the sandbox or the cloud is touched
     if opts.sandbox:
         from mlops_gitops.sandbox.daemon import ensure_running
 
-        endpoints = ensure_running(local_root(stack) / "sandbox")
-    ws = open_workspace(stack, sandbox=endpoints)
+        ws = with_sandbox(ws, ensure_running(local_root(stack) / "sandbox"))
     return stack, ws, state_backend(stack, sandbox=opts.sandbox)
 
 

@@ -7,6 +7,7 @@ here prints. Values the cloud assigns on apply are UNKNOWN in memory and `null` 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -75,8 +76,8 @@ class ResourceChange:
             "action": self.action,
             "reason": self.reason,
             "changes": [c.document() for c in self.changes],
-            "before": _public(self.before, self.sensitive_paths),
-            "after": _public(self.after, self.sensitive_paths),
+            "before": public_attributes(self.before, self.sensitive_paths),
+            "after": public_attributes(self.after, self.sensitive_paths),
             "after_unknown": sorted(p for p, v in paths.leaves(self.after or {}) if v is UNKNOWN),
             "depends_on": list(self.depends_on),
             "notes": list(self.notes),
@@ -152,11 +153,12 @@ class Plan:
         }
 
 
-def _public(attrs: dict[str, Any] | None, sensitive: list[str]) -> dict[str, Any] | None:
+def public_attributes(attrs: Mapping[str, Any] | None, sensitive: Iterable[str]) -> dict[str, Any] | None:
     """A copy fit for display: UNKNOWN becomes null, sensitive leaves become "(sensitive)"."""
     if attrs is None:
         return None
-    out = copy.deepcopy(attrs)
+    sensitive = tuple(sensitive)
+    out = copy.deepcopy(dict(attrs))
     for path, value in list(paths.leaves(out)):
         if value is UNKNOWN:
             paths.set_(out, path, None)

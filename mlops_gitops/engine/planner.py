@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,7 +29,6 @@ def refresh(
     addresses: Iterable[str],
     *,
     parallelism: int = 10,
-    on_read: Callable[[str], None] | None = None,
 ) -> Refreshed:
     """Read every given resource from the cloud, `parallelism` at a time."""
     todo = [a for a in addresses if state.get(a) is not None]
@@ -37,8 +36,6 @@ def refresh(
     def read(address: str) -> tuple[str, dict[str, Any] | None]:
         rs = state.get(address)
         assert rs is not None
-        if on_read:
-            on_read(address)
         return address, ws.provider.read(rs.kind, rs.attributes)
 
     out: Refreshed = {}

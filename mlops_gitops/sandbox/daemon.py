@@ -36,7 +36,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -212,7 +211,7 @@ def _start_emulators(settings: dict[str, Any]) -> tuple[dict[str, Emulator], dic
     emulators: dict[str, Emulator] = {}
     urls: dict[str, str] = {}
     try:
-        for entry in sorted(entry_points(group=plugins.GROUP), key=lambda e: e.name):
+        for _name, entry in sorted(plugins.available().items()):
             try:
                 provider = entry.load()
             except Exception:

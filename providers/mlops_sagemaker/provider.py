@@ -34,7 +34,6 @@ class SageMakerProvider(HandlerProvider):
         MonitorHandler,
         ScheduleHandler,
     )
-    sdk_hint: ClassVar[str] = "pip install 'mlops-gitops[sagemaker]'"
 
     def __init__(self, config: BaseModel, *, stack: str, sandbox: SandboxEndpoints | None = None):
         super().__init__(config, stack=stack, sandbox=sandbox)

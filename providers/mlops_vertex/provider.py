@@ -38,7 +38,6 @@ class VertexProvider(HandlerProvider):
         MonitorHandler,
         ScheduleHandler,
     )
-    sdk_hint: ClassVar[str] = "pip install 'mlops-gitops[vertex]'"
 
     def __init__(self, config: BaseModel, *, stack: str, sandbox: SandboxEndpoints | None = None):
         super().__init__(config, stack=stack, sandbox=sandbox)
