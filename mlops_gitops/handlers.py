@@ -59,6 +59,16 @@ class KindHandler(ABC, Generic[P]):
     def notes(self, attributes: Mapping[str, Any]) -> list[str]:
         return []
 
+    def risks(
+        self,
+        action: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        *,
+        destroying: bool,
+    ) -> list[str]:
+        return []
+
     @abstractmethod
     def desired(
         self,
@@ -87,6 +97,11 @@ class KindHandler(ABC, Generic[P]):
 
     @abstractmethod
     def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None: ...
+
+    def finish_interrupted(
+        self, recorded: Mapping[str, Any], live: Mapping[str, Any], ctx: ApplyContext
+    ) -> None:
+        return None
 
     def import_resource(self, cloud_id: str) -> dict[str, Any]:
         """Read the object whose id attribute (`rtype.id_field`) is `cloud_id`."""
@@ -157,6 +172,17 @@ class HandlerProvider(Provider):
     def notes(self, kind: str, attributes: Mapping[str, Any]) -> list[str]:
         return self._handler(kind).notes(attributes)
 
+    def risks(
+        self,
+        kind: str,
+        action: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        *,
+        destroying: bool,
+    ) -> list[str]:
+        return self._handler(kind).risks(action, before, after, destroying=destroying)
+
     def to_spec(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
         return self._handler(kind).to_spec(attributes)
 
@@ -174,6 +200,11 @@ class HandlerProvider(Provider):
 
     def delete(self, kind: str, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
         self._handler(kind).delete(prior, ctx)
+
+    def finish_interrupted(
+        self, kind: str, recorded: Mapping[str, Any], live: Mapping[str, Any], ctx: ApplyContext
+    ) -> None:
+        self._handler(kind).finish_interrupted(recorded, live, ctx)
 
     def import_resource(self, kind: str, cloud_id: str) -> dict[str, Any]:
         return self._handler(kind).import_resource(cloud_id)

@@ -62,6 +62,21 @@ class ResourceType:
     not_drift: tuple[str, ...] = ()  # owned by someone else (e.g. the autoscaler): never diffed
     create_before_destroy: bool = True  # replacements create the new object first
     id_field: str = "name"  # the attribute naming the cloud object (two records, one object)
+    # Where a read puts the cloud's own status of the object (e.g. "status" = EndpointStatus),
+    # and which values of it mean the object is broken beyond repair in place: the plan then
+    # replaces it, whatever the stack says. Both computed by the cloud, never diffed.
+    status_path: str | None = None
+    failed_statuses: tuple[str, ...] = ()
+    # The kind serves live traffic (an endpoint): destroying or replacing one in place is a
+    # risk the plan names, and a destroy-then-create replacement needs --allow-downtime.
+    serving: bool = False
+
+    def failed(self, attributes: Mapping[str, Any] | None) -> str | None:
+        """The cloud's status when `attributes` (as read) describe a failed object, else None."""
+        if not attributes or self.status_path is None:
+            return None
+        status = attributes.get(self.status_path)
+        return status if isinstance(status, str) and status in self.failed_statuses else None
 
 
 class ApplyContext(Protocol):
@@ -70,7 +85,13 @@ class ApplyContext(Protocol):
 
     stack: str
     address: str
-    cancel: threading.Event  # set when another resource failed: finish quickly, don't start more
+    # Set when the user interrupts the apply: stop waiting (the cloud carries on) and return.
+    # Another resource's failure does not set it: work in flight finishes and is recorded.
+    cancel: threading.Event
+    # True under `mlops destroy` (or `plan --destroy`): the whole stack goes. A resource only
+    # removed from the stack is deleted with `destroying` False, so a provider may keep an
+    # archive (registry versions) then, and say so in `risks`.
+    destroying: bool
 
     def checkpoint(self, attributes: Mapping[str, Any]) -> None: ...
 
@@ -129,6 +150,20 @@ class Provider(ABC):
         Pure: computed from the planned attributes, no cloud call."""
         return []
 
+    def risks(
+        self,
+        kind: str,
+        action: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        *,
+        destroying: bool,
+    ) -> list[str]:
+        """What a reviewer must not miss about this change, in the cloud's terms (e.g. "deletes
+        model package group fraud with 7 versions"). Pure. The core adds the kind-neutral ones
+        (a serving endpoint destroyed or replaced, prevent_destroy)."""
+        return []
+
     def default_tags(self, address: str) -> dict[str, str]:
         return {TAG_STACK: self.stack, TAG_ADDRESS: address}
 
@@ -150,6 +185,16 @@ class Provider(ABC):
     @abstractmethod
     def delete(self, kind: str, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
         """Delete every cloud object the resource owns. Deleting what is gone is not an error."""
+
+    def finish_interrupted(
+        self, kind: str, recorded: Mapping[str, Any], live: Mapping[str, Any], ctx: ApplyContext
+    ) -> None:
+        """An apply was killed while it changed this resource. `recorded` is what state held
+        before that change began, `live` what the cloud holds now (after `update`, if the change
+        still had to be finished). Delete what the interrupted change made or replaced that the
+        live object no longer uses (old configs, superseded sub-objects), as a completed change
+        would have. Deleting what is gone is not an error."""
+        return None  # a provider whose changes leave nothing behind needs no cleanup
 
     @abstractmethod
     def import_resource(self, kind: str, cloud_id: str) -> dict[str, Any]:

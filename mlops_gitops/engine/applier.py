@@ -1,6 +1,10 @@
 """Apply a plan: walk the dependency graph, independent branches in parallel, checkpointing state
-after every resource. The first failure stops new work; work in flight finishes; state records
-exactly what exists. Nothing here prints: progress goes to an event callback."""
+after every resource. The first failure stops new work; work in flight finishes (it is not told
+to stop: an endpoint half way to InService is worth waiting for) and is recorded as it ends;
+state records exactly what exists. An interrupt (Ctrl-C) is the one thing that stops waiting.
+Before a resource changes, state records that the change began (`pending`), so a killed apply
+is recognised and finished by the next one. Nothing here prints: progress goes to an event
+callback."""
 
 from __future__ import annotations
 
@@ -12,13 +16,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_gitops import paths
 from mlops_gitops.engine import diff
 from mlops_gitops.engine.plan import Plan, ResourceChange
-from mlops_gitops.engine.planner import evaluate_output
-from mlops_gitops.errors import MlopsError, ProviderError
+from mlops_gitops.engine.planner import evaluate_output, output_is_sensitive
+from mlops_gitops.errors import MlopsError, ProviderError, StateError
 from mlops_gitops.provider import UNKNOWN
 from mlops_gitops.state.backend import StateBackend
-from mlops_gitops.state.model import ResourceState, StateDoc
+from mlops_gitops.state.model import ResourceState, StateDoc, utc_now
 from mlops_gitops.workspace import Workspace
 
 
@@ -56,6 +61,7 @@ class _Context:
         self.stack = applier.ws.stack.name
         self.address = node.change.address
         self.cancel = applier.cancel
+        self.destroying = applier.plan.mode == "destroy"
         self._applier = applier
         self._node = node
         self._started = time.monotonic()
@@ -87,7 +93,8 @@ class Applier:
         self.plan = plan
         self.parallelism = max(1, parallelism)
         self.on_event = on_event
-        self.cancel = threading.Event()
+        self.cancel = threading.Event()  # set on interrupt only
+        self._failed = threading.Event()  # a resource failed: start nothing new
         self._lock = threading.RLock()
         self._refreshed = refreshed or {}
 
@@ -103,16 +110,24 @@ class Applier:
         pending = dict(nodes)
         running: dict[Future[None], _Node] = {}
         finished: set[str] = set()
+        interrupted: BaseException | None = None
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
             while pending or running:
-                if not self.cancel.is_set():
+                if not self._failed.is_set() and not self.cancel.is_set():
                     ready = [n for n in pending.values() if n.deps <= finished]
                     for node in ready[: self.parallelism - len(running)]:
                         del pending[node.key]
                         running[pool.submit(self._run_node, node)] = node
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt as exc:
+                    # Tell the work in flight to stop waiting; it records what it made, and the
+                    # loop goes on collecting it before the interrupt is passed on.
+                    interrupted = exc
+                    self.cancel.set()
+                    continue
                 for fut in done:
                     node = running.pop(fut)
                     exc = fut.exception()
@@ -122,13 +137,15 @@ class Applier:
                             (node.change.address, node.step if node.step != "apply" else node.change.action)
                         )
                     else:
-                        self.cancel.set()
+                        self._failed.set()
                         msg = str(exc) if isinstance(exc, MlopsError) else f"{type(exc).__name__}: {exc}"
                         result.errors.append((node.change.address, msg))
                         self._emit(node, "error", msg)
-        if not result.errors:
+        if not result.errors and interrupted is None:
             self._update_outputs()
         self._save()
+        if interrupted is not None:
+            raise interrupted
         return result
 
     # ---------------------------------------------------------------- graph
@@ -176,7 +193,39 @@ class Applier:
                 }
                 if node.step == "destroy-deposed" and f"apply:{addr}" in nodes:
                     node.deps.add(f"apply:{addr}")
+        self._serve_before_destroy(nodes)
         return nodes
+
+    def _serve_before_destroy(self, nodes: dict[str, _Node]) -> None:
+        """A serving resource (an endpoint) that leaves the stack is deleted only once the ones
+        being created or changed beside it are done: with a rename, the new endpoint is InService
+        before the old one goes, whatever else the graph would allow. Skipped for an apply that
+        itself waits on that delete (directly or through others), which would be a cycle."""
+        kinds = self.ws.provider.kinds
+        serving = {k for k, t in kinds.items() if t.serving}
+        if not serving:
+            return
+        applies = [n for n in nodes.values() if n.step == "apply" and n.change.kind in serving]
+        deletes = [n for n in nodes.values() if n.step == "delete" and n.change.kind in serving]
+        for d in deletes:
+            for a in applies:
+                if not self._reaches(nodes, a.key, d.key):
+                    d.deps.add(a.key)
+
+    @staticmethod
+    def _reaches(nodes: dict[str, _Node], start: str, goal: str) -> bool:
+        """Whether `start` waits on `goal`, directly or through other nodes."""
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            key = todo.pop()
+            if key == goal:
+                return True
+            if key in seen or key not in nodes:
+                continue
+            seen.add(key)
+            todo.extend(nodes[key].deps)
+        return False
 
     def _cbd(self, change: ResourceChange) -> bool:
         return self.ws.provider.kinds[change.kind].create_before_destroy
@@ -186,6 +235,7 @@ class Applier:
         ctx = _Context(self, node)
         action = node.change.action if node.step == "apply" else node.step
         self._emit(node, "start", action)
+        self._begin(node, action)
         try:
             if node.step == "delete":
                 self._delete(node, ctx)
@@ -198,6 +248,24 @@ class Applier:
             raise
         self._emit(node, "done", action, time.monotonic() - ctx._started)
 
+    def _begin(self, node: _Node, action: str) -> None:
+        """Write ahead that a change of a recorded resource begins. If the process is killed
+        before it ends, the next plan finds this record and finishes the change; the attributes
+        recorded before the first interrupted attempt are kept (they name what it replaced)."""
+        if node.step == "destroy-deposed":
+            return
+        with self._lock:
+            rs = self.state.get(node.change.address)
+            if rs is None:
+                return
+            earlier = rs.pending or {}
+            rs.pending = {
+                "action": action,
+                "since": earlier.get("since") or utc_now(),
+                "recorded": earlier.get("recorded") or copy.deepcopy(rs.attributes),
+            }
+            self._save()
+
     def _refs(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {a: copy.deepcopy(rs.attributes) for a, rs in self.state.resources.items()}
@@ -209,11 +277,11 @@ class Applier:
         rtype = provider.kinds[c.kind]
         with self._lock:
             rs = self.state.get(c.address)
-            prior = (
-                copy.deepcopy(rs.attributes)
-                if rs is not None and c.reason != "deleted outside mlops"
-                else None
-            )
+            prior = copy.deepcopy(rs.attributes) if rs is not None and c.before is not None else None
+            interrupted = copy.deepcopy(rs.pending) if rs is not None and rs.pending else None
+            if interrupted is None and rs is not None and rs.status == "tainted" and prior is not None:
+                # A creation that finished after its apply died: clean up as a finished one would.
+                interrupted = {"action": "create", "recorded": copy.deepcopy(prior)}
         desired = provider.desired(res, self.ws.settings.get(c.address), self._refs(), prior)
         decision = diff.decide(
             rtype,
@@ -223,8 +291,13 @@ class Applier:
             tainted=c.action == "replace",
         )
         after = decision.after
+        _check_as_planned(c, after)
         if c.action == "update" and prior is not None:
-            attrs = provider.update(c.kind, prior, after, ctx)
+            # No field change: only an interrupted change to finish, the object is as asked.
+            attrs = provider.update(c.kind, prior, after, ctx) if decision.changes else prior
+            recorded = (interrupted or {}).get("recorded")
+            if isinstance(recorded, dict):
+                provider.finish_interrupted(c.kind, recorded, attrs, ctx)
         elif c.action == "replace" and prior is not None and not rtype.create_before_destroy:
             provider.delete(c.kind, prior, ctx)
             with self._lock:
@@ -317,6 +390,11 @@ class Applier:
         existing.status = status  # type: ignore[assignment]
         existing.rolled_back = None  # the stack's configuration is what runs now
         existing.dependencies = list(res.depends_on) if res else existing.dependencies
+        if res is not None:
+            existing.sensitive_paths = sorted(set(res.sensitive_paths) | set(existing.sensitive_paths))
+            existing.protected = bool(res.spec.lifecycle.prevent_destroy)  # type: ignore[attr-defined]
+        if status == "ok":
+            existing.pending = None
         if deposed is not None:
             existing.deposed = deposed
         self.state.put(existing)
@@ -347,6 +425,11 @@ class Applier:
         c = node.change
         with self._lock:
             rs = self.state.get(c.address)
+            if rs is not None and rs.pending is not None and not self.cancel.is_set():
+                # The provider saw its own failure through and undid what it could: the change
+                # is over, not interrupted. (An interrupt keeps the record for the next run.)
+                rs.pending = None
+                self._save()
         if rs is None or node.step != "apply" or c.action == "create":
             return
         try:
@@ -381,7 +464,9 @@ class Applier:
             if self.plan.mode != "destroy":
                 for name, spec in self.ws.stack.outputs.items():
                     value = evaluate_output(spec.value, attrs)
-                    outs[name] = {"value": None if value is UNKNOWN else value, "sensitive": spec.sensitive}
+                    secret = {a: rs.sensitive_paths for a, rs in self.state.resources.items()}
+                    hidden = spec.sensitive or output_is_sensitive(spec.value, secret)
+                    outs[name] = {"value": None if value is UNKNOWN else value, "sensitive": hidden}
             self.state.outputs = outs
 
     def _save(self) -> None:
@@ -392,3 +477,31 @@ class Applier:
         if self.on_event:
             action = node.change.action if node.step == "apply" else node.step
             self.on_event(ApplyEvent(node.change.address, action, phase, message, elapsed))
+
+
+def _check_as_planned(change: ResourceChange, after: Mapping[str, Any]) -> None:
+    """Apply does what the plan said, or nothing: every value the plan knew must come out the
+    same now (a registry's `latest-approved` may have moved on since the plan was made). Values
+    the plan left to be known after apply are free to be filled in."""
+    planned = change.after
+    if planned is None:
+        return
+    now = dict(paths.leaves(after))
+    differ = []
+    for path, value in paths.leaves(planned):
+        if value is UNKNOWN or path not in now or now[path] is UNKNOWN:
+            continue
+        if now[path] != value:
+            differ.append(path)
+    if differ:
+        hidden = set(change.sensitive_paths)
+
+        def show(v: Any, path: str) -> str:
+            return "(sensitive)" if paths.matches_any(hidden, path) else repr(v)
+
+        detail = "; ".join(
+            f"{p}: planned {show(paths.get(planned, p), p)}, now {show(now[p], p)}" for p in differ[:3]
+        )
+        raise StateError(
+            f"the plan no longer holds ({detail}): what it was made from changed; run plan again"
+        )

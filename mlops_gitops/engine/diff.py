@@ -90,7 +90,9 @@ def decide(
 
     # Decide on the user-owned fields only.
     owned_skip = rtype.computed + rtype.not_drift
-    changes = compare(prior, after, skip=owned_skip, force_new=rtype.force_new, sensitive=sensitive)
+    # The attribute naming the cloud object cannot change in place: a new name is a new object.
+    force_new = (*rtype.force_new, rtype.id_field)
+    changes = compare(prior, after, skip=owned_skip, force_new=force_new, sensitive=sensitive)
     replace = tainted or any(c.forces_replacement for c in changes)
 
     for path, value in flat_prior.items():
@@ -103,7 +105,7 @@ def decide(
     else:
         return Decision("noop", after, [])
     # Show computed values that will move, e.g. `arn = "…" -> (known after apply)`.
-    shown = compare(prior, after, skip=rtype.not_drift, force_new=rtype.force_new, sensitive=sensitive)
+    shown = compare(prior, after, skip=rtype.not_drift, force_new=force_new, sensitive=sensitive)
     return Decision(action, after, shown)
 
 

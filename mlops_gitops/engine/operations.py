@@ -11,7 +11,7 @@ from typing import Any
 
 from mlops_gitops.engine.applier import Applier, ApplyEvent, ApplyResult
 from mlops_gitops.engine.plan import Mode, Plan
-from mlops_gitops.engine.planner import make_plan, refresh
+from mlops_gitops.engine.planner import apply_moves, make_plan, refresh
 from mlops_gitops.errors import LockInfo, StateError
 from mlops_gitops.state.backend import StateBackend
 from mlops_gitops.state.model import StateDoc
@@ -52,8 +52,12 @@ def plan_locked(
     targets: list[str] | None = None,
     parallelism: int = 10,
     operation: str = "plan",
+    allow_downtime: bool = False,
 ) -> Planned:
-    """Take the state lock and plan. The caller must `release()` (also after apply)."""
+    """Take the state lock and plan. The caller must `release()` (also after apply).
+
+    The stack's `moved:` blocks are applied to the state read here (in memory): the plan and
+    the refresh see resources at their new addresses, and an apply writes the moves."""
     lock = backend.lock(operation)
     try:
         state = backend.read() or StateDoc.new(ws.stack.name)
@@ -61,8 +65,18 @@ def plan_locked(
             raise StateError(
                 f"{backend.location} holds the state of stack {state.stack!r}, not {ws.stack.name!r}"
             )
+        moves = apply_moves(state, ws.stack.moved)
         refreshed = refresh(ws, state, state.addresses(), parallelism=parallelism)
-        plan = make_plan(ws, state, mode=mode, targets=targets, refreshed=refreshed, parallelism=parallelism)
+        plan = make_plan(
+            ws,
+            state,
+            mode=mode,
+            targets=targets,
+            refreshed=refreshed,
+            parallelism=parallelism,
+            allow_downtime=allow_downtime,
+            moves=moves,
+        )
     except BaseException:
         backend.unlock(lock.id)
         raise
@@ -78,6 +92,7 @@ class StandaloneContext:
     address: str
     on_progress: Callable[[str, float], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    destroying: bool = False
     checkpointed: dict[str, Any] | None = None
     started: float = field(default_factory=time.monotonic)
 

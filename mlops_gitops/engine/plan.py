@@ -85,6 +85,49 @@ class ResourceChange:
 
 
 @dataclass
+class Move:
+    """A resource renamed in the stack (`moved:`), or a move recorded by an earlier command."""
+
+    from_: str
+    to: str
+
+    def document(self) -> dict[str, Any]:
+        return {"from": self.from_, "to": self.to}
+
+
+@dataclass
+class DeposedChange:
+    """An object a resource replaced that still exists (a create-before-destroy whose old object
+    is not deleted yet, e.g. after a failed or killed apply): apply deletes it."""
+
+    address: str
+    kind: str
+    object_id: str
+    attributes: dict[str, Any]
+    sensitive_paths: list[str] = field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "kind": self.kind,
+            "id": self.object_id,
+            "action": "delete",
+            "before": public_attributes(self.attributes, self.sensitive_paths),
+        }
+
+
+@dataclass
+class Risk:
+    """What a reviewer must not miss: a serving endpoint destroyed, registry history lost..."""
+
+    address: str
+    message: str
+
+    def document(self) -> dict[str, Any]:
+        return {"address": self.address, "message": self.message}
+
+
+@dataclass
 class OutputChange:
     name: str
     action: Action
@@ -120,19 +163,33 @@ class Plan:
     outputs: list[OutputChange] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    deposed: list[DeposedChange] = field(default_factory=list)
+    risks: list[Risk] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def counts(self) -> dict[str, int]:
         add = sum(c.action in ("create", "replace") for c in self.changes)
         change = sum(c.action == "update" for c in self.changes)
-        destroy = sum(c.action in ("delete", "replace") for c in self.changes)
-        return {"add": add, "change": change, "destroy": destroy, "drift": len(self.drift)}
+        destroy = sum(c.action in ("delete", "replace") for c in self.changes) + len(self.deposed)
+        return {
+            "add": add,
+            "change": change,
+            "destroy": destroy,
+            "move": len(self.moves),
+            "drift": len(self.drift),
+        }
 
     @property
     def has_changes(self) -> bool:
         if self.mode == "refresh-only":
             return bool(self.drift)
-        return any(c.action != "noop" for c in self.changes) or any(o.action != "noop" for o in self.outputs)
+        return (
+            any(c.action != "noop" for c in self.changes)
+            or any(o.action != "noop" for o in self.outputs)
+            or bool(self.moves)
+            or bool(self.deposed)
+        )
 
     def document(self) -> dict[str, Any]:
         return {
@@ -147,6 +204,9 @@ class Plan:
             "resource_changes": [c.document() for c in self.changes],
             "drift": [c.document() for c in self.drift],
             "output_changes": [o.document() for o in self.outputs],
+            "moves": [m.document() for m in self.moves],
+            "deposed": [d.document() for d in self.deposed],
+            "risks": [r.document() for r in self.risks],
             "warnings": list(self.warnings),
             "summary": self.counts(),
             "has_changes": self.has_changes,

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlops_gitops.engine import diff
-from mlops_gitops.engine.plan import Mode, OutputChange, Plan, ResourceChange
+from mlops_gitops.engine.plan import DeposedChange, Mode, Move, OutputChange, Plan, ResourceChange, Risk
 from mlops_gitops.errors import MlopsError, StackError
 from mlops_gitops.provider import UNKNOWN
 from mlops_gitops.state.model import StateDoc
@@ -82,6 +82,30 @@ def target_closure(ws: Workspace, state: StateDoc, targets: list[str], *, destro
     return seen
 
 
+def apply_moves(state: StateDoc, moved: Iterable[tuple[str, str]]) -> list[Move]:
+    """Move resources in `state` (in memory) as the stack's `moved:` blocks say. A move whose
+    old address is not in state was done by an earlier apply (or never had anything to move);
+    one whose new address is already taken is an error, as it would merge two objects."""
+    done: list[Move] = []
+    for old, new in moved:
+        rs = state.get(old)
+        if rs is None:
+            continue
+        if state.get(new) is not None:
+            raise StackError(
+                f"moved: {old} -> {new}: state holds both addresses; remove one of them from state "
+                f"(mlops state rm ...) or drop this moved block"
+            )
+        state.remove(old)
+        name = new.partition(".")[2]
+        state.put(type(rs).model_validate({**rs.model_dump(), "address": new, "name": name}))
+        # Dependencies recorded by others name the old address: follow the move.
+        for other in state.resources.values():
+            other.dependencies = [new if d == old else d for d in other.dependencies]
+        done.append(Move(old, new))
+    return done
+
+
 def make_plan(
     ws: Workspace,
     state: StateDoc,
@@ -90,6 +114,8 @@ def make_plan(
     targets: list[str] | None = None,
     refreshed: Refreshed | None = None,
     parallelism: int = 10,
+    allow_downtime: bool = False,
+    moves: list[Move] | None = None,
 ) -> Plan:
     stack, provider = ws.stack, ws.provider
     targets = list(targets or [])
@@ -106,6 +132,7 @@ def make_plan(
         serial=state.serial,
         mode=mode,
         targets=targets,
+        moves=list(moves or []),
     )
     plan.warnings = [str(w) for w in ws.warnings]
     plan.drift = _drift(ws, state, refreshed)
@@ -120,55 +147,114 @@ def make_plan(
     if mode == "normal":
         for addr in stack.order:
             res = stack.resources[addr]
-            prior = refreshed.get(addr)
             rs = state.get(addr)
-            desired = provider.desired(res, ws.settings.get(addr), planned, prior)
+            prior = refreshed.get(addr)
             rtype = provider.kinds[res.kind]
+            desired = provider.desired(res, ws.settings.get(addr), planned, prior)
+            tainted = rs is not None and rs.status == "tainted" and prior is not None
+            failed = rtype.failed(prior)
             decision = diff.decide(
                 rtype,
                 prior,
                 desired,
                 ignore_changes=res.spec.lifecycle.ignore_changes,  # type: ignore[attr-defined]
-                sensitive=sorted(res.sensitive_paths),
-                tainted=rs is not None and rs.status == "tainted" and prior is not None,
+                sensitive=sensitive_paths(res, rs),
+                tainted=failed is not None or (tainted and not _healthy_as_asked(rtype, prior, desired)),
             )
             in_scope = scope is None or addr in scope
             if not in_scope:
                 continue
             planned[addr] = decision.after
-            reason = ""
+            action, reason = decision.action, ""
+            interrupted = rs.pending if rs is not None and prior is not None else None
             if rs is not None and prior is None:
-                reason = "deleted outside mlops"
-            elif decision.action == "replace" and rs is not None and rs.status == "tainted":
+                reason = (
+                    "a previous apply failed before it was created"
+                    if rs.status == "tainted"
+                    else "deleted outside mlops"
+                )
+            elif failed is not None:
+                reason = f"the cloud reports it {failed}: it can only be deleted and made again"
+            elif action == "replace" and tainted:
                 reason = "tainted: a previous apply failed part way"
-            elif rs is not None and rs.rolled_back and decision.action != "noop":
+            elif interrupted is not None:
+                reason = (
+                    f"an apply was interrupted while it {_past(interrupted.get('action'))} this resource "
+                    f"(at {interrupted.get('since')}): apply finishes that change and deletes what it left"
+                )
+                if action == "noop":
+                    action = "update"
+            elif rs is not None and rs.rolled_back and action != "noop":
                 rb = rs.rolled_back
                 reason = f"rolled back by {rb.get('by')} at {rb.get('at')}; the stack still asks for this"
-            if decision.action == "replace" and res.spec.lifecycle.prevent_destroy:  # type: ignore[attr-defined]
+            elif tainted and action == "noop":
+                # Its creation finished after all (the apply was killed while waiting): keep
+                # it, record it healthy, and clean up what the attempt may have left.
+                reason = (
+                    "recorded as tainted, but the cloud holds it healthy and as the stack asks: "
+                    "apply keeps it and records it so"
+                )
+                action = "update"
+            if action == "replace" and res.spec.lifecycle.prevent_destroy:  # type: ignore[attr-defined]
                 raise StackError(
                     f"{addr}: lifecycle.prevent_destroy is set, but this plan would replace it "
                     f"(changed: {', '.join(c.path for c in decision.changes if c.forces_replacement)})"
                 )
-            plan.changes.append(
-                ResourceChange(
-                    address=addr,
-                    kind=res.kind,
-                    name=res.name,
-                    provider=stack.provider,
-                    action=decision.action,
-                    before=prior,
-                    after=decision.after,
-                    changes=decision.changes,
-                    reason=reason,
-                    depends_on=list(res.depends_on),
-                    sensitive_paths=sorted(res.sensitive_paths),
-                    notes=provider.notes(res.kind, decision.after) if decision.action != "noop" else [],
-                )
+            change = ResourceChange(
+                address=addr,
+                kind=res.kind,
+                name=res.name,
+                provider=stack.provider,
+                action=action,
+                before=prior,
+                after=decision.after,
+                changes=decision.changes,
+                reason=reason,
+                depends_on=list(res.depends_on),
+                sensitive_paths=sensitive_paths(res, rs),
+                notes=provider.notes(res.kind, decision.after) if action != "noop" else [],
             )
+            # A tainted (half-made) or failed object serves nothing: replacing it costs no traffic.
+            downtime = action == "replace" and rtype.serving and not rtype.create_before_destroy
+            if downtime and failed is None and not tainted and not allow_downtime:
+                forced = ", ".join(c.path for c in decision.changes if c.forces_replacement) or reason
+                raise StackError(
+                    f"{addr}: this plan would replace a serving endpoint by deleting it first "
+                    f"(changed: {forced}), so it would serve nothing until the new one is up; "
+                    "re-run with --allow-downtime to accept that, or give the new endpoint "
+                    "another name and move traffic to it"
+                )
+            plan.changes.append(change)
 
     plan.changes.extend(_deletes(ws, state, refreshed, mode, scope))
+    plan.deposed = _deposed(ws, state, scope)
+    plan.risks = _risks(ws, state, plan, destroying=mode == "destroy")
     plan.outputs = _outputs(ws, state, planned, mode)
     return plan
+
+
+def sensitive_paths(res: Any, rs: Any) -> list[str]:
+    """The paths to hide for a resource: what the stack marks sensitive now, and what was
+    sensitive when state last recorded it (a value that was a secret stays one in its diff)."""
+    out = set(res.sensitive_paths) if res is not None else set()
+    if rs is not None:
+        out.update(rs.sensitive_paths)
+    return sorted(out)
+
+
+def _past(action: Any) -> str:
+    return {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}.get(
+        str(action), "changed"
+    )
+
+
+def _healthy_as_asked(rtype: Any, prior: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    """A tainted resource whose object the refresh found complete, not failed, and exactly as
+    the stack asks: its creation finished after all (e.g. the apply was killed while waiting),
+    so replacing it would only cause downtime."""
+    if prior is None or rtype.failed(prior) is not None:
+        return False
+    return not diff.decide(rtype, prior, desired).changes
 
 
 def _drift(ws: Workspace, state: StateDoc, refreshed: Refreshed) -> list[ResourceChange]:
@@ -178,10 +264,14 @@ def _drift(ws: Workspace, state: StateDoc, refreshed: Refreshed) -> list[Resourc
         assert rs is not None
         if addr not in refreshed or rs.kind not in ws.provider.kinds:
             continue
+        if rs.status == "tainted":
+            continue  # a half-made object: the plan below says what becomes of it
         actual = refreshed[addr]
         rtype = ws.provider.kinds[rs.kind]
-        res = ws.stack.resources.get(addr)
-        sensitive = sorted(res.sensitive_paths) if res else []
+        sensitive = sensitive_paths(ws.stack.resources.get(addr), rs)
+        outside = "changed outside mlops"
+        if rs.pending is not None:
+            outside = f"changed by an interrupted apply of mlops (started {rs.pending.get('since')})"
         if actual is None:
             out.append(
                 ResourceChange(
@@ -193,7 +283,8 @@ def _drift(ws: Workspace, state: StateDoc, refreshed: Refreshed) -> list[Resourc
                     rs.attributes,
                     None,
                     diff.compare(rs.attributes, None, sensitive=sensitive),
-                    reason="deleted outside mlops",
+                    reason="deleted outside mlops" if rs.pending is None else outside,
+                    sensitive_paths=sensitive,
                 )
             )
             continue
@@ -209,7 +300,8 @@ def _drift(ws: Workspace, state: StateDoc, refreshed: Refreshed) -> list[Resourc
                     rs.attributes,
                     actual,
                     changes,
-                    reason="changed outside mlops",
+                    reason=outside,
+                    sensitive_paths=sensitive,
                 )
             )
     return out
@@ -232,6 +324,13 @@ def _deletes(
         res = ws.stack.resources.get(addr)
         if res is not None and res.spec.lifecycle.prevent_destroy:  # type: ignore[attr-defined]
             raise StackError(f"{addr}: lifecycle.prevent_destroy is set, but this plan would destroy it")
+        if res is None and rs.protected:
+            raise StackError(
+                f"{addr}: it was applied with lifecycle.prevent_destroy, and this plan would destroy "
+                "it because it left the stack; if it was renamed, add a moved block "
+                f"(moved: [{{from: {addr}, to: <new address>}}]); to really destroy it, apply it "
+                "with prevent_destroy: false first"
+            )
         actual = refreshed.get(addr, rs.attributes)
         if actual is None:
             # Already gone in the cloud: nothing to call, but state must forget it.
@@ -240,6 +339,7 @@ def _deletes(
             reason = ""
         else:
             reason = "removed from the stack"
+        sensitive = sensitive_paths(res, rs)
         out.append(
             ResourceChange(
                 addr,
@@ -249,11 +349,52 @@ def _deletes(
                 "delete",
                 actual,
                 None,
-                diff.compare(actual, None),
+                diff.compare(actual, None, sensitive=sensitive),
                 reason=reason,
                 depends_on=list(rs.dependencies),
+                sensitive_paths=sensitive,
             )
         )
+    return out
+
+
+def _deposed(ws: Workspace, state: StateDoc, scope: set[str] | None) -> list[DeposedChange]:
+    """Objects replaced earlier that still exist: pending work even when nothing else changes
+    (the same live object recorded twice is only forgotten, see the applier)."""
+    out = []
+    for addr, rs in state.resources.items():
+        if not rs.deposed or (scope is not None and addr not in scope) or rs.kind not in ws.provider.kinds:
+            continue
+        id_field = ws.provider.kinds[rs.kind].id_field
+        live = rs.attributes.get(id_field)
+        sensitive = sensitive_paths(ws.stack.resources.get(addr), rs)
+        for old in rs.deposed:
+            object_id = str(old.get(id_field, "?"))
+            if live is not None and old.get(id_field) == live:
+                continue
+            out.append(DeposedChange(addr, rs.kind, object_id, dict(old), sensitive))
+    return out
+
+
+def _risks(ws: Workspace, state: StateDoc, plan: Plan, *, destroying: bool) -> list[Risk]:
+    """The changes a reviewer must not miss, kind-neutral ones first, then the provider's."""
+    out: list[Risk] = []
+    for c in plan.changes:
+        if c.action == "noop" or c.kind not in ws.provider.kinds:
+            continue
+        rtype = ws.provider.kinds[c.kind]
+        if rtype.serving and c.before is not None:
+            if c.action == "delete":
+                out.append(Risk(c.address, f"destroys serving {c.kind} {c.name}: its traffic stops"))
+            elif c.action == "replace" and not rtype.create_before_destroy and "tainted" not in c.reason:
+                why = c.reason or "a field forces replacement"
+                out.append(Risk(c.address, f"replaces {c.kind} {c.name} by deleting it first ({why})"))
+        for message in ws.provider.risks(c.kind, c.action, c.before, c.after, destroying=destroying):
+            out.append(Risk(c.address, message))
+    for m in plan.moves:
+        rs = state.get(m.to)
+        if rs is not None and rs.pending is not None:
+            out.append(Risk(m.to, f"moved from {m.from_} while a change of it was interrupted"))
     return out
 
 
@@ -295,6 +436,25 @@ def evaluate_output(value: Any, attributes: Mapping[str, Mapping[str, Any] | Non
     return _OUTPUT_REF.sub(lambda m: str(lookup(m)), value).replace("$${", "${")
 
 
+def output_is_sensitive(value: Any, hidden: Mapping[str, Iterable[str]]) -> bool:
+    """Whether an output's value shows (part of) an attribute that is sensitive; `hidden` maps
+    addresses to their sensitive paths."""
+    from mlops_gitops import paths
+
+    if isinstance(value, dict):
+        return any(output_is_sensitive(v, hidden) for v in value.values())
+    if isinstance(value, list):
+        return any(output_is_sensitive(v, hidden) for v in value)
+    if not isinstance(value, str):
+        return False
+    for m in _OUTPUT_REF.finditer(value):
+        secret = tuple(hidden.get(f"{m.group(1)}.{m.group(2)}", ()))
+        attr = m.group(3)
+        if secret and (paths.matches_any(secret, attr) or any(paths.matches(attr, p) for p in secret)):
+            return True
+    return False
+
+
 def _outputs(
     ws: Workspace, state: StateDoc, planned: Mapping[str, Mapping[str, Any]], mode: Mode
 ) -> list[OutputChange]:
@@ -309,11 +469,16 @@ def _outputs(
                 out.append(OutputChange(name, "delete", before, None, bool(old.get("sensitive"))))
             continue
         after = evaluate_output(spec.value, planned)
+        secret = {
+            a: sensitive_paths(ws.stack.resources.get(a), state.get(a))
+            for a in {*ws.stack.resources, *state.addresses()}
+        }
+        hidden = spec.sensitive or output_is_sensitive(spec.value, secret)
         if old is None:
             action = "create"
         elif after is UNKNOWN or after != before:
             action = "update"
         else:
             action = "noop"
-        out.append(OutputChange(name, action, before, after, spec.sensitive))  # type: ignore[arg-type]
+        out.append(OutputChange(name, action, before, after, hidden))  # type: ignore[arg-type]
     return out

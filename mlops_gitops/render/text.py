@@ -26,6 +26,7 @@ def _environment(color: bool):
         return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
     env.filters["paint"] = paint
+    env.tests["containing"] = lambda value, part: part in (value or "")
     env.filters["fmt"] = values.fmt
     env.globals.update(
         rows=values.rows,

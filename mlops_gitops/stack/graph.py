@@ -253,3 +253,77 @@ def _missing_file(base_dir: Path, relative: str) -> str | None:
         siblings = [str(Path(relative).parent / p.name) for p in target.parent.iterdir() if p.is_file()]
     where = "relative to the stack file's directory"
     return f"no file {relative!r} ({where}){did_you_mean(relative, siblings)}"
+
+
+# ------------------------------------------------------------------- outputs and moves
+def check_output_secrets(
+    refs: Sequence[OutputRef],
+    resources: Mapping[str, Resource],
+    outputs: Mapping[str, schema.OutputSpec] | None,
+    positions: Positions,
+) -> list[Diagnostic]:
+    """An output that shows a sensitive attribute of a resource must be marked sensitive, as one
+    that shows a sensitive variable must: else `mlops output` would print the secret."""
+    out: list[Diagnostic] = []
+    flagged: set[str] = set()
+    for ref in refs:
+        name = ref.path.split(".")[1] if ref.path.startswith("outputs.") else ""
+        output = (outputs or {}).get(name)
+        if output is None or output.sensitive or name in flagged:
+            continue
+        kind, _, rest = ref.expression.partition(".")
+        res_name, _, attribute = rest.partition(".")
+        res = resources.get(f"{kind}.{res_name}")
+        if res is None or not attribute or not res.sensitive_paths:
+            continue
+        hidden = tuple(res.sensitive_paths)
+        if paths.matches_any(hidden, attribute) or any(paths.matches(attribute, p) for p in hidden):
+            flagged.add(name)
+            message = (
+                f"output {name!r} shows a sensitive attribute ({ref.expression}): mark it sensitive: true"
+            )
+            out.append(Diagnostic(message, f"outputs.{name}", positions.key(f"outputs.{name}")))
+    return out
+
+
+def check_moved(
+    moved: Sequence[schema.MovedBlock], resources: Mapping[str, Resource], positions: Positions
+) -> list[Diagnostic]:
+    """A move names a resource the stack declares (`to`) and one it no longer does (`from`);
+    each address moves at most once, so the moves never chain or fork."""
+    out: list[Diagnostic] = []
+    seen_from: set[str] = set()
+    seen_to: set[str] = set()
+    for i, block in enumerate(moved):
+        base = f"moved[{i}]"
+        if block.to not in resources:
+            hint = did_you_mean(block.to, resources)
+            out.append(
+                Diagnostic(
+                    f"no resource {block.to} in this stack{hint}", f"{base}.to", positions.value(f"{base}.to")
+                )
+            )
+        if block.from_ in resources:
+            out.append(
+                Diagnostic(
+                    f"{block.from_} is still declared: a moved resource's old address must be gone "
+                    "from the stack",
+                    f"{base}.from",
+                    positions.value(f"{base}.from"),
+                )
+            )
+        if block.from_ in seen_from or block.from_ in seen_to:
+            out.append(
+                Diagnostic(
+                    f"{block.from_} is moved more than once", f"{base}.from", positions.value(f"{base}.from")
+                )
+            )
+        if block.to in seen_to:
+            out.append(
+                Diagnostic(
+                    f"two resources are moved to {block.to}", f"{base}.to", positions.value(f"{base}.to")
+                )
+            )
+        seen_from.add(block.from_)
+        seen_to.add(block.to)
+    return out

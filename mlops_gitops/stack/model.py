@@ -47,3 +47,4 @@ class Stack:
     base_dir: str = "."  # directory of the stack file: relative paths in the stack resolve here
     positions: Positions = field(default_factory=Positions)  # path -> where it is written
     warnings: list[Diagnostic] = field(default_factory=list)  # e.g. a --var-file value nothing declares
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (from, to) addresses, in file order

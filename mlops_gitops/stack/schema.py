@@ -359,6 +359,27 @@ class Backend(Strict):
         return "local"
 
 
+# `kind.name`, as in plans and `mlops state list`.
+_ADDRESS = r"^(model|endpoint|monitor|schedule)\.[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+
+
+class MovedBlock(Strict):
+    """A resource renamed in the stack file (as Terraform's `moved` block): the object recorded
+    at `from` is the one now declared at `to`, so the plan moves it in state instead of
+    destroying one and creating the other."""
+
+    from_: str = Field(alias="from", pattern=_ADDRESS, description="the old address, e.g. endpoint.fraud")
+    to: str = Field(pattern=_ADDRESS, description="the new address, e.g. endpoint.fraud-api")
+
+    @model_validator(mode="after")
+    def _same_kind(self) -> MovedBlock:
+        if self.from_.split(".")[0] != self.to.split(".")[0]:
+            raise ValueError(f"{self.from_} and {self.to} are of different kinds: a move keeps the kind")
+        if self.from_ == self.to:
+            raise ValueError("from and to are the same address")
+        return self
+
+
 class StackSpec(Strict):
     api_version: Literal["mlops-gitops/v1"] = Field(alias="apiVersion")
     name: Name
@@ -374,6 +395,7 @@ class StackSpec(Strict):
     monitors: dict[Name, MonitorSpec] = Field(default_factory=dict)
     schedules: dict[Name, ScheduleSpec] = Field(default_factory=dict)
     outputs: dict[str, OutputSpec] = Field(default_factory=dict)
+    moved: list[MovedBlock] = Field(default_factory=list, description="resources renamed in this file")
 
     @field_validator("provider")
     @classmethod

@@ -84,6 +84,16 @@ class ResourceState(BaseModel):
     # Set by `mlops rollback` (who, when, from which attributes) so plans can say the resource
     # runs an earlier configuration than the stack asks for; cleared by the next apply of it.
     rolled_back: dict[str, JsonValue] | None = None
+    # Attribute paths that held sensitive values when last applied. Redaction also reads them
+    # from here, so a resource that has left the stack (a delete, `state show`) still hides them.
+    sensitive_paths: list[str] = Field(default_factory=list)
+    # `lifecycle.prevent_destroy` as last applied: protection does not vanish with the key when
+    # the resource is renamed or removed from the stack file.
+    protected: bool = False
+    # A write-ahead record of a change in progress ({"action", "since", "recorded"}), cleared
+    # when it ends. Still set on the next run means the apply was killed part way: the plan says
+    # so (not "changed outside mlops") and finishes the change, cleaning up what it left.
+    pending: dict[str, JsonValue] | None = None
 
     @model_validator(mode="after")
     def _address_matches(self) -> ResourceState:

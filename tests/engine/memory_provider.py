@@ -27,7 +27,15 @@ class MemoryProvider(Provider):
     config_model = MemoryConfig
     kinds = {
         "model": ResourceType("model", force_new=("artifact",), computed=("arn",)),
-        "endpoint": ResourceType("endpoint", computed=("arn",), create_before_destroy=False),
+        "endpoint": ResourceType(
+            "endpoint",
+            computed=("arn", "status"),
+            not_drift=("status",),
+            create_before_destroy=False,
+            status_path="status",
+            failed_statuses=("Failed",),
+            serving=True,
+        ),
     }
 
     def __init__(self) -> None:
@@ -38,6 +46,8 @@ class MemoryProvider(Provider):
         self.delay: dict[str, float] = {}  # name -> seconds per create/update
         self.checkpoint_before_fail: set[str] = set()
         self.ignore_updates: set[str] = set()  # names whose updates the "cloud" silently drops
+        self.finished: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # finish_interrupted calls
+        self.model_suffix = ""  # stands for a lookup (e.g. latest-approved) that can move on
         self._lock = threading.Lock()
         self._seq = 0
 
@@ -51,12 +61,14 @@ class MemoryProvider(Provider):
         spec = resource.spec
         if resource.kind == "model":
             assert isinstance(spec, schema.ModelSpec)
-            name = f"{resource.name}-{abs(hash(spec.artifact)) % 10_000}"
+            name = f"{resource.name}-{abs(hash(spec.artifact)) % 10_000}{self.model_suffix}"
             return {"name": name, "arn": UNKNOWN, "artifact": spec.artifact, "tags": dict(spec.tags)}
         assert isinstance(spec, schema.EndpointSpec)
         return {
-            "name": resource.name,
+            # The physical name is chosen once: a resource moved to another address keeps it.
+            "name": (prior or {}).get("name", resource.name),
             "arn": UNKNOWN,
+            "status": (prior or {}).get("status", UNKNOWN),
             "variants": [
                 {
                     "name": v.name,
@@ -72,10 +84,17 @@ class MemoryProvider(Provider):
     def _op(self, op: str, attrs: Mapping[str, Any], ctx: ApplyContext | None) -> None:
         name = attrs["name"]
         start = time.monotonic()
-        time.sleep(self.delay.get(name, 0.0))
+        delay = self.delay.get(name, 0.0)
+        # Waits as a real provider does: an interrupted apply stops waiting (the cloud goes on).
+        if ctx is not None and ctx.cancel.wait(delay):
+            self.log.append((op, name, start, time.monotonic()))
+            raise ProviderError(f"stopped waiting for {name}: the apply was cancelled", code="Cancelled")
+        if ctx is None:
+            time.sleep(delay)
         if f"{op}:{name}" in self.fail:
             if ctx is not None and name in self.checkpoint_before_fail:
-                ctx.checkpoint({**attrs, "arn": f"arn:partial:{name}"})
+                known = {k: v for k, v in attrs.items() if v is not UNKNOWN}
+                ctx.checkpoint({**known, "arn": f"arn:partial:{name}"})
             self.log.append((op, name, start, time.monotonic()))
             raise ProviderError(f"{op} {name}: {self.fail[f'{op}:{name}']}")
         self.log.append((op, name, start, time.monotonic()))
@@ -100,7 +119,10 @@ class MemoryProvider(Provider):
                     return dict(existing)
                 raise ProviderError(f"{desired['name']} already exists")
             self._seq += 1
-            self.objects[desired["name"]] = {**desired, "arn": f"arn:{desired['name']}:{self._seq}"}
+            made = {**desired, "arn": f"arn:{desired['name']}:{self._seq}"}
+            if kind == "endpoint":
+                made["status"] = "InService"
+            self.objects[desired["name"]] = made
             return dict(self.objects[desired["name"]])
 
     def update(
@@ -110,6 +132,8 @@ class MemoryProvider(Provider):
         with self._lock:
             if desired["name"] not in self.ignore_updates:
                 self.objects[desired["name"]] = {**desired, "arn": prior["arn"]}
+                if kind == "endpoint":
+                    self.objects[desired["name"]]["status"] = "InService"
             return dict(self.objects[desired["name"]])
 
     def delete(self, kind: str, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
@@ -124,6 +148,11 @@ class MemoryProvider(Provider):
         self._op("delete", prior, ctx)
         with self._lock:
             self.objects.pop(prior["name"], None)
+
+    def finish_interrupted(
+        self, kind: str, recorded: Mapping[str, Any], live: Mapping[str, Any], ctx: ApplyContext
+    ) -> None:
+        self.finished.append((kind, dict(recorded), dict(live)))
 
     def import_resource(self, kind: str, cloud_id: str) -> dict[str, Any]:
         obj = self.read(kind, {"name": cloud_id})

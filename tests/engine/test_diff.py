@@ -30,8 +30,18 @@ def test_force_new_field_replaces_and_marks_the_field() -> None:
     assert d.action == "replace"
     by_path = {c.path: c for c in d.changes}
     assert by_path["artifact"].forces_replacement
-    assert not by_path["name"].forces_replacement
+    assert by_path["name"].forces_replacement  # the id attribute: a new name is a new object
     assert by_path["arn"].after is UNKNOWN  # a new object gets a new ARN
+
+
+def test_a_new_id_alone_replaces_never_renames_in_place() -> None:
+    # After `state mv` an endpoint's desired name may differ from the object's: an update in
+    # place would ask the cloud to change an object by a name it does not have.
+    d = decide(
+        ENDPOINT, {"name": "a", "arn": "x", "config": "c"}, {"name": "b", "arn": UNKNOWN, "config": UNKNOWN}
+    )
+    assert d.action == "replace"
+    assert [c.path for c in d.changes if c.forces_replacement] == ["name"]
 
 
 def test_tag_change_is_in_place() -> None:

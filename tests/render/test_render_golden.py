@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_gitops.engine.diff import compare, decide
-from mlops_gitops.engine.plan import OutputChange, Plan, ResourceChange
+from mlops_gitops.engine.plan import DeposedChange, Move, OutputChange, Plan, ResourceChange, Risk
 from mlops_gitops.provider import UNKNOWN, ResourceType
 from mlops_gitops.render.text import render_plan
 
@@ -109,6 +109,17 @@ def sample_plan() -> Plan:
             reason="changed outside mlops",
         )
     ]
+    plan.moves = [Move("monitor.drift", "monitor.fraud-drift")]
+    plan.deposed = [
+        DeposedChange(
+            "model.fraud-xgb-v6",
+            "model",
+            "fraud-xgb-v6-77777777",
+            {"name": "fraud-xgb-v6-77777777", "environment": {"API_KEY": "old-secret"}},
+            ["environment"],
+        )
+    ]
+    plan.risks = [Risk("model.legacy", "deletes model package group legacy and its 3 versions")]
     plan.outputs = [
         OutputChange("endpoint_arn", "create", None, UNKNOWN),
         OutputChange("api_key", "update", "a", "b", sensitive=True),
