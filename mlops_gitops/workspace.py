@@ -39,7 +39,9 @@ def _pydantic_diagnostics(
 ) -> list[Diagnostic]:
     from mlops_gitops.stack.loader import validation_diagnostics
 
-    return validation_diagnostics(exc, model, stack.positions, base=base)
+    # A `<provider>:` block holds account ids, role ARNs, keys: its values are never repeated in
+    # a message (which may end up in a CI log or a pull request comment).
+    return validation_diagnostics(exc, model, stack.positions, base=base, hidden=lambda _path: True)
 
 
 def check_stack(stack: Stack) -> tuple[type[Provider], BaseModel, dict[str, BaseModel | None]]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +14,6 @@ import click
 
 from mlops_gitops.cli.context import Options
 from mlops_gitops.errors import MlopsError, StateError
-
-PLAN_FILE_FORMAT = "mlops-gitops-plan/1"
 
 
 def _render(doc: dict[str, Any], opts: Options) -> str:
@@ -36,8 +37,16 @@ def _make_plan(
         targets=targets,
         parallelism=parallelism,  # type: ignore[arg-type]
         operation=lock_op,
+        allow_downtime=opts.allow_downtime,
     )
     return stack, planned
+
+
+allow_downtime_option = click.option(
+    "--allow-downtime",
+    is_flag=True,
+    help="Accept a plan that replaces a serving endpoint by deleting it first.",
+)
 
 
 def _exit_code(plan_has_changes: bool, detailed: bool) -> int:
@@ -65,6 +74,7 @@ def register(cli: click.Group) -> None:
     @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
     @click.option("--refresh-only", is_flag=True, help="Only record changes made outside mlops.")
     @click.option("--destroy", is_flag=True, help="Plan to destroy everything in state.")
+    @allow_downtime_option
     @click.pass_context
     def plan(
         ctx: click.Context,
@@ -77,9 +87,11 @@ def register(cli: click.Group) -> None:
         detailed_exitcode: bool,
         refresh_only: bool,
         destroy: bool,
+        allow_downtime: bool,
     ) -> None:
         """Show what apply would change."""
         opts = with_vars(ctx, vars_, var_files)
+        opts.allow_downtime = allow_downtime
         mode = "refresh-only" if refresh_only else "destroy" if destroy else "normal"
         stack, planned = _make_plan(
             opts, mode=mode, targets=list(targets), parallelism=parallelism, lock_op="plan"
@@ -92,7 +104,9 @@ def register(cli: click.Group) -> None:
         else:
             click.echo(_render(doc, opts), nl=False)
         if out:
-            _save_plan(Path(out), doc, stack, opts, mode, list(targets))
+            from mlops_gitops.cli.saved_plan import save_plan
+
+            save_plan(Path(out), doc, stack, sandbox=opts.sandbox)
             if not as_json:
                 click.echo(
                     f"\nSaved the plan to {out}. To perform exactly these actions, run: mlops apply {out}"
@@ -108,6 +122,7 @@ def register(cli: click.Group) -> None:
     @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
     @click.option("--refresh-only", is_flag=True, help="Only record changes made outside mlops in state.")
     @click.option("--json", "as_json", is_flag=True, help="Print the plan and result as JSON.")
+    @allow_downtime_option
     @click.pass_context
     def apply(
         ctx: click.Context,
@@ -119,13 +134,26 @@ def register(cli: click.Group) -> None:
         auto_approve: bool,
         refresh_only: bool,
         as_json: bool,
+        allow_downtime: bool,
     ) -> None:
         """Make the cloud match the stack (or apply a plan saved with `plan --out`)."""
         opts = with_vars(ctx, vars_, var_files)
+        opts.allow_downtime = allow_downtime
         if plan_file:
-            if vars_ or var_files or targets or refresh_only:
+            given = [
+                flag
+                for flag, value in (
+                    ("--var", vars_),
+                    ("--var-file", var_files),
+                    ("--target", targets),
+                    ("--refresh-only", refresh_only),
+                )
+                if value
+            ]
+            if given:
                 raise MlopsError(
-                    "a saved plan carries its own variables, targets and mode: give no other flags"
+                    f"{plan_file} is a saved plan: it carries its own variables, targets and mode, "
+                    f"so {', '.join(given)} cannot be given with it"
                 )
             ctx.exit(_apply_saved(Path(plan_file), opts, parallelism, as_json))
         mode = "refresh-only" if refresh_only else "normal"
@@ -266,7 +294,9 @@ def _run(
     try:
         doc = the_plan.document()
         if expected is not None:
-            _check_unchanged(expected, doc)
+            from mlops_gitops.cli.saved_plan import check_unchanged
+
+            check_unchanged(expected, doc)
         if not as_json and expected is None:  # a saved plan was shown when it was made
             click.echo(_render(doc, opts), nl=False)
         if not the_plan.has_changes:
@@ -278,7 +308,8 @@ def _run(
         from mlops_gitops.cli.progress import ProgressPrinter
 
         printer = ProgressPrinter(color=opts.color, interactive=sys.stdout.isatty(), err=as_json)
-        result = planned.apply(parallelism=parallelism, on_event=printer)
+        with _terminate_as_interrupt():
+            result = planned.apply(parallelism=parallelism, on_event=printer)
     finally:
         planned.release()
     if as_json:
@@ -315,6 +346,25 @@ def _run(
     return 0
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job, `kill`) during apply is handled as Ctrl-C: waiting stops,
+    what was made is recorded and the lock released, instead of dying with state behind."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _diag(line: str):
     from mlops_gitops.errors import Diagnostic
 
@@ -341,74 +391,23 @@ def _confirm(mode: str) -> None:
 
 
 # ------------------------------------------------------------------------------ saved plans
-def _save_plan(
-    path: Path, doc: dict[str, Any], stack: Any, opts: Options, mode: str, targets: list[str]
-) -> None:
-    payload = {
-        "format": PLAN_FILE_FORMAT,
-        "stack_file": str(Path(stack.path).resolve()),
-        "variables": stack.variables,  # resolved values: a plan file is as secret as the stack's vars
-        "sandbox": opts.sandbox,
-        "mode": mode,
-        "targets": targets,
-        "plan": doc,
-    }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    tmp.replace(path)
-
-
-def load_saved_plan(path: Path) -> dict[str, Any]:
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise MlopsError(f"{path}: not a saved plan: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != PLAN_FILE_FORMAT:
-        raise MlopsError(f"{path}: not a saved plan (expected format {PLAN_FILE_FORMAT})")
-    return payload
-
-
 def _apply_saved(path: Path, opts: Options, parallelism: int, as_json: bool) -> int:
-    import tempfile
+    """Apply a plan saved with `plan --out`, on the stack and cloud this command is for."""
+    from mlops_gitops.cli.saved_plan import load_saved_plan, stack_for_apply
 
-    payload = load_saved_plan(path)
-    doc = payload["plan"]
-    opts.file, opts.chdir = payload["stack_file"], None
-    opts.sandbox = bool(payload["sandbox"])
-    with tempfile.TemporaryDirectory() as tmp:
-        # Re-load the stack with exactly the plan's variable values (nothing from the environment).
-        var_file = Path(tmp) / "plan-vars.json"
-        var_file.write_text(json.dumps(payload["variables"]))
-        opts.cli_vars, opts.var_files = {}, [str(var_file)]
-        stack = opts.load_stack()
-    if stack.digest != doc["stack"]["digest"]:
-        raise StateError(f"{path}: the stack changed since this plan was made; run plan again")
+    saved = load_saved_plan(path)
+    stack = stack_for_apply(path, saved, opts)  # refuses another stack or cloud, offline
+    doc = saved.plan
+    # What the saved plan shows was reviewed, a replacement with downtime included: the re-plan
+    # must come out the same (checked in _run) or nothing is applied.
+    opts.allow_downtime = True
     return _run(
         opts,
-        mode=payload["mode"],
-        targets=payload["targets"],
+        mode=doc.mode,
+        targets=list(doc.targets),
         parallelism=parallelism,
         auto_approve=True,
         as_json=as_json,
-        expected=doc,
+        expected=saved.document(),
         stack=stack,
     )
-
-
-def _check_unchanged(expected: dict[str, Any], now: dict[str, Any]) -> None:
-    """A saved plan is applied only if state and the cloud are where they were when it was made."""
-    then, current = expected["state"], now["state"]
-    # A plan made before the first apply has a lineage that was never written: only serials count.
-    fresh = then["serial"] == 0 and current["serial"] == 0
-    if not fresh and (then["lineage"], then["serial"]) != (current["lineage"], current["serial"]):
-        raise StateError(
-            f"the saved plan is stale: state changed since it was made (serial {expected['state']['serial']} "
-            f"then, {now['state']['serial']} now); run plan again"
-        )
-    for key in ("resource_changes", "output_changes", "drift"):
-        if _strip(expected[key]) != _strip(now[key]):
-            raise StateError("the saved plan is stale: the cloud changed since it was made; run plan again")
-
-
-def _strip(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return json.loads(json.dumps(items, sort_keys=True))

@@ -28,6 +28,7 @@ class Options:
     color: bool = True
     cli_vars: dict[str, str] = field(default_factory=dict)
     var_files: list[str] = field(default_factory=list)
+    allow_downtime: bool = False  # plan/apply: accept replacing a serving endpoint by deleting it first
 
     def stack_path(self) -> Path:
         from mlops_gitops.stack.loader import resolve_stack_path
@@ -59,6 +60,20 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
             raise MlopsError(f"--var {pair!r}: expected NAME=VALUE")
         out[name.strip()] = value
     return out
+
+
+def create_private(path: Path, text: str) -> None:
+    """Write `text` to the new file `path`, readable by its owner only: generated stack YAML
+    holds what the cloud returned (environment values, keys). Created that way in one step
+    (O_EXCL), so the file is never briefly readable by others, nor an existing one overwritten."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise MlopsError(f"{path} already exists: move it away or pick another name") from None
+    except OSError as exc:
+        raise MlopsError(f"cannot create {path}: {(exc.strerror or str(exc)).lower()}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 def open_all(opts: Options, stack: Any = None):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import Any
 
 import click
 
@@ -17,11 +18,13 @@ from mlops_gitops.errors import MlopsError
 var_option = click.option(
     "--var", "vars_", multiple=True, metavar="NAME=VALUE", help="Set a stack variable (repeatable)."
 )
+# A plain string: the stack loader reads the file and says in one line what is wrong with it
+# (click.Path would print a usage block for a directory).
 var_file_option = click.option(
     "--var-file",
     "var_files",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    metavar="FILE",
     help="YAML/JSON file of variable values (repeatable).",
 )
 target_option = click.option(
@@ -47,6 +50,15 @@ def with_vars(ctx: click.Context, vars_: tuple[str, ...], var_files: tuple[str, 
     return opts
 
 
+def _chdir(directory: str) -> None:
+    # As Terraform's -chdir: every relative path (stack, --var-file, plan files) is then
+    # relative to DIR.
+    try:
+        os.chdir(directory)
+    except OSError as exc:
+        raise MlopsError(f"--chdir {directory}: {(exc.strerror or str(exc)).lower()}") from exc
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-f", "--file", "file_", metavar="FILE", help="Stack file (default: ./stack.yaml).")
 @click.option("--chdir", metavar="DIR", help="Act on the stack in DIR.")
@@ -56,15 +68,55 @@ def with_vars(ctx: click.Context, vars_: tuple[str, ...], var_files: tuple[str, 
 @click.pass_context
 def cli(ctx: click.Context, file_: str | None, chdir: str | None, sandbox: bool, no_color: bool) -> None:
     """Plan and apply ML deployments (models, endpoints, monitors, retraining schedules) on
-    SageMaker and Vertex AI from a declarative stack file."""
+    SageMaker and Vertex AI from a declarative stack file.
+
+    These options may also follow the command, as in `mlops plan --sandbox`."""
     if chdir:
-        # As Terraform's -chdir: every relative path (stack, --var-file, plan files) is then
-        # relative to DIR.
-        try:
-            os.chdir(chdir)
-        except OSError as exc:
-            raise MlopsError(f"--chdir {chdir}: {exc.strerror}") from exc
+        _chdir(chdir)
     ctx.obj = make_options(file_, None, sandbox, no_color)
+
+
+# The global options again, on every command: users type `mlops plan --sandbox` as often as
+# `mlops --sandbox plan`. They run after the group's own (which has made the Options), so each
+# only amends them. Hidden from each command's help, which would otherwise repeat them all.
+def _after_file(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        options(ctx).file = value
+
+
+def _after_chdir(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        _chdir(value)
+
+
+def _after_sandbox(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        options(ctx).sandbox = True
+
+
+def _after_no_color(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        options(ctx).color = False
+
+
+def _global_params() -> list[click.Parameter]:
+    shared: dict[str, Any] = {"expose_value": False, "hidden": True}
+    return [
+        click.Option(["-f", "--file", "global_file"], callback=_after_file, **shared),
+        # Eager: it changes the directory before other parameters (a plan FILE that must
+        # exist, say) are checked.
+        click.Option(["--chdir", "global_chdir"], callback=_after_chdir, is_eager=True, **shared),
+        click.Option(["--sandbox", "global_sandbox"], is_flag=True, callback=_after_sandbox, **shared),
+        click.Option(["--no-color", "global_no_color"], is_flag=True, callback=_after_no_color, **shared),
+    ]
+
+
+def _accept_global_options(command: click.Command) -> None:
+    """Give `command`, and every command below it, the global options."""
+    command.params.extend(_global_params())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_global_options(sub)
 
 
 @cli.command()
@@ -103,6 +155,8 @@ def _register() -> None:
 
     for mod in (commands_run, commands_state, commands_tools):
         mod.register(cli)
+    for command in cli.commands.values():
+        _accept_global_options(command)
 
 
 _register()
@@ -114,11 +168,23 @@ def main() -> None:
     try:
         # With standalone_mode off, click returns `ctx.exit(N)` codes instead of exiting.
         code = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (and SIGTERM, which apply handles as Ctrl-C) into Abort.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
         click.echo("Aborted.", err=True)
         sys.exit(1)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # `mlops` or `mlops state` alone: the help
         exc.show()
+        sys.exit(1)
+    except click.UsageError as exc:
+        # One line, as every other error: click's usage block would bury the message.
+        command = exc.ctx.command_path if exc.ctx is not None else "mlops"
+        click.echo(f"Error: {_one_line(exc.format_message())} (see {command} --help)", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
         sys.exit(1 if exc.exit_code == 2 else exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -140,3 +206,7 @@ def main() -> None:
         )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())

@@ -7,7 +7,8 @@ Files in DIR:
 
     sandbox.json   written (atomically) once the emulators listen: {"pid", "started_at",
                    "urls": {provider: url}, "settings": {provider: {...}}}; removed on exit
-    sandbox.log    the daemon's log (and anything it prints)
+    sandbox.log    the daemon's log (and anything it prints), readable by its owner only:
+                   emulators log requests, which carry what the stack sends (secrets too)
     .daemon.lock   held (flock) by the living daemon for its whole life, holding its pid: a
                    daemon is alive exactly when this lock is held, which unlike a pid cannot be
                    fooled by pid reuse or a zombie
@@ -145,7 +146,7 @@ def _hold_daemon_lock(sandbox_dir: Path) -> BinaryIO:
 def _read_state(sandbox_dir: Path) -> dict[str, Any] | None:
     try:
         state = json.loads((sandbox_dir / STATE_FILE).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # absent, half-written or mangled
         return None
     return state if isinstance(state, dict) and isinstance(state.get("pid"), int) else None
 
@@ -187,6 +188,15 @@ def _healthy(sandbox_dir: Path, state: dict[str, Any]) -> bool:
     if state["pid"] != _daemon_pid(sandbox_dir):
         return False
     return all(_answers(url) for url in state.get("urls", {}).values())
+
+
+def _open_log(path: Path) -> int:
+    """A descriptor appending to the log, which is created owner-only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # A log left by an older version may be readable by others: narrow it while it is open.
+    if os.fstat(fd).st_mode & 0o077:
+        os.fchmod(fd, 0o600)
+    return fd
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -248,6 +258,7 @@ def run(sandbox_dir: Path, settings: dict[str, Any]) -> None:
     the emulators and remove sandbox.json. Must run in the main thread (signal handlers)."""
     sandbox_dir = sandbox_dir.resolve()
     sandbox_dir.mkdir(parents=True, exist_ok=True)
+    os.close(_open_log(sandbox_dir / LOG_FILE))  # so that logging appends to an owner-only file
     logging.basicConfig(
         filename=sandbox_dir / LOG_FILE,
         level=logging.INFO,
@@ -330,7 +341,7 @@ def _spawn(sandbox_dir: Path, settings: dict[str, Any], deadline: float) -> dict
     command = [sys.executable, "-m", "mlops_gitops.sandbox.daemon", "--dir", str(sandbox_dir)]
     command += ["--settings", json.dumps(settings)]
     log_path = sandbox_dir / LOG_FILE
-    with open(log_path, "ab") as log:
+    with os.fdopen(_open_log(log_path), "ab") as log:
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

@@ -3,7 +3,9 @@
 Steps: parse YAML with positions -> resolve variables and interpolate `${var.NAME}` -> validate
 with the pydantic schema -> build resources, check references and semantics -> order the graph.
 Each step reports what it finds and the next still runs, so one run shows all the problems; a
-value that could not be interpolated is left out of later checks instead of failing them twice.
+value that could not be parsed or interpolated is left out of later checks instead of failing
+them twice. Values in messages are cut short, and never shown when they may be secret: those fed
+by a `sensitive: true` variable and everything in a `<provider>:` block (credentials live there).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import os
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -25,11 +27,13 @@ from mlops_gitops.errors import Diagnostic, StackError
 from mlops_gitops.kinds import SECTIONS, Kind
 from mlops_gitops.stack import graph, schema, yamlpos
 from mlops_gitops.stack.model import Resource, Stack
-from mlops_gitops.stack.suggest import did_you_mean
+from mlops_gitops.stack.suggest import SHOWN_LIMIT, did_you_mean, shown
 from mlops_gitops.stack.variables import interpolate, resolve
 
 STACK_FILES = ("stack.yaml", "stack.yml")
 _NO_VARS: Mapping[str, str] = types.MappingProxyType({})
+# Set to 1 to let pipeline definitions and local state live outside the stack's directory.
+ALLOW_OUTSIDE_PATHS = "MLOPS_ALLOW_OUTSIDE_PATHS"
 
 
 def resolve_stack_path(file: str | None, chdir: str | None) -> Path:
@@ -61,10 +65,11 @@ def load_stack(
     environ: Mapping[str, str] | None = None,
 ) -> Stack:
     file = str(path)
+    environ = os.environ if environ is None else environ
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise StackError(f"cannot read {file}: {exc.strerror}") from exc
+        raw = yamlpos.read_source(path)
+    except yamlpos.SourceError as exc:
+        raise StackError(f"{file}: {exc}") from None
     parsed = yamlpos.parse_bytes(raw, file)
     if parsed.data is None:
         raise StackError.of(parsed.diagnostics)
@@ -74,32 +79,40 @@ def load_stack(
         positions,
         cli_vars=cli_vars,
         var_files=var_files,
-        environ=os.environ if environ is None else environ,
+        environ=environ,
+        refused=parsed.refused,
     )
     interpolated = interpolate(parsed.data, positions, variables)
     data, sensitive = interpolated.data, interpolated.sensitive_paths
 
-    hidden = _Prefixes(yamlpos.dotted(segs) for segs in sensitive)
-    spec, schema_errors = _validate(data, positions, hidden)
+    secret = _Prefixes(yamlpos.dotted(segs) for segs in sensitive)
+    spec, schema_errors = _validate(data, positions, lambda p: secret.covers(p) or in_provider_block(p))
     declared = _declared(data)
     resources, link_errors = graph.build(_resource_specs(data, spec), declared, positions, sensitive)
     order, cycle_errors = graph.dependency_order(resources)
     base_dir = Path(file).parent
     outputs = spec.outputs if spec is not None else None
+    allow_outside = _truthy(environ.get(ALLOW_OUTSIDE_PATHS))
+    outside = [] if allow_outside else _outside(data, resources, base_dir, positions)
     later = [
         *schema_errors,
         *link_errors,
         *cycle_errors,
         *graph.check(resources, positions, base_dir),
         *graph.check_outputs(interpolated.output_refs, declared, outputs, sensitive, positions),
+        *graph.check_output_secrets(interpolated.output_refs, resources, outputs, positions),
+        *(graph.check_moved(spec.moved, resources, positions) if spec is not None else ()),
     ]
-    unresolved = _Prefixes(interpolated.unresolved)
+    # Values already reported (refused, not interpolated, or pointing outside the stack) are not
+    # checked further: one problem, one message.
+    reported = _Prefixes([*parsed.refused, *interpolated.unresolved, *(d.path for d in outside)])
     diagnostics = _in_reading_order(
         [
             *parsed.diagnostics,
             *variables.diagnostics,
             *interpolated.diagnostics,
-            *(d for d in later if not unresolved.covers(d.path)),
+            *outside,
+            *(d for d in later if not reported.covers(d.path)),
         ],
         file,
     )
@@ -125,6 +138,7 @@ def load_stack(
         base_dir=str(base_dir),
         positions=positions,
         warnings=diagnostics,  # no errors among them by now
+        moved=[(m.from_, m.to) for m in spec.moved],
     )
 
 
@@ -135,7 +149,74 @@ class _Prefixes:
         self.paths = set(paths)
 
     def covers(self, path: str) -> bool:
-        return any(path == p or path.startswith((f"{p}.", f"{p}[")) for p in self.paths)
+        # Walks up from `path` (a few steps) rather than over the set (maybe thousands of paths).
+        while path not in self.paths:
+            if not path:
+                return False
+            path = yamlpos.parent_path(path)
+        return True
+
+
+def in_provider_block(path: str) -> bool:
+    """Whether `path` lies in the stack's `provider:` settings or in a resource's `<provider>:`
+    block (`models.x.sagemaker.vpc`): where credentials and account details are written."""
+    head, _, rest = path.partition(".")
+    if head == "provider" or path.startswith("provider["):
+        return True
+    if head not in SECTIONS:
+        return False
+    block = re.match(r"[^.\[]+[.]([^.\[]+)", rest)
+    return block is not None and block[1] in schema.ProviderBlocks.model_fields
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _inside(root: Path, target: Path) -> bool:
+    try:
+        return (root / target).resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a symbolic link loop: nowhere a file could be read from
+        return False
+
+
+def _outside(
+    data: Mapping[Any, Any], resources: Mapping[str, Resource], base_dir: Path, positions: yamlpos.Positions
+) -> list[Diagnostic]:
+    """Paths in the stack that lead out of its directory. A pipeline definition is read and sent
+    to the cloud, and local state is written: a stack from a pull request must not reach for
+    `/etc/passwd` or `~/.aws` (by an absolute path, `..`, or a symbolic link)."""
+    found: list[tuple[str, Any]] = [
+        (f"schedules.{res.name}.pipeline.definition", res.spec.pipeline.definition)
+        for res in resources.values()
+        if isinstance(res.spec, schema.ScheduleSpec)
+    ]
+    # Read from the data, so that it is checked even when the stack is otherwise invalid; without
+    # a backend, state is in `.mlops`, which may be a symbolic link too.
+    backend = data.get("backend", {"local": {}})
+    local = backend.get("local") if isinstance(backend, dict) else None
+    if isinstance(local, dict):
+        found.append(("backend.local.path", local.get("path", schema.LocalBackend().path)))
+    root = base_dir.resolve()
+    out: list[Diagnostic] = []
+    for path, value in found:
+        if not isinstance(value, str) or not value:
+            continue
+        target = Path(value)
+        if _inside(root, target):
+            continue
+        if target.is_absolute():
+            why = "is an absolute path outside the stack's directory"
+        elif ".." in target.parts:
+            why = "leads out of the stack's directory"
+        else:
+            why = "leads out of the stack's directory through a symbolic link"
+        message = (
+            f"{why}: it must name a path inside the directory of the stack file "
+            f"(set {ALLOW_OUTSIDE_PATHS}=1 to allow paths outside it)"
+        )
+        out.append(Diagnostic(message, path, positions.value(path)))
+    return out
 
 
 def _in_reading_order(diagnostics: list[Diagnostic], file: str) -> list[Diagnostic]:
@@ -200,12 +281,12 @@ def _digest(raw: bytes, values: Mapping[str, Any], resources: Iterable[Resource]
 
 # ------------------------------------------------------------------ schema errors, for humans
 def _validate(
-    data: Mapping[Any, Any], positions: yamlpos.Positions, hidden: _Prefixes
+    data: Mapping[Any, Any], positions: yamlpos.Positions, hidden: Callable[[str], bool]
 ) -> tuple[schema.StackSpec | None, list[Diagnostic]]:
     try:
         return schema.StackSpec.model_validate(data), []
     except ValidationError as exc:
-        return None, validation_diagnostics(exc, schema.StackSpec, positions, hidden=hidden.covers)
+        return None, validation_diagnostics(exc, schema.StackSpec, positions, hidden=hidden)
 
 
 def validation_diagnostics(
@@ -305,55 +386,79 @@ class _Explainer:
         kind = located.error["type"]
         got = self.got(located.error["input"], path)
         if kind in _MESSAGES:
-            return _MESSAGES[kind](located, got)
+            return _MESSAGES[kind](located, got, self.hidden(path))
         if kind in _EXPECTED:
             return f"must be {_EXPECTED[kind]}{got}"
         message = re.sub(r"^(Value error|Assertion failed), ", "", located.error["msg"])
         if message.startswith("Input should be "):
             return "must be " + message.removeprefix("Input should be ") + got
-        return message
+        # A validator's own message may quote the value it refused (or a field of it).
+        return self.scrub(message, located.error["input"], path)
 
     def got(self, value: Any, path: str) -> str:
-        if self.hidden(path):
-            return ""
-        if isinstance(value, dict):
-            return "; got a mapping"
-        if isinstance(value, list):
-            return "; got a list"
-        return f"; got {value!r}" if isinstance(value, str) else f"; got {json.dumps(value, default=str)}"
+        return "" if self.hidden(path) else f"; got {shown(value)}"
+
+    def scrub(self, message: str, value: Any, path: str) -> str:
+        """`message` with the secret values in `value` (the input at `path`) replaced by
+        `(sensitive)`, and any other long value cut short."""
+        for text, secret in self.scalars(value, path):
+            for form in dict.fromkeys((repr(text), text)):  # the quoted form first
+                if secret:
+                    message = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", "(sensitive)", message)
+                elif len(form) > SHOWN_LIMIT:
+                    message = message.replace(form, shown(text))
+        return message
+
+    def scalars(self, value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
+        """(text, is it secret) for each scalar in `value`, which stands at `path`."""
+        if isinstance(value, dict) and depth < yamlpos.MAX_DEPTH:
+            for k, v in value.items():
+                yield from self.scalars(v, yamlpos.key_path(path, k), depth + 1)
+        elif isinstance(value, list) and depth < yamlpos.MAX_DEPTH:
+            for i, v in enumerate(value):
+                yield from self.scalars(v, yamlpos.index_path(path, i), depth + 1)
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            try:
+                text = str(value)
+            except ValueError:  # an integer too long to print: no message can quote it
+                return
+            if text:
+                yield text, self.hidden(path)
 
 
-def _unknown_field(located: _Located, _got: str) -> str:
+# Each takes the error, `; got <value>` (empty when the value is hidden) and whether it is hidden.
+def _unknown_field(located: _Located, _got: str, _hidden: bool) -> str:
     name = str(located.segments[-1])
-    return f"unknown field {name!r}{did_you_mean(name, _field_names(located.holder))}"
+    return f"unknown field {shown(name)}{did_you_mean(name, _field_names(located.holder))}"
 
 
-def _not_allowed(located: _Located, got: str) -> str:
+def _not_allowed(located: _Located, got: str, hidden: bool) -> str:
     allowed = _literal_values(located.annotation)
     value = located.error["input"]
-    # With a single allowed value the message already says what to write.
-    guess = isinstance(value, str) and len(allowed) > 1
+    # With a single allowed value the message already says what to write; a hidden value gets
+    # no hint, which would tell what it looks like.
+    guess = isinstance(value, str) and len(allowed) > 1 and not hidden
     hint = did_you_mean(value, map(str, allowed)) if guess else ""
     expected = _either(allowed) or located.error.get("ctx", {}).get("expected")
     return f"must be {expected}{got}{hint}"
 
 
-def _pattern(located: _Located, got: str) -> str:
+def _pattern(located: _Located, got: str, _hidden: bool) -> str:
     pattern = located.error.get("ctx", {}).get("pattern")
     rule = _NAME_RULE if pattern == schema.NAME_RE else f"text matching {pattern}"
-    if located.on_key:
-        return f"invalid name {located.error['input']!r}: use {rule}"
+    if located.on_key:  # a key is a name the user chose, never a secret
+        return f"invalid name {shown(located.error['input'])}: use {rule}"
     return f"must be {rule}{got}"
 
 
-def _length(located: _Located, _got: str) -> str:
+def _length(located: _Located, _got: str, _hidden: bool) -> str:
     ctx = located.error.get("ctx", {})
     if located.error["type"] == "too_short":
         return f"must have at least {ctx.get('min_length')} item(s)"
     return f"must have at most {ctx.get('max_length')} item(s)"
 
 
-_MESSAGES: dict[str, Callable[[_Located, str], str]] = {
+_MESSAGES: dict[str, Callable[[_Located, str, bool], str]] = {
     "extra_forbidden": _unknown_field,
     "literal_error": _not_allowed,
     "string_pattern_mismatch": _pattern,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from mlops_gitops.errors import Diagnostic, Position
 from mlops_gitops.stack import yamlpos
 from mlops_gitops.stack.schema import VariableSpec
-from mlops_gitops.stack.suggest import did_you_mean
+from mlops_gitops.stack.suggest import did_you_mean, shown
 
 ENV_PREFIX = "MLOPS_VAR_"
 _NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
@@ -53,6 +53,9 @@ class Variables:
     sensitive: set[str] = field(default_factory=set)
     unresolved: set[str] = field(default_factory=set)  # declared, but with no usable value (reported)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # A var file could not be read or parsed: a variable without a value may well be set in it,
+    # so that is not reported on top of the file's own error.
+    var_file_broken: bool = False
 
 
 def resolve(
@@ -62,10 +65,13 @@ def resolve(
     cli_vars: Mapping[str, str],
     var_files: Sequence[str | Path],
     environ: Mapping[str, str],
+    refused: Collection[str] = (),
 ) -> Variables:
-    """The value of every declared variable, from all its sources (`default: null` is no default)."""
+    """The value of every declared variable, from all its sources (`default: null` is no default).
+    `refused` are paths of the stack whose values could not be parsed (already reported): a
+    declaration among them is treated as malformed."""
     out = Variables()
-    decls = _declarations(doc, out)
+    decls = _declarations(doc, out, refused)
     offered: dict[str, list[_Candidate]] = {name: [] for name in decls}
     for name, spec in decls.items():
         if spec.default is not None:
@@ -82,25 +88,36 @@ def resolve(
         if name in offered:
             offered[name].append(_from_declaration(text, f"--var {name}", name, positions))
         elif name not in declared:
-            message = f"--var {name}: no variable named {name!r} is declared{did_you_mean(name, declared)}"
+            hint = did_you_mean(name, declared)
+            message = f"--var {name}: no variable named {shown(name)} is declared{hint}"
             out.diagnostics.append(Diagnostic(message))
     for name, spec in decls.items():
         _choose(name, spec, offered[name], positions, out)
     return out
 
 
-def _declarations(doc: Mapping[str, Any], out: Variables) -> dict[str, VariableSpec]:
+def _declarations(
+    doc: Mapping[str, Any], out: Variables, refused: Collection[str]
+) -> dict[str, VariableSpec]:
     """Declared variables that are well formed. A malformed declaration is reported by schema
-    validation; here it only keeps its references from raising a second error."""
+    validation (or by the parser); here it only keeps its references from raising a second error."""
     raw = doc.get("variables")
     decls: dict[str, VariableSpec] = {}
     for name, body in (raw if isinstance(raw, dict) else {}).items():
+        path = f"variables.{name}"
+        if any(p == path or p.startswith((f"{path}.", f"{path}[")) for p in refused):
+            out.unresolved.add(str(name))
+            continue
         try:
             decls[str(name)] = VariableSpec.model_validate(body)
         except ValidationError:
             out.unresolved.add(str(name))
     out.sensitive = {name for name, spec in decls.items() if spec.sensitive}
     return decls
+
+
+# Stands for a var file's value that could not be parsed (already reported).
+_REFUSED = object()
 
 
 def _from_declaration(value: str, source: str, name: str, positions: yamlpos.Positions) -> _Candidate:
@@ -113,20 +130,24 @@ def _offer_var_file(
     file: str, offered: dict[str, list[_Candidate]], declared: set[str], out: Variables
 ) -> None:
     try:
-        raw = Path(file).read_bytes()
-    except OSError as exc:
-        out.diagnostics.append(Diagnostic(f"--var-file {file}: cannot read it: {exc.strerror}"))
+        raw = yamlpos.read_source(file)
+    except yamlpos.SourceError as exc:
+        out.diagnostics.append(Diagnostic(f"--var-file {file}: {exc}"))
+        out.var_file_broken = True
         return
     parsed = yamlpos.parse_bytes(raw, file)
     out.diagnostics += parsed.diagnostics
+    out.var_file_broken |= parsed.data is None
     for name, value in (parsed.data or {}).items():
         where = parsed.positions.key(str(name))
         if name in offered:
-            offered[name].append(_Candidate(value, "", str(name), parsed.positions.value(str(name))))
+            # A value the parser refused (reported) still takes its place among the sources.
+            given = _REFUSED if str(name) in parsed.refused else value
+            offered[name].append(_Candidate(given, "", str(name), parsed.positions.value(str(name))))
         elif name not in declared:
             # A warning, as in Terraform: one var file is often shared by several stacks.
             message = (
-                f"no variable named {name!r} is declared in the stack{did_you_mean(str(name), declared)}"
+                f"no variable named {shown(name)} is declared in the stack{did_you_mean(str(name), declared)}"
             )
             out.diagnostics.append(Diagnostic(message, str(name), where, severity="warning"))
 
@@ -135,20 +156,25 @@ def _choose(
     name: str, spec: VariableSpec, offered: list[_Candidate], positions: yamlpos.Positions, out: Variables
 ) -> None:
     if not offered:
+        out.unresolved.add(name)
+        if out.var_file_broken:
+            return
         path = f"variables.{name}"
         message = (
             f"variable {name!r} has no value: pass --var {name}=..., put it in a --var-file, "
             f"or set {ENV_PREFIX}{name} in the environment"
         )
         out.diagnostics.append(Diagnostic(message, path, positions.key(path)))
-        out.unresolved.add(name)
         return
     chosen = offered[-1]  # sources were offered in increasing precedence
+    if chosen.value is _REFUSED:
+        out.unresolved.add(name)
+        return
     try:
         out.values[name] = coerce(chosen.value, spec.type)
     except ValueError as exc:
-        shown = "" if spec.sensitive else f", got {chosen.value!r}"
-        out.diagnostics.append(Diagnostic(f"{chosen.label}{exc}{shown}", chosen.path, chosen.position))
+        got = "" if spec.sensitive else f", got {shown(chosen.value)}"
+        out.diagnostics.append(Diagnostic(f"{chosen.label}{exc}{got}", chosen.path, chosen.position))
         out.unresolved.add(name)
 
 
@@ -240,6 +266,7 @@ class _Interpolator:
         self.unresolved: set[str] = set()
         self.output_refs: list[OutputRef] = []
         self.diagnostics: list[Diagnostic] = []
+        self._depths: dict[str, int] = {}
 
     def walk(self, value: Any, segs: Segments, in_outputs: bool) -> Any:
         if isinstance(value, dict):
@@ -255,6 +282,11 @@ class _Interpolator:
         if whole:
             value = self._lookup(whole[1], segs)
             if value is _MISSING:
+                return text
+            if len(segs) + self._nesting(whole[1], value) > yamlpos.MAX_DEPTH:
+                # Each file is within the bound, but a deep value placed deep would not be.
+                self.unresolved.add(yamlpos.dotted(segs))
+                self._error(segs, f"the value of variable {shown(whole[1])} nests too deep to be placed here")
                 return text
             return _escape(value) if in_outputs and isinstance(value, str) else value
         pieces: list[str] = []
@@ -290,6 +322,11 @@ class _Interpolator:
             )
         return m[0]
 
+    def _nesting(self, name: str, value: Any) -> int:
+        if name not in self._depths:  # once per variable, however often it is used
+            self._depths[name] = nesting(value)
+        return self._depths[name]
+
     def _lookup(self, name: str, segs: Segments) -> Any:
         if name in self.variables.values:
             if name in self.variables.sensitive:
@@ -298,12 +335,24 @@ class _Interpolator:
         self.unresolved.add(yamlpos.dotted(segs))
         if name not in self.variables.unresolved:
             known = [*self.variables.values, *self.variables.unresolved]
-            self._error(segs, f"undefined variable {name!r}{did_you_mean(name, known)}")
+            self._error(segs, f"undefined variable {shown(name)}{did_you_mean(name, known)}")
         return _MISSING
 
     def _error(self, segs: Segments, message: str) -> None:
         path = yamlpos.dotted(segs)
         self.diagnostics.append(Diagnostic(message, path, self.positions.value(path)))
+
+
+def nesting(value: Any) -> int:
+    """How many levels of collections `value` has (0 for a scalar), without recursing."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            todo.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _escape(text: str) -> str:

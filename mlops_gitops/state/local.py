@@ -52,9 +52,10 @@ class LocalBackend(StateBackend):
             raise StateError(f"cannot read {self.path}: {err.strerror}") from None
         try:
             return StateDoc.from_json(text)
-        except StateError as err:
+        except (StateError, RecursionError) as err:  # RecursionError: JSON nested absurdly deep
+            why = err if isinstance(err, StateError) else "it nests too deeply"
             backup = f" (the previous version is in {BACKUP_FILE})" if self.backup_path.exists() else ""
-            raise StateError(f"{self.path} is not valid state: {err}{backup}") from None
+            raise StateError(f"{self.path} is not valid state: {why}{backup}") from None
 
     def _store(self, doc: StateDoc) -> None:
         try:
@@ -101,7 +102,8 @@ class LocalBackend(StateBackend):
             raise StateError(f"cannot create {self.directory}: {err.strerror}") from None
         for _ in range(_LOCK_CREATE_ATTEMPTS):
             try:
-                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                # Owner-only, as state is: the lock names who runs what, from which host.
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             except FileExistsError:
                 holder = self._read_holder()
                 if holder is not None:

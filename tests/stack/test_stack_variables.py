@@ -185,7 +185,7 @@ def test_unknown_var_file_entry_is_a_warning(write: Write) -> None:
 def test_var_file_problems(problems: Problems, write: Write) -> None:
     write("env: [unclosed\n", "broken.yaml")
     assert problems(MODEL, var_files=["missing.yaml", "broken.yaml"]) == [
-        "--var-file missing.yaml: cannot read it: No such file or directory",
+        "--var-file missing.yaml: no such file",
         "broken.yaml:2:1: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence)",
     ]
 

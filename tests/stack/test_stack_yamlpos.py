@@ -15,7 +15,7 @@ TEXT = dedent("""\
     name: fraud
     count: 3
     ratio: 0.5
-    on: true
+    "on": true
     quoted: "3"
     empty:
     when: 2024-01-01
@@ -81,7 +81,7 @@ NOT_A_MAPPING = "s.yaml:1:1: expected a mapping of `key: value` lines at the top
     [
         ("a: !!binary aGk=\n", "s.yaml:1:4: a: unsupported YAML tag !!binary"),
         ("a: !Ref x\n", "s.yaml:1:4: a: unsupported YAML tag !Ref"),
-        ("a: !!int abc\n", "s.yaml:1:4: a: 'abc' is not a valid !!int"),
+        ("a: !!int abc\n", "s.yaml:1:4: a: the value is not a valid !!int"),
         ("? [1]\n: x\n", "s.yaml:1:3: a mapping key must be a plain value, not a list or a mapping"),
         ("a: &r [1, *r]\n", "s.yaml:1:4: a[1]: a YAML alias refers to the collection that contains it"),
         (
