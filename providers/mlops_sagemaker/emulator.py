@@ -4,9 +4,16 @@ Every moto service answers on one loopback port (the SageMaker provider also nee
 Auto Scaling, CloudWatch, SNS, EventBridge, EventBridge Scheduler and S3). In front of moto's WSGI
 application sits a small WSGI middleware that
 
-* adds latency to AWS calls and fails the calls that match configured rules;
+* adds latency to AWS calls and fails the calls that match configured rules: refused, or carried
+  out with their reply lost (an error or a dropped connection instead), always or at a rate;
+* refuses SageMaker requests beyond the API reference's maximums (lengths, counts, ranges: 50
+  tags, 63-character names, a 3600-second bake), which botocore does not check, in AWS's words;
 * gives SageMaker endpoints their real lifecycle: `Creating` -> `InService` (or `Failed`),
-  `Updating` -> `InService`, instead of moto's instant `InService`;
+  `Updating` -> `InService`, `Deleting` -> gone (the name is taken until then), instead of moto's
+  instant `InService` and deletion; refuses to update an endpoint that is in progress or
+  `Failed` (a failed endpoint can only be deleted), and to delete one in progress; and, through
+  the control API, puts an endpoint in `SystemUpdating`, `RollingBack`, `OutOfService` or
+  `Failed` as SageMaker itself would;
 * implements `UpdateEndpoint` (missing in moto), including a failed update rolling back to the
   previous endpoint configuration with `FailureReason` set, and deployment guardrails: blue/green
   canary, linear or all-at-once traffic shifting and rolling batches with their baking periods, rolled
@@ -14,15 +21,17 @@ application sits a small WSGI middleware that
   (`emulator_guardrails.py`);
 * makes `UpdateEndpointWeightsAndCapacities` change only the fields it is given;
 * refuses duplicate `CreateModel` / `CreateEndpointConfig` / `CreateEndpoint` as SageMaker does;
-* implements the MonitoringSchedule calls (`emulator_monitoring.py`) and refuses to delete a job
-  definition a schedule runs;
+* implements the MonitoringSchedule calls (`emulator_monitoring.py`: only Model Monitor's cron
+  forms, on an endpoint that exists and captures data) and refuses to delete a job definition a
+  schedule runs;
 * gives processing jobs (baselining jobs) a lifecycle: `InProgress` -> `Completed` (or `Failed`)
   after the endpoint delay, instead of moto's instant `Completed`; keeps the `Environment` and
   `ProcessingResources` moto drops from DescribeProcessingJob; refuses a name already used. No job
   runs: nothing is written to the job's outputs;
 * completes the model registry: `DeleteModelPackage`, `DeleteModelPackageGroup` (refused while the
   group has versions), `UpdateModelPackage` changing only what it is given, version numbers never
-  reused, and tags on model packages (moto's `ListTags` fails on their ARNs);
+  reused, `CreateModelPackage`'s ClientToken (a request sent again gets the package it made), and
+  tags on model packages (moto's `ListTags` fails on their ARNs);
 * serves a control API under `/_emulator/` to read and change the settings and to reset state.
 
 Why a middleware rather than patching moto's `SageMakerResponse` class: a patch changes moto for
@@ -36,12 +45,16 @@ Settings (constructor argument, or at runtime through the control API):
 
     latency_ms              milliseconds added to every AWS call (default 0)
     endpoint_delay_seconds  how long CreateEndpoint / UpdateEndpoint /
-                            UpdateEndpointWeightsAndCapacities take (default 1.0)
+                            UpdateEndpointWeightsAndCapacities / DeleteEndpoint take (default 1.0)
     fail                    rules failing matching AWS calls, each
-                            {"action": "CreateEndpoint", "service": "sagemaker" (optional),
-                             "name": "fraud-api" (optional), "code": "ThrottlingException",
-                             "message": "...", "status": 400, "times": 1 (omit: every call)};
-                            code defaults to ValidationException, status to 400
+                            {"action": "CreateEndpoint" (or a glob: "Describe*"),
+                             "service": "sagemaker" (optional), "name": "fraud-api" (optional),
+                             "code": "ThrottlingException", "message": "...", "status": 400,
+                             "times": 1 (omit: every call), "rate": 0.2 (omit: every call),
+                             "lose_reply": true (carry the call out, then fail it),
+                             "disconnect": true (close the connection instead of answering)};
+                            code defaults to ValidationException, status to 400 (see FailRule)
+    seed                    seeds the draws of rules with a `rate` (default: unseeded)
     fail_endpoint_creates   true, or a list of endpoint names: CreateEndpoint ends `Failed`
     fail_endpoint_updates   true, or a list of endpoint names: UpdateEndpoint rolls back
     fail_processing_jobs    true, or a list of processing job names: the job ends `Failed`
@@ -56,7 +69,13 @@ Control API (JSON): `GET /_emulator/settings`; `POST /_emulator/settings` with t
 (the others keep their value), answering the settings now in force, or 400 `{"error": ...}`;
 `POST /_emulator/reset` wipes every moto service's state (the emulator's own, such as monitoring
 schedules, is kept on moto's backend objects and goes with it), drops endpoint operations in flight
-and restores the settings the emulator was built with.
+and restores the settings the emulator was built with; `POST /_emulator/endpoint-status` with
+`{"endpoint": "fraud-api", "status": "SystemUpdating", "seconds": 2 (optional), "region": ...
+(optional)}` puts an endpoint in a status SageMaker may give it on its own (see
+`_Gateway.set_endpoint_status`).
+
+Error messages SageMaker does not document (a schedule on an endpoint without data capture, an
+update of a Failed endpoint) are the emulator's own wording, with the documented error codes.
 
 moto keeps its state per process, so emulators sharing a process share their AWS state. Its
 account is 123456789012 unless the usual moto overrides (`MOTO_ACCOUNT_ID`, `x-moto-account-id`)
@@ -66,12 +85,15 @@ Importing this module imports neither moto nor boto3; `start()` imports moto (~0
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import functools
 import http
 import io
 import json
 import logging
 import os
+import random
 import re
 import socket
 import threading
@@ -106,7 +128,14 @@ _MOTO_API_PREFIX = "/moto-api"
 # SigV4: "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/sagemaker/aws4_request, ..."
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
 _DEFAULT_REGION = "us-east-1"
-_IN_PROGRESS = ("Creating", "Updating")
+# Statuses in which SageMaker refuses UpdateEndpoint, UpdateEndpointWeightsAndCapacities and
+# DeleteEndpoint: something is already happening to the endpoint.
+_IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+# Statuses the control API may put an endpoint in (see `set_endpoint_status`).
+INJECTABLE_STATUSES = ("InService", "SystemUpdating", "RollingBack", "OutOfService", "Failed")
+# The statuses an injected one lasts for `endpoint_delay_seconds` unless told; the others stay.
+_PASSING_STATUSES = ("SystemUpdating", "RollingBack")
+_DEFAULT_ACCOUNT = "123456789012"  # moto's
 
 _T = TypeVar("_T")
 
@@ -119,17 +148,27 @@ class FailRule(BaseModel):
 
     Rules match on the operation name, which the JSON and query protocols carry (SageMaker,
     Application Auto Scaling, EventBridge, SNS); services on REST protocols or CBOR (S3,
-    EventBridge Scheduler, and CloudWatch since botocore speaks CBOR to it) never match a rule."""
+    EventBridge Scheduler, and CloudWatch since botocore speaks CBOR to it) never match a rule.
+
+    By default the call is refused: nothing happens and the client gets the error. With
+    `lose_reply` the call is carried out first and its reply is lost: the client gets the error
+    (or, with `disconnect`, a connection closed without a reply) for a call that took effect,
+    as after a network failure on the way back. `disconnect` alone closes the connection without
+    carrying the call out. `rate` fails only that fraction of the matching calls, at random (see
+    the `seed` setting)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    action: str  # operation name as in the API reference, e.g. "CreateEndpoint"
+    action: str  # operation name as in the API reference, e.g. "CreateEndpoint"; or a glob: "Describe*"
     service: str | None = None  # SigV4 signing name ("sagemaker", "application-autoscaling")
     name: str | None = None  # only calls with a top-level parameter equal to this value
     code: str = "ValidationException"
     message: str | None = None
     status: int = Field(default=400, ge=400, le=599)
     times: int | None = Field(default=None, ge=1)  # calls left to fail; None fails them all
+    rate: float | None = Field(default=None, gt=0, le=1)  # the share of matching calls that fail
+    lose_reply: bool = False  # carry the call out, then fail it
+    disconnect: bool = False  # close the connection instead of answering
 
 
 class EmulatorSettings(BaseModel):
@@ -146,6 +185,21 @@ class EmulatorSettings(BaseModel):
     # Baking periods of deployment guardrails are minutes on AWS; scaled down, a sandbox user still
     # sees a canary bake (and can trip its alarm) without waiting for it. Tests set it smaller.
     guardrail_time_scale: float = Field(default=0.01, ge=0)
+    # Seeds the draws of failure rules with a `rate`, so that a test sees the same failures on
+    # every run; None draws from the system's entropy.
+    seed: int | None = None
+
+
+class EndpointStatusChange(BaseModel):
+    """The body of `POST /_emulator/endpoint-status` (see `_Gateway.set_endpoint_status`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str
+    status: str
+    seconds: float | None = Field(default=None, ge=0)
+    region: str = _DEFAULT_REGION
+    account: str | None = None
 
 
 def _selects(setting: bool | list[str], name: str) -> bool:
@@ -282,6 +336,85 @@ class _AwsError(Exception):
         self.code, self.message = code, message
 
 
+def _disconnect(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    """Close the connection without a reply, as a network failure would: botocore raises
+    ConnectionClosedError. The server's own write of the (empty) reply then fails, which it
+    takes for a client that went away."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:  # a server that does not hand out its socket: the nearest is a bare 500
+        return _aws_error(environ, "InternalFailure", "connection lost", 500).send(start_response)
+    with contextlib.suppress(OSError):  # already closed by the client
+        sock.shutdown(socket.SHUT_RDWR)
+    start_response("500 Internal Server Error", [("Content-Length", "0")])
+    return [b""]
+
+
+# ---- the limits of the API reference ------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _sagemaker_model() -> Any:
+    """botocore's model of the SageMaker API: the lengths and ranges SageMaker enforces. botocore
+    checks only the minimums on the client side; the maximums are the server's to refuse."""
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+def _check_limits(call: _Call) -> None:
+    """Refuse a SageMaker request with a string, list or map longer, or a number larger, than the
+    API allows (e.g. more than 50 tags, a name over 63 characters, a bake over 3600 seconds), in
+    AWS's words. Patterns are not checked: they use Java's Unicode classes."""
+    from botocore.model import OperationNotFoundError
+
+    try:
+        shape = _sagemaker_model().operation_model(call.action).input_shape
+    except OperationNotFoundError:
+        return
+    problems: list[str] = []
+    if shape is not None:
+        _check_shape(shape, call.params, "", problems)
+    if problems:
+        count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected"
+        raise _AwsError("ValidationException", f"{count}: {'; '.join(problems)}")
+
+
+def _check_shape(shape: Any, value: Any, path: str, problems: list[str]) -> None:
+    meta, kind = shape.metadata, shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                child = name[:1].lower() + name[1:]
+                _check_shape(member, value[name], f"{path}.{child}" if path else child, problems)
+    elif kind == "list" and isinstance(value, list):
+        _check_length(meta, value, path, problems)
+        for i, item in enumerate(value, 1):
+            _check_shape(shape.member, item, f"{path}.{i}.member", problems)
+    elif kind == "map" and isinstance(value, dict):
+        _check_length(meta, value, path, problems)
+        for key, item in value.items():
+            _check_shape(shape.key, key, f"{path}.{key}.key", problems)
+            _check_shape(shape.value, item, f"{path}.{key}.value", problems)
+    elif kind == "string" and isinstance(value, str):
+        _check_length(meta, value, path, problems)
+    elif kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
+        if "max" in meta and value > meta["max"]:
+            problems.append(_constraint(value, path, f"have value less than or equal to {meta['max']}"))
+        if "min" in meta and value < meta["min"]:
+            problems.append(_constraint(value, path, f"have value greater than or equal to {meta['min']}"))
+
+
+def _check_length(meta: Mapping[str, Any], value: Any, path: str, problems: list[str]) -> None:
+    if "max" in meta and len(value) > meta["max"]:
+        problems.append(_constraint(value, path, f"have length less than or equal to {meta['max']}"))
+
+
+def _constraint(value: Any, path: str, rule: str) -> str:
+    shown = value if isinstance(value, str | int) else json.dumps(value, default=str)
+    shown = shown if len(str(shown)) <= 200 else f"{str(shown)[:200]}..."
+    return f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must {rule}"
+
+
 # ---- SageMaker endpoint descriptions ------------------------------------------------------------
 
 
@@ -369,14 +502,27 @@ class _InFlight:
 @dataclass
 class _Operation(_InFlight):
     """An endpoint operation in flight: the attributes of moto's endpoint object to set when it
-    completes, at `due`."""
+    completes, at `due`; with `while_status`, only if the endpoint is still in that status (an
+    injected status that passes, unless something else changed it meanwhile)."""
 
     due: float  # time.monotonic()
     changes: dict[str, Any]
+    while_status: str | None = None
 
-    @property
-    def target(self) -> Any:
-        return self.endpoint
+    def complete(self) -> None:
+        if self.while_status in (None, self.endpoint.endpoint_status):
+            for attribute, value in self.changes.items():
+                setattr(self.endpoint, attribute, value)
+
+
+@dataclass
+class _Deletion(_InFlight):
+    """A DeleteEndpoint in progress: the endpoint is `Deleting`, and its name taken, until `due`."""
+
+    due: float  # time.monotonic()
+
+    def complete(self) -> None:
+        del self.backend.endpoints[self.endpoint.endpoint_name]
 
 
 @dataclass
@@ -390,6 +536,10 @@ class _JobRun:
 
     def current(self) -> bool:
         return self.backend.processing_jobs.get(self.target.processing_job_name) is self.target
+
+    def complete(self) -> None:
+        for attribute, value in self.changes.items():
+            setattr(self.target, attribute, value)
 
 
 @dataclass
@@ -489,15 +639,17 @@ class _Gateway:
         # CloudWatch call, so a describe never sees an endpoint half way through one of our
         # changes and a guarded update never misses an alarm state.
         self._lock = threading.RLock()
-        self._operations: list[_Operation | _JobRun] = []
+        self._operations: list[_Operation | _Deletion | _JobRun] = []
         self._guarded: list[_GuardedUpdate] = []
         self._moto: _Moto | None = None
+        self._random = random.Random(settings.seed)
         self._sagemaker_actions: dict[str, Callable[[_Call, WSGIEnvironment], _Response]] = {
             "CreateModel": self._create_model,
             "CreateEndpointConfig": self._create_endpoint_config,
             "CreateEndpoint": self._create_endpoint,
             "UpdateEndpoint": self._update_endpoint,
             "UpdateEndpointWeightsAndCapacities": self._update_weights_and_capacities,
+            "DeleteEndpoint": self._delete_endpoint,
             "AddTags": self._add_tags,
             "ListTags": self._list_tags,
             "DeleteTags": self._delete_tags,
@@ -528,6 +680,8 @@ class _Gateway:
         with self._lock:
             merged = {**self._settings.model_dump(), **changes}
             self._settings = EmulatorSettings.model_validate(merged)
+            if "seed" in changes:
+                self._random = random.Random(self._settings.seed)
             return self._settings.model_dump(mode="json")
 
     def reset(self) -> None:
@@ -537,6 +691,7 @@ class _Gateway:
             self._operations.clear()
             self._guarded.clear()
             self._settings = self._initial.model_copy(deep=True)
+            self._random = random.Random(self._settings.seed)
 
     def _reset_moto(self) -> None:
         # Through moto's documented reset endpoint rather than its internal backend registry.
@@ -559,20 +714,36 @@ class _Gateway:
             rule = self._take_rule(call)
         if latency:
             time.sleep(latency / 1000)
-        if rule is not None:
-            message = rule.message or f"{call.action} failed: injected by the sandbox emulator"
-            return _aws_error(environ, rule.code, message, rule.status).send(start_response)
+        if rule is None:
+            if call.service == "sagemaker" and call.protocol == "json":
+                return self._sagemaker(call, environ).send(start_response)
+            if call.service == "monitoring":
+                return self._cloudwatch(environ).send(start_response)
+            return self._forward(environ, start_response)
+        if rule.lose_reply:
+            self._respond(call, environ)  # carried out; its reply goes nowhere
+        if rule.disconnect:
+            return _disconnect(environ, start_response)
+        message = rule.message or f"{call.action} failed: injected by the sandbox emulator"
+        return _aws_error(environ, rule.code, message, rule.status).send(start_response)
+
+    def _respond(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        """Serve an AWS call to completion, keeping the response."""
         if call.service == "sagemaker" and call.protocol == "json":
-            return self._sagemaker(call, environ, start_response)
+            return self._sagemaker(call, environ)
         if call.service == "monitoring":
-            return self._cloudwatch(environ, start_response)
-        return self._forward(environ, start_response)
+            return self._cloudwatch(environ)
+        return self._call_moto(environ)
 
     def _take_rule(self, call: _Call) -> FailRule | None:
+        if not call.action:  # a REST call: its operation is in the path, which rules do not read
+            return None
         for rule in self._settings.fail:
-            if rule.action != call.action or rule.service not in (None, call.service):
+            if not fnmatch.fnmatchcase(call.action, rule.action) or rule.service not in (None, call.service):
                 continue
             if rule.name is not None and not call.mentions(rule.name):
+                continue
+            if rule.rate is not None and self._random.random() >= rule.rate:
                 continue
             if rule.times is not None:
                 rule.times -= 1
@@ -622,7 +793,7 @@ class _Gateway:
     def _control(self, environ: WSGIEnvironment) -> _Response:
         what = environ.get("PATH_INFO", "")[len(CONTROL_PREFIX) :]
         method = environ.get("REQUEST_METHOD", "GET")
-        if what not in ("settings", "reset"):
+        if what not in ("settings", "reset", "endpoint-status"):
             return _json_response(404, {"error": f"no control endpoint {CONTROL_PREFIX}{what}"})
         if what == "settings" and method == "GET":
             return _json_response(200, self.settings())
@@ -634,7 +805,19 @@ class _Gateway:
         try:
             changes = json.loads(_read_body(environ) or b"{}")
             if not isinstance(changes, dict):
-                raise ValueError("the settings must be a JSON object")
+                raise ValueError(f"the body of {CONTROL_PREFIX}{what} must be a JSON object")
+            if what == "endpoint-status":
+                change = EndpointStatusChange.model_validate(changes)
+                return _json_response(
+                    200,
+                    self.set_endpoint_status(
+                        change.endpoint,
+                        change.status,
+                        seconds=change.seconds,
+                        region=change.region,
+                        account=change.account,
+                    ),
+                )
             return _json_response(200, self.update_settings(changes))
         except ValidationError as exc:
             problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -643,27 +826,25 @@ class _Gateway:
             return _json_response(400, {"error": str(exc)})
 
     # ---- SageMaker --------------------------------------------------------------------------------
-    def _sagemaker(
-        self, call: _Call, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
-        handler = self._sagemaker_actions.get(call.action)
+    def _sagemaker(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        handler = self._sagemaker_actions.get(call.action) or self._sagemaker_moto
         with self._lock:
             self._settle()
-            if handler is None:
-                return self._forward(environ, start_response)
             try:
-                response = handler(call, environ)
+                _check_limits(call)
+                return handler(call, environ)
             except (_AwsError, MonitoringError, self.moto.service_exception) as exc:
-                response = _aws_error(environ, exc.code, exc.message, 400)
-        return response.send(start_response)
+                return _aws_error(environ, exc.code, exc.message, 400)
 
-    def _cloudwatch(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def _sagemaker_moto(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        return self._call_moto(environ)
+
+    def _cloudwatch(self, environ: WSGIEnvironment) -> _Response:
         # Alarm states change only through these calls (moto never evaluates an alarm), so settling
         # first lets guarded updates see each state for exactly as long as it held.
         with self._lock:
             self._settle()
-            response = self._call_moto(environ)
-        return response.send(start_response)
+            return self._call_moto(environ)
 
     def _account(self, call: _Call) -> str:
         # Picked the way moto's BaseResponse.get_current_account does.
@@ -683,8 +864,7 @@ class _Gateway:
             if operation.due > now:
                 pending.append(operation)
             elif operation.current():
-                for attribute, value in operation.changes.items():
-                    setattr(operation.target, attribute, value)
+                operation.complete()
         self._operations = pending
         self._guarded = [
             update for update in self._guarded if update.current() and self._advance(update, now)
@@ -786,9 +966,76 @@ class _Gateway:
         return backend.endpoints[name]
 
     @staticmethod
-    def _refuse_in_progress(endpoint: Any) -> None:
+    def _refuse_update(endpoint: Any) -> None:
+        """SageMaker changes an endpoint only when nothing else is happening to it, and a Failed
+        endpoint not at all: it can only be deleted."""
         if endpoint.endpoint_status in _IN_PROGRESS:
             raise _AwsError("ValidationException", f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        if endpoint.endpoint_status == "Failed":
+            raise _AwsError(
+                "ValidationException",
+                f'Cannot update endpoint "{endpoint.arn}" because it is in Failed status; '
+                "a failed endpoint can only be deleted.",
+            )
+
+    def _delete_endpoint(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        """The endpoint is `Deleting` for the endpoint delay, and its name cannot be reused until
+        it is gone (moto deletes it at once)."""
+        backend = self._backend(call)
+        endpoint = self._endpoint(backend, call.params.get("EndpointName", ""))
+        if endpoint.endpoint_status in _IN_PROGRESS:
+            raise _AwsError("ValidationException", f'Cannot delete in-progress endpoint "{endpoint.arn}".')
+        endpoint.endpoint_status = "Deleting"
+        endpoint.failure_reason = None
+        endpoint.last_modified_time = self.moto.now()
+        delay = self._settings.endpoint_delay_seconds
+        self._operations.append(_Deletion(backend, endpoint, time.monotonic() + delay))
+        self._settle()  # a zero delay deletes at once
+        return _sagemaker_result({})
+
+    def set_endpoint_status(
+        self,
+        name: str,
+        status: str,
+        *,
+        seconds: float | None = None,
+        region: str = _DEFAULT_REGION,
+        account: str | None = None,
+    ) -> dict[str, Any]:
+        """Put endpoint `name` in `status` (one of INJECTABLE_STATUSES), as SageMaker does on its
+        own: a platform update (SystemUpdating), a rollback (RollingBack), lost instances
+        (OutOfService), a broken endpoint (Failed). After `seconds` it is InService again;
+        SystemUpdating and RollingBack last the endpoint delay by default, the others until
+        changed. ValueError for an unknown endpoint or status, or an endpoint being created,
+        updated or deleted."""
+        if status not in INJECTABLE_STATUSES:
+            raise ValueError(f"status {status!r}: expected one of {', '.join(INJECTABLE_STATUSES)}")
+        with self._lock:
+            self._settle()
+            account = account or os.environ.get("MOTO_ACCOUNT_ID") or _DEFAULT_ACCOUNT
+            backend = self.moto.sagemaker_backends[account][region]
+            endpoint = backend.endpoints.get(name)
+            if endpoint is None:
+                raise ValueError(f"no endpoint {name!r} in account {account}, region {region}")
+            if endpoint.endpoint_status in ("Creating", "Updating", "Deleting"):
+                raise ValueError(f"endpoint {name} is {endpoint.endpoint_status}: wait for it to settle")
+            endpoint.endpoint_status = status
+            endpoint.last_modified_time = self.moto.now()
+            endpoint.failure_reason = (
+                f"The endpoint is {status}: set by the sandbox emulator's control API."
+                if status in ("Failed", "OutOfService", "RollingBack")
+                else None
+            )
+            if seconds is None and status in _PASSING_STATUSES:
+                seconds = self._settings.endpoint_delay_seconds
+            if seconds is not None and status != "InService":
+                changes: dict[str, Any] = {"endpoint_status": "InService", "failure_reason": None}
+                if status == "RollingBack":  # SageMaker says why it rolled back
+                    changes.pop("failure_reason")
+                due = time.monotonic() + seconds
+                self._operations.append(_Operation(backend, endpoint, due, changes, while_status=status))
+            self._settle()
+            return {"endpoint": name, "status": endpoint.endpoint_status}
 
     def _update_endpoint(self, call: _Call, environ: WSGIEnvironment) -> _Response:
         backend = self._backend(call)
@@ -796,7 +1043,7 @@ class _Gateway:
         config_name = call.params.get("EndpointConfigName", "")
         endpoint = self._endpoint(backend, name)
         backend.describe_endpoint_config(config_name)  # "Could not find endpoint configuration ..."
-        self._refuse_in_progress(endpoint)
+        self._refuse_update(endpoint)
         config = backend.endpoint_configs[config_name]
 
         targets = [_variant_summary(variant) for variant in config.production_variants]
@@ -892,7 +1139,7 @@ class _Gateway:
     def _update_weights_and_capacities(self, call: _Call, environ: WSGIEnvironment) -> _Response:
         backend = self._backend(call)
         endpoint = self._endpoint(backend, call.params.get("EndpointName", ""))
-        self._refuse_in_progress(endpoint)
+        self._refuse_update(endpoint)
         requested = call.params.get("DesiredWeightsAndCapacities") or []
         variants = {variant["VariantName"]: variant for variant in endpoint.production_variants or []}
         seen: set[str] = set()
@@ -1035,11 +1282,17 @@ class _Gateway:
     def _create_model_package(self, call: _Call, environ: WSGIEnvironment) -> _Response:
         """moto numbers a new version by counting the group's versions: after a DeleteModelPackage
         it would hand out a number again and replace the version that holds it. SageMaker never
-        reuses a version number."""
+        reuses a version number. A request carrying the ClientToken of an earlier one is that
+        request again (a retry): it gets the package the first made."""
+        backend = self._backend(call)
+        token = call.params.get("ClientToken")
+        if token:
+            for package in backend.model_packages.values():
+                if getattr(package, "client_token", None) == token:
+                    return _sagemaker_result({"ModelPackageArn": package.arn})
         group = call.params.get("ModelPackageGroupName")
         if not group:
             return self._call_moto(environ)
-        backend = self._backend(call)
         versions = {
             package.model_package_version: package
             for package in backend.model_packages.values()
@@ -1158,6 +1411,10 @@ class SageMakerEmulator(BackgroundEmulator):
 
     def _bound_port(self, server: Any) -> int:
         return int(server.port)
+
+    def set_endpoint_status(self, name: str, status: str, **options: Any) -> dict[str, Any]:
+        """See `_Gateway.set_endpoint_status`; over HTTP, `POST /_emulator/endpoint-status`."""
+        return self._gateway.set_endpoint_status(name, status, **options)  # type: ignore[attr-defined]
 
 
 # ---- control API clients ------------------------------------------------------------------------

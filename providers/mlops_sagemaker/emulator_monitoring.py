@@ -43,8 +43,12 @@ _JOB_DEFINITIONS: dict[str, tuple[str, str]] = {
 }
 JOB_DEFINITION_TYPES = tuple(_JOB_DEFINITIONS)
 
-# The documented expressions are six-field crons (hourly, daily, every N hours) or NOW, a one-off run.
-_SCHEDULE_EXPRESSION = re.compile(r"cron\((\S+ ){5}\S+\)|NOW")
+# The expressions Model Monitor documents (API reference, ScheduleConfig): hourly
+# `cron(0 * ? * * *)`, daily `cron(0 [00-23] ? * * *)`, every N hours from hour H
+# `cron(0 [00-23]/[01-24] ? * * *)`, and NOW, one run at once.
+_SCHEDULE_EXPRESSION = re.compile(
+    r"cron\(0 (?:\*|(?P<hour>\d{1,2})(?:/(?P<every>\d{1,2}))?) \? \* \* \*\)|NOW"
+)
 _DEFAULT_MAX_RESULTS = 10
 _DEFAULT_STOPPING_CONDITION = {"MaxRuntimeInSeconds": 3600}
 
@@ -268,11 +272,8 @@ def _resolve(request: _Request) -> tuple[dict[str, Any], str, str | None]:
     """A MonitoringScheduleConfig as SageMaker records it, its MonitoringType and its endpoint."""
     config = dict(request.params.get("MonitoringScheduleConfig") or {})
     expression = (config.get("ScheduleConfig") or {}).get("ScheduleExpression")
-    if expression is not None and not _SCHEDULE_EXPRESSION.fullmatch(expression):
-        raise _validation(
-            f"Invalid ScheduleExpression {expression!r}: expected NOW or a cron expression with six "
-            "fields, e.g. cron(0 * ? * * *)."
-        )
+    if expression is not None:
+        _check_expression(expression)
     monitoring_type = config.get("MonitoringType")
     if monitoring_type is not None and monitoring_type not in _JOB_DEFINITIONS:
         raise _validation(
@@ -290,15 +291,48 @@ def _resolve(request: _Request) -> tuple[dict[str, Any], str, str | None]:
         config["MonitoringJobDefinition"] = {"StoppingCondition": _DEFAULT_STOPPING_CONDITION, **inline}
         config.setdefault("MonitoringType", "DataQuality")
         inputs = inline.get("MonitoringInputs") or [{}]
-        return config, config["MonitoringType"], (inputs[0].get("EndpointInput") or {}).get("EndpointName")
+        endpoint = (inputs[0].get("EndpointInput") or {}).get("EndpointName")
+        _check_endpoint(request, endpoint)
+        return config, config["MonitoringType"], endpoint
     for kind in [monitoring_type] if monitoring_type else JOB_DEFINITION_TYPES:
         definitions, job_input = _JOB_DEFINITIONS[kind]
         definition = getattr(request.backend, definitions).get(name)
         if definition is not None:
             endpoint_input = (getattr(definition, job_input) or {}).get("EndpointInput") or {}
+            _check_endpoint(request, endpoint_input.get("EndpointName"))
             return {**config, "MonitoringType": kind}, kind, endpoint_input.get("EndpointName")
     what = _words(monitoring_type) + " job definition" if monitoring_type else "monitoring job definition"
     raise _validation(f"Could not find {what} with name '{name}'.")
+
+
+def _check_expression(expression: str) -> None:
+    match = _SCHEDULE_EXPRESSION.fullmatch(expression)
+    hour, every = (match.group("hour"), match.group("every")) if match else (None, None)
+    if match and (hour is None or int(hour) <= 23) and (every is None or 1 <= int(every) <= 24):
+        return
+    raise _validation(
+        f"Invalid ScheduleExpression {expression!r}: Model Monitor runs on cron(0 * ? * * *) (hourly), "
+        "cron(0 H ? * * *) (daily at hour H, 0-23), cron(0 H/N ? * * *) (every N hours from hour H, "
+        "N 1-24) or NOW (once, at once)."
+    )
+
+
+def _check_endpoint(request: _Request, name: str | None) -> None:
+    """A schedule on an endpoint reads its captured data: the endpoint must exist and capture.
+    (A job input without an endpoint reads batch transform output, which is not emulated.)"""
+    if name is None:
+        return
+    endpoint = request.backend.endpoints.get(name)
+    if endpoint is None:
+        raise _validation(
+            f"Endpoint {name} does not exist: a monitoring schedule watches an existing endpoint."
+        )
+    capture = getattr(endpoint, "data_capture_config", None) or {}
+    if not capture.get("EnableCapture"):
+        raise _validation(
+            f"Endpoint {name} does not capture data: enable DataCaptureConfig in its endpoint "
+            "configuration to monitor it."
+        )
 
 
 def _words(monitoring_type: str) -> str:

@@ -6,14 +6,29 @@ deploy a registry version, and the Application Auto Scaling target and policy of
 that has autoscaling (see endpoint_scaling.py). Changes never recreate the Endpoint: weights and
 counts go through UpdateEndpointWeightsAndCapacities, anything else through a new EndpointConfig
 and UpdateEndpoint, which SageMaker rolls out blue/green without dropping traffic, with the
-guardrails of the endpoint's `rollout:` (see rollout.py)."""
+guardrails of the endpoint's `rollout:` (see rollout.py).
+
+Statuses. A read records SageMaker's EndpointStatus as `status`. `Failed` is beyond repair: the
+only call SageMaker accepts is DeleteEndpoint, so the plan replaces the endpoint (delete, then
+create) and `update` refuses it. `SystemUpdating` and `RollingBack` (SageMaker's own work) and
+`Creating` / `Updating` / `Deleting` are waited out before anything is changed. `OutOfService`
+is changed like `InService`: a new configuration is how it is repaired. An endpoint being deleted
+reads as gone, and a create waits for it to go (its name is taken until then).
+
+Crash safety. Every object is recorded before the operation that waits on it: a create
+checkpoints the config (and its package models) before CreateEndpoint, an update checkpoints the
+new config as `pending_config` (not as the endpoint's config: it does not run it yet) before
+UpdateEndpoint. An apply killed meanwhile leaves state naming them; the next one calls
+`finish_interrupted`, which deletes whichever of the old and the pending config the endpoint does
+not run, as the finished update would have. Configs and package models also carry the resource's
+address, so those made in the instant between their creation and the checkpoint are found too."""
 
 from __future__ import annotations
 
 import contextlib
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, NamedTuple, cast
 
 from pydantic import BaseModel
@@ -23,23 +38,36 @@ from mlops_gitops.provider import OWNERSHIP_TAG_PATHS, TAG_ADDRESS, UNKNOWN, App
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import EndpointSpec
 from mlops_sagemaker import endpoint_scaling, registry, rollout, translate
-from mlops_sagemaker.client import NotFoundError, call, collect
+from mlops_sagemaker.client import NotFoundError, OutcomeUnknownError, call, collect
 from mlops_sagemaker.config import EndpointSettings
 from mlops_sagemaker.endpoint_scaling import VariantScaling
-from mlops_sagemaker.kind import KindHandler
+from mlops_sagemaker.kind import KindHandler, already_exists
 from mlops_sagemaker.registry import PackageRef, ResolveError
 
 ENDPOINT = ResourceType(
     "endpoint",
     force_new=(),
-    computed=("arn", "endpoint_config_name"),
+    computed=("arn", "endpoint_config_name", "status", "pending_config"),
     # Not cloud state: how the next change rolls out, how a variant names its registry version
-    # (what it resolves to is diffed: `model_package_arn`), and a deployment permission.
-    not_drift=("rollout", "variants[*].model_package", "variants[*].allow_unapproved", *OWNERSHIP_TAG_PATHS),
+    # (what it resolves to is diffed: `model_package_arn`), and a deployment permission. Nor are
+    # the endpoint's status and a config an interrupted update left: SageMaker's, not the stack's.
+    not_drift=(
+        "rollout",
+        "variants[*].model_package",
+        "variants[*].allow_unapproved",
+        "status",
+        "pending_config",
+        *OWNERSHIP_TAG_PATHS,
+    ),
     create_before_destroy=False,
+    status_path="status",
+    failed_statuses=("Failed",),
+    serving=True,
 )
 _IN_FLIGHT = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 _MAX_VARIANTS = 10  # SageMaker's limit of production variants per endpoint config
+# `<endpoint>-<12 hex>` names its configs: of SageMaker's 63 characters, 50 are left.
+_MAX_ENDPOINT_NAME = translate.MAX_NAME - 13
 
 
 class _Abandon(NamedTuple):
@@ -59,6 +87,18 @@ def _package_models(attrs: Mapping[str, Any]) -> set[str]:
     return {v["model"] for v in attrs.get("variants", []) if v.get("model_package_arn") and v.get("model")}
 
 
+def _pending_name(attrs: Mapping[str, Any]) -> str:
+    """The config an update made and recorded before switching to it, or ""."""
+    pending = attrs.get("pending_config")
+    return str(pending.get("name") or "") if isinstance(pending, Mapping) else ""
+
+
+def _pending_models(attrs: Mapping[str, Any]) -> list[str]:
+    """The package models an update made for its pending config."""
+    pending = attrs.get("pending_config")
+    return [str(m) for m in pending.get("models") or []] if isinstance(pending, Mapping) else []
+
+
 class EndpointHandler(KindHandler):
     rtype: ClassVar[ResourceType] = ENDPOINT
     settings_model: ClassVar[type[BaseModel] | None] = EndpointSettings
@@ -71,7 +111,16 @@ class EndpointHandler(KindHandler):
     # ---- offline ------------------------------------------------------------------------------
     def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
         spec = cast(EndpointSpec, resource.spec)
-        diags = []
+        diags = self.tag_problems(resource)
+        if len(resource.name) > _MAX_ENDPOINT_NAME:
+            diags.append(
+                Diagnostic(
+                    f"SageMaker names are at most {translate.MAX_NAME} characters and this endpoint's "
+                    f"configurations are named <endpoint>-<12 hex>: the endpoint name can have at most "
+                    f"{_MAX_ENDPOINT_NAME} ({len(resource.name)} here)",
+                    "",
+                )
+            )
         if len(spec.variants) > _MAX_VARIANTS:
             diags.append(
                 Diagnostic(f"SageMaker allows at most {_MAX_VARIANTS} variants per endpoint", "variants")
@@ -140,9 +189,12 @@ class EndpointHandler(KindHandler):
             previous = prior.get("variants") if prior is not None else None
             body["rollout"] = rollout.attributes(spec.rollout, body["variants"], previous)
         return {
-            "name": resource.name,
+            # The endpoint's name is chosen when it is created: a resource moved to another
+            # address (`moved:`, `state mv`) keeps serving under the name clients call.
+            "name": (prior or {}).get("name") or resource.name,
             "arn": (prior or {}).get("arn", UNKNOWN),
             "endpoint_config_name": (prior or {}).get("endpoint_config_name", UNKNOWN),
+            "status": (prior or {}).get("status", UNKNOWN),
             **body,
         }
 
@@ -194,8 +246,8 @@ class EndpointHandler(KindHandler):
 
     def _read(self, name: str, prior: Mapping[str, Any] | None) -> dict[str, Any] | None:
         desc = self._describe(name)
-        if desc is None:
-            return None
+        if desc is None or desc["EndpointStatus"] == "Deleting":
+            return None  # going away: nothing to keep, and a create waits for the name
         try:
             config = call(
                 self.aws.sagemaker, "describe_endpoint_config", EndpointConfigName=desc["EndpointConfigName"]
@@ -215,7 +267,26 @@ class EndpointHandler(KindHandler):
             desc, config, self.list_tags(desc["EndpointArn"]), scaling, prior
         )
         self._find_packages(attrs, prior)
+        pending = self._pending_config(desc, prior)
+        if pending is not None:
+            attrs["pending_config"] = pending
         return attrs
+
+    def _pending_config(
+        self, desc: Mapping[str, Any], prior: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The recorded `pending_config` while it is still pending: the config exists and the
+        endpoint does not run it. Once it runs, it is the endpoint's config; once deleted, gone."""
+        pending = (prior or {}).get("pending_config")
+        if not isinstance(pending, Mapping) or not pending.get("name"):
+            return None
+        if pending["name"] == desc["EndpointConfigName"]:
+            return None
+        try:
+            call(self.aws.sagemaker, "describe_endpoint_config", EndpointConfigName=pending["name"])
+        except NotFoundError:
+            return None
+        return {"name": pending["name"], "models": list(pending.get("models") or [])}
 
     def _find_packages(self, attrs: dict[str, Any], prior: Mapping[str, Any] | None) -> None:
         """Name the registry version of variants whose model is not the recorded one (an
@@ -238,10 +309,13 @@ class EndpointHandler(KindHandler):
     # ---- create / update / delete -------------------------------------------------------------
     def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         name = desired["name"]
-        sm = self.aws.sagemaker
+        existing = self._describe(name)
+        if existing is not None and existing["EndpointStatus"] == "Deleting":
+            # The name is taken until the old endpoint is gone (a replacement deletes it first).
+            existing = self._wait(ctx, name, f"Waiting for the endpoint {name} being deleted to go")
         # Checked before anything is made or recorded: a checkpoint naming an endpoint that is
         # not ours would have the next plan replace, i.e. delete, someone else's endpoint.
-        if self._describe(name) is not None:
+        if existing is not None:
             raise ProviderError(
                 f"a SageMaker endpoint named {name!r} already exists: import it "
                 f"(mlops import endpoint.{name} {name}) or choose another name",
@@ -250,62 +324,174 @@ class EndpointHandler(KindHandler):
         made = self.registry.create_package_models(desired["variants"], self._role, desired["tags"])
         config = translate.config_name(name, secrets.token_hex(6))
         try:
-            call(sm, "create_endpoint_config", **translate.endpoint_config_request(desired, config))
+            self._create_config(translate.endpoint_config_request(desired, config), ctx.address)
         except ProviderError:
             self.registry.delete_models(made)
             raise
         # Recorded before CreateEndpoint, so a failure from here on leaves state naming the config
         # (and the models made for it, in its variants).
         ctx.checkpoint(translate.known({**desired, "endpoint_config_name": config}))
-        created = call(
-            sm,
-            "create_endpoint",
-            EndpointName=name,
-            EndpointConfigName=config,
-            Tags=translate.tag_list(desired["tags"]),
-        )
-        ctx.checkpoint(
-            translate.known({**desired, "arn": created["EndpointArn"], "endpoint_config_name": config})
-        )
+        arn = self._create_endpoint(name, config, desired["tags"], ctx.address)
+        ctx.checkpoint(translate.known({**desired, "arn": arn, "endpoint_config_name": config}))
         self._expect_in_service(self._wait(ctx, name, "Creating"), name, "CreateEndpoint")
         endpoint_scaling.sync(self.aws, name, {}, desired)
-        # Configs and package models left by earlier failed attempts at this endpoint.
+        # Configs and package models left by earlier attempts at this endpoint, wherever they
+        # stopped: each carries this address from the moment it exists.
         self._delete_old_configs(name, ctx.address, keep=config, recorded=set())
         self.registry.sweep_package_models(name, ctx.address, keep=_models(desired), recorded=set())
         return self._must_read(name, desired)
+
+    def _create_config(self, request: Mapping[str, Any], address: str) -> None:
+        """CreateEndpointConfig. A config of that name that carries this address and holds what
+        the request asks for is the one this request made, its reply lost and the call retried:
+        that is success. (Config names end in a fresh token, so no one else picks them.)"""
+        sm = self.aws.sagemaker
+        name = request["EndpointConfigName"]
+        try:
+            call(sm, "create_endpoint_config", **request)
+            return
+        except ProviderError as exc:
+            if not already_exists(exc):
+                raise
+            try:
+                found = call(sm, "describe_endpoint_config", EndpointConfigName=name)
+            except NotFoundError:
+                raise exc from None
+            if self.owner(found["EndpointConfigArn"]) == address and translate.config_content(
+                found
+            ) == translate.config_content(request):
+                return
+            raise ProviderError(
+                f"a different SageMaker endpoint configuration named {name!r} already exists",
+                code=exc.code,
+            ) from exc
+
+    def _create_endpoint(self, name: str, config: str, tags: Mapping[str, str], address: str) -> str:
+        """CreateEndpoint; its ARN. As with configs, an endpoint of that name carrying this address
+        and running `config` (fresh, never used by anyone else) is this call's own."""
+        try:
+            created = call(
+                self.aws.sagemaker,
+                "create_endpoint",
+                EndpointName=name,
+                EndpointConfigName=config,
+                Tags=translate.tag_list(tags),
+            )
+            return str(created["EndpointArn"])
+        except ProviderError as exc:
+            if not already_exists(exc):
+                raise
+            found = self._describe(name)
+            if (
+                found is not None
+                and found["EndpointConfigName"] == config
+                and (self.owner(found["EndpointArn"]) == address)
+            ):
+                return str(found["EndpointArn"])
+            raise ProviderError(
+                f"a SageMaker endpoint named {name!r} was created by someone else meanwhile: import "
+                f"it (mlops import {address} {name}) or choose another name",
+                code="AlreadyExists",
+            ) from exc
 
     def update(
         self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
     ) -> dict[str, Any]:
         name = desired["name"]
         desc = self._wait(ctx, name, "Waiting for the operation in progress")
-        if desc is None:
+        if desc is None or desc["EndpointStatus"] == "Deleting":
             raise ProviderError(f"SageMaker endpoint {name!r} does not exist", code="NotFound")
+        self._refuse_failed(desc)
+        recorded = {prior.get("endpoint_config_name") or "", _pending_name(prior)}
+        made = _package_models(prior) | set(_pending_models(prior))
+        if desc["EndpointConfigName"] != prior.get("endpoint_config_name"):
+            # The endpoint moved on since it was read (an interrupted update finished meanwhile):
+            # decide from what it runs now, which may already be what the stack asks for.
+            prior = self._must_read(name, prior)
         self.sync_tags(desc["EndpointArn"], self.list_tags(desc["EndpointArn"]), desired["tags"])
         variants = [v["VariantName"] for v in desc.get("ProductionVariants", [])]
         scaling = endpoint_scaling.describe(self.aws, name, variants)
+        live = desc["EndpointConfigName"]
         if translate.needs_new_config(prior, desired):
-            new = self._switch_config(ctx, desc, desired, scaling)
+            live = self._switch_config(ctx, desc, desired, scaling)
             scaling = {}  # lifted for the switch; registered again below
-            old = {desc["EndpointConfigName"], prior.get("endpoint_config_name") or ""}
-            self._delete_old_configs(name, ctx.address, keep=new, recorded=old)
-            self.registry.sweep_package_models(
-                name, ctx.address, keep=_models(desired), recorded=_package_models(prior)
-            )
         elif translate.capacity_changed(prior, desired):
             # Weights and counts change on the running fleet: no blue/green deployment, so no
             # guardrail of the rollout applies to this call.
-            call(
-                self.aws.sagemaker,
-                "update_endpoint_weights_and_capacities",
-                EndpointName=name,
-                DesiredWeightsAndCapacities=translate.weights_and_capacities(prior, desired),
-            )
-            self._expect_in_service(
-                self._wait(ctx, name, "Updating"), name, "UpdateEndpointWeightsAndCapacities"
+            self._update_capacity(ctx, name, translate.weights_and_capacities(prior, desired))
+        if live != desc["EndpointConfigName"] or recorded - {live, ""}:
+            # Configs (and their package models) the endpoint no longer runs: the one it left, and
+            # any an interrupted update left.
+            recorded.add(desc["EndpointConfigName"])
+            self._delete_old_configs(name, ctx.address, keep=live, recorded=recorded)
+            self.registry.sweep_package_models(
+                name, ctx.address, keep=_models(desired), recorded=made | _package_models(prior)
             )
         endpoint_scaling.sync(self.aws, name, scaling, desired)
         return self._must_read(name, desired)
+
+    def _update_capacity(self, ctx: ApplyContext, name: str, requested: list[dict[str, Any]]) -> None:
+        self._send(
+            lambda: call(
+                self.aws.sagemaker,
+                "update_endpoint_weights_and_capacities",
+                EndpointName=name,
+                DesiredWeightsAndCapacities=requested,
+            ),
+            lambda: self._capacity_requested(name, requested),
+        )
+        self._expect_in_service(self._wait(ctx, name, "Updating"), name, "UpdateEndpointWeightsAndCapacities")
+
+    @staticmethod
+    def _refuse_failed(desc: Mapping[str, Any]) -> None:
+        if desc["EndpointStatus"] == "Failed":
+            raise ProviderError(
+                f"SageMaker endpoint {desc['EndpointName']} is Failed "
+                f"({desc.get('FailureReason') or 'no reason given'}): SageMaker accepts only its "
+                "deletion, so it cannot be changed in place; plan again and the plan replaces it",
+                code="EndpointFailed",
+            )
+
+    def _send(self, send: Callable[[], Any], took_effect: Callable[[], bool]) -> None:
+        """Send a call that must not simply be repeated (UpdateEndpoint and
+        UpdateEndpointWeightsAndCapacities: a second one is refused while the first runs). When its
+        reply is lost, what the endpoint shows tells whether it went through; only if it did not
+        is it sent again."""
+        for attempt in range(1, self.aws.retry.attempts + 1):
+            try:
+                send()
+                return
+            except OutcomeUnknownError:
+                if took_effect():
+                    return
+                if attempt == self.aws.retry.attempts:
+                    raise
+
+    def _config_requested(self, name: str, config: str) -> bool:
+        """Whether an UpdateEndpoint to `config` went through: the endpoint deploys it, or runs it."""
+        desc = self._describe(name)
+        if desc is None:
+            return False
+        pending = (desc.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+        return desc["EndpointConfigName"] == config or (
+            desc["EndpointStatus"] == "Updating" and pending == config
+        )
+
+    def _capacity_requested(self, name: str, requested: list[dict[str, Any]]) -> bool:
+        """Whether an UpdateEndpointWeightsAndCapacities went through: the endpoint is updating,
+        or already wants what was asked."""
+        desc = self._describe(name)
+        if desc is None:
+            return False
+        if desc["EndpointStatus"] == "Updating":
+            return True
+        live = {v["VariantName"]: v for v in desc.get("ProductionVariants", [])}
+        return all(
+            live.get(item["VariantName"], {}).get(key) == item[key]
+            for item in requested
+            for key in ("DesiredWeight", "DesiredInstanceCount")
+            if key in item
+        )
 
     def _switch_config(
         self,
@@ -322,7 +508,6 @@ class EndpointHandler(KindHandler):
         while autoscaling is off. On failure the old config still serves, and its scaling is put
         back."""
         name = desired["name"]
-        sm = self.aws.sagemaker
         deployment = rollout.deployment_config(desired.get("rollout"))
         self._check_alarms(rollout.alarm_names(deployment))
         live = {
@@ -334,10 +519,12 @@ class EndpointHandler(KindHandler):
         made = self.registry.create_package_models(desired["variants"], self._role, desired["tags"])
         new = translate.config_name(name, secrets.token_hex(6))
         try:
-            call(sm, "create_endpoint_config", **translate.endpoint_config_request(desired, new, counts))
+            self._create_config(translate.endpoint_config_request(desired, new, counts), ctx.address)
         except ProviderError:
             self.registry.delete_models(made)
             raise
+        # Recorded before the update waits on it, as pending: the endpoint does not run it yet.
+        ctx.checkpoint({"pending_config": {"name": new, "models": made}})
         endpoint_scaling.lift(self.aws, scaling)
         self._move(ctx, name, new, scaling, deployment, _Abandon(new, made))
         return new
@@ -359,7 +546,10 @@ class EndpointHandler(KindHandler):
         if deployment:
             request["DeploymentConfig"] = dict(deployment)
         try:
-            call(self.aws.sagemaker, "update_endpoint", **request)
+            self._send(
+                lambda: call(self.aws.sagemaker, "update_endpoint", **request),
+                lambda: self._config_requested(name, config),
+            )
         except ProviderError:
             self._abandon(abandon, scaling)
             raise
@@ -435,10 +625,21 @@ class EndpointHandler(KindHandler):
         variants = {v["name"] for v in prior.get("variants", [])}
         variants |= {v["VariantName"] for v in (desc or {}).get("ProductionVariants", [])}
         endpoint_scaling.lift(self.aws, endpoint_scaling.describe(self.aws, name, sorted(variants)))
-        recorded = {prior.get("endpoint_config_name") or "", (desc or {}).get("EndpointConfigName", "")}
+        recorded = {
+            prior.get("endpoint_config_name") or "",
+            (desc or {}).get("EndpointConfigName", ""),
+            _pending_name(prior),
+        }
         if desc is not None:
-            with contextlib.suppress(NotFoundError):
+            try:
                 call(self.aws.sagemaker, "delete_endpoint", EndpointName=name)
+            except NotFoundError:
+                pass
+            except ProviderError:
+                # A retried delete that went through finds its endpoint Deleting already.
+                now = self._describe(name)
+                if now is not None and now["EndpointStatus"] != "Deleting":
+                    raise
             left = self._wait(ctx, name, "Deleting")
             if left is not None:
                 raise ProviderError(
@@ -446,7 +647,38 @@ class EndpointHandler(KindHandler):
                     f"{left.get('FailureReason') or 'no reason given'}"
                 )
         self._delete_old_configs(name, ctx.address, keep=None, recorded=recorded)
-        self.registry.sweep_package_models(name, ctx.address, keep=set(), recorded=_package_models(prior))
+        self.registry.sweep_package_models(
+            name, ctx.address, keep=set(), recorded=_package_models(prior) | set(_pending_models(prior))
+        )
+
+    def finish_interrupted(
+        self, recorded: Mapping[str, Any], live: Mapping[str, Any], ctx: ApplyContext
+    ) -> None:
+        """An apply was killed while it changed this endpoint: delete the configs this endpoint
+        owns but does not run (the old one, if the update went through; the pending one, if it
+        did not), and the package models no config it runs uses, as the update would have.
+        `recorded` is the endpoint before that change; `live`, as read since."""
+        name = live["name"]
+        # An update still rolling out decides which config survives: wait for it.
+        desc = self._wait(ctx, name, "Waiting for the interrupted update to end")
+        if desc is None or desc["EndpointStatus"] in ("Deleting", "Failed"):
+            return  # nothing runs to keep configs for; its deletion removes them all
+        keep = desc["EndpointConfigName"]
+        owned = {
+            recorded.get("endpoint_config_name") or "",
+            live.get("endpoint_config_name") or "",
+            _pending_name(recorded),
+            _pending_name(live),
+        }
+        self._delete_old_configs(name, ctx.address, keep=keep, recorded=owned - {keep, ""})
+        try:
+            config = call(self.aws.sagemaker, "describe_endpoint_config", EndpointConfigName=keep)
+        except NotFoundError:
+            return  # its config was deleted outside mlops: which models it uses is unknown
+        serving = {v.get("ModelName", "") for v in config.get("ProductionVariants", [])}
+        made = _package_models(recorded) | _package_models(live)
+        made |= {*_pending_models(recorded), *_pending_models(live)}
+        self.registry.sweep_package_models(name, ctx.address, keep=serving, recorded=made - serving)
 
     # ---- rollback -----------------------------------------------------------------------------
     def rollback(
@@ -465,8 +697,9 @@ class EndpointHandler(KindHandler):
         target = {**target, "name": name}
         sm = self.aws.sagemaker
         desc = self._wait(ctx, name, "Waiting for the operation in progress")
-        if desc is None:
+        if desc is None or desc["EndpointStatus"] == "Deleting":
             raise ProviderError(f"SageMaker endpoint {name!r} does not exist", code="NotFound")
+        self._refuse_failed(desc)
         variants = [v["VariantName"] for v in desc.get("ProductionVariants", [])]
         scaling = endpoint_scaling.describe(self.aws, name, variants)
         config = target.get("endpoint_config_name") or ""
@@ -490,25 +723,19 @@ class EndpointHandler(KindHandler):
             except NotFoundError:
                 config = translate.config_name(name, secrets.token_hex(6))
                 try:
-                    call(sm, "create_endpoint_config", **translate.endpoint_config_request(target, config))
+                    self._create_config(translate.endpoint_config_request(target, config), ctx.address)
                 except ProviderError:
                     self.registry.delete_models(made)
                     raise
                 abandon = _Abandon(config, made)
+            # As in an update: recorded before the switch waits on it, as pending.
+            ctx.checkpoint({"pending_config": {"name": config, "models": made}})
             endpoint_scaling.lift(self.aws, scaling)
             self._move(ctx, name, config, scaling, None, abandon)
             scaling = {}  # lifted for the switch; registered again below
         now = self._must_read(name, target)
         if translate.capacity_changed(now, target):
-            call(
-                sm,
-                "update_endpoint_weights_and_capacities",
-                EndpointName=name,
-                DesiredWeightsAndCapacities=translate.weights_and_capacities(now, target),
-            )
-            self._expect_in_service(
-                self._wait(ctx, name, "Updating"), name, "UpdateEndpointWeightsAndCapacities"
-            )
+            self._update_capacity(ctx, name, translate.weights_and_capacities(now, target))
         endpoint_scaling.sync(self.aws, name, scaling, target)
         old = {desc["EndpointConfigName"], current.get("endpoint_config_name") or ""}
         self._delete_old_configs(name, ctx.address, keep=config, recorded=old - {config})

@@ -1,18 +1,34 @@
 """Framework images (`image: {framework: xgboost, version: "1.7-1"}`) to ECR image URIs.
 
 The URI tables ship inside `sagemaker-core`, so resolution needs no network, but importing it
-costs over a second: it happens only when a stack uses a framework image, once per process."""
+costs over a second (it pulls pandas and scipy), and every plan resolves every framework image.
+So resolved URIs are kept twice: in memory for the process, and on disk for the next one, in
+`<user cache dir>/mlops-gitops/sagemaker-images.json` (`$XDG_CACHE_HOME`, else `~/.cache`). A
+plan whose images are all in that file does not import the SDK at all. Entries are keyed by
+framework, version, Python version, processor (the instance family's CPU or GPU flavour) and
+region, and belong to one version of sagemaker-core: a new one may have new tables, so its URIs
+are resolved afresh. The file is only a cache: unreadable, or not writable, it is ignored."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
+import json
 import os
-from functools import lru_cache
+import tempfile
+import threading
+from pathlib import Path
 
 from mlops_gitops.errors import StackError
 from mlops_gitops.stack.schema import FrameworkImage
 
 # image_uris picks the CPU or GPU flavour from an instance type; any type of the family will do.
 _SAMPLE_INSTANCE = {"cpu": "ml.m5.large", "gpu": "ml.g5.xlarge"}
+_CACHE_FILE = "sagemaker-images.json"
+_SDK = "sagemaker-core"
+
+_lock = threading.Lock()
+_memory: dict[str, str] = {}  # key -> URI, for this process
 
 
 class ImageError(StackError):
@@ -20,10 +36,80 @@ class ImageError(StackError):
 
 
 def resolve(image: FrameworkImage, region: str) -> str:
-    return _retrieve(image.framework, image.version, image.py_version, image.processor, region)
+    key = _key(image, region)
+    with _lock:
+        if key in _memory:
+            return _memory[key]
+        sdk = _sdk_version()
+        uri = _read_cache(sdk).get(key)
+    if uri is None:
+        # Failures raise, so only resolved URIs are kept.
+        uri = _retrieve(image.framework, image.version, image.py_version, image.processor, region)
+        with _lock:
+            _write_cache(sdk, key, uri)
+    with _lock:
+        _memory[key] = uri
+    return uri
 
 
-@lru_cache(maxsize=256)  # failures raise, so only resolved URIs are cached
+def cache_path() -> Path:
+    """The on-disk cache (which may not exist)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mlops-gitops" / _CACHE_FILE
+
+
+def _key(image: FrameworkImage, region: str) -> str:
+    return "|".join((image.framework, image.version, image.py_version or "", image.processor, region))
+
+
+def _sdk_version() -> str | None:
+    """The installed sagemaker-core's version, read from its metadata (no import); None if it is
+    not installed, and then nothing is cached on disk: the resolution reports what is missing."""
+    try:
+        return importlib.metadata.version(_SDK)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _read_cache(sdk: str | None) -> dict[str, str]:
+    if sdk is None:
+        return {}
+    try:
+        document = json.loads(cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(document, dict) or document.get(_SDK) != sdk:
+        return {}
+    images = document.get("images")
+    if not isinstance(images, dict):
+        return {}
+    return {k: v for k, v in images.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _write_cache(sdk: str | None, key: str, uri: str) -> None:
+    """Add one entry, written to a temporary file renamed over the cache: a reader sees the old
+    file or the new one, never half of one. Another process writing at the same time may win
+    with its own entries; the ones lost are resolved again next time."""
+    if sdk is None:
+        return
+    path = cache_path()
+    images = {**_read_cache(sdk), key: uri}
+    document = {_SDK: sdk, "images": dict(sorted(images.items()))}
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{_CACHE_FILE}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(document, out, indent=1)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+
 def _retrieve(framework: str, version: str, py_version: str | None, processor: str, region: str) -> str:
     try:
         from sagemaker.core import image_uris
@@ -34,13 +120,15 @@ def _retrieve(framework: str, version: str, py_version: str | None, processor: s
         ) from exc
     what = f"{framework} {version}" + (f" ({py_version})" if py_version else "")
     try:
-        return image_uris.retrieve(
-            framework=framework,
-            region=region,
-            version=version,
-            py_version=py_version,
-            image_scope="inference",
-            instance_type=_SAMPLE_INSTANCE[processor],
+        return str(
+            image_uris.retrieve(
+                framework=framework,
+                region=region,
+                version=version,
+                py_version=py_version,
+                image_scope="inference",
+                instance_type=_SAMPLE_INSTANCE[processor],
+            )
         )
     except FileNotFoundError as exc:  # no table for this framework
         raise ImageError(

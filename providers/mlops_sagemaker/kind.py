@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
 from mlops_gitops import handlers
-from mlops_gitops.errors import ProviderError
+from mlops_gitops.errors import Diagnostic, ProviderError
+from mlops_gitops.provider import TAG_ADDRESS
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import ResourceBase
 from mlops_sagemaker import translate
-from mlops_sagemaker.client import call, collect
+from mlops_sagemaker.client import NotFoundError, call, collect
 
 if TYPE_CHECKING:
     from mlops_sagemaker.client import Clients
@@ -40,6 +41,20 @@ class KindHandler(handlers.KindHandler["SageMakerProvider"]):
         """The resource's tags (stack tags merged in by the loader) plus the ownership tags."""
         return {**cast(ResourceBase, resource.spec).tags, **self.provider.default_tags(resource.address)}
 
+    def tag_problems(self, resource: Resource) -> list[Diagnostic]:
+        """What SageMaker (and CloudWatch, SNS, EventBridge: the same limits) would refuse in the
+        resource's tags, with the ownership tags counted in."""
+        managed = self.provider.default_tags(resource.address)
+        user = {k: v for k, v in cast(ResourceBase, resource.spec).tags.items() if k not in managed}
+        return [Diagnostic(message, path) for path, message in translate.tag_problems(user, len(managed))]
+
+    def owner(self, arn: str) -> str | None:
+        """The address in an object's ownership tag, None if it has none (or is gone)."""
+        try:
+            return self.list_tags(arn).get(TAG_ADDRESS)
+        except NotFoundError:
+            return None
+
     def not_found(self, cloud_id: str) -> ProviderError:
         return ProviderError(
             f"no SageMaker {self.rtype.kind} named {cloud_id!r} in {self.cfg.region}", code="NotFound"
@@ -55,3 +70,9 @@ class KindHandler(handlers.KindHandler["SageMakerProvider"]):
             call(self.aws.sagemaker, "delete_tags", ResourceArn=arn, TagKeys=remove)
         if add:
             call(self.aws.sagemaker, "add_tags", ResourceArn=arn, Tags=translate.tag_list(add))
+
+
+def already_exists(exc: ProviderError) -> bool:
+    """A create refused because the name is taken ("Cannot create already existing ...", or
+    ResourceInUse): after a lost reply, possibly by the very call being retried."""
+    return exc.code == "ResourceInUse" or (exc.code == "ValidationException" and "already exist" in str(exc))

@@ -3,7 +3,9 @@
 A `model` owns one SageMaker Model. Models are immutable, so any change but tags (and the
 registry's approval) makes a new one under a new name (`<logical>-<8 hex>`), created before the
 old one is deleted, and the endpoints using it move over in between. A model with `registry:`
-also owns its Model Package version(s), and the group if it created it (see registry.py)."""
+also registers Model Package versions, and creates the group if absent (see registry.py). The
+registry is the archive: removing the model from the stack deletes the Model and keeps its
+versions; only `mlops destroy` deletes them (and the group, if the stack created it)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ from typing import Any, ClassVar, cast
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
-from mlops_gitops.provider import OWNERSHIP_TAG_PATHS, UNKNOWN, ApplyContext, ResourceType
+from mlops_gitops.provider import OWNERSHIP_TAG_PATHS, TAG_ADDRESS, UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import ModelSpec
 from mlops_sagemaker import images, registry, translate
 from mlops_sagemaker.client import NotFoundError, call
 from mlops_sagemaker.config import ModelSettings
-from mlops_sagemaker.kind import KindHandler
+from mlops_sagemaker.kind import KindHandler, already_exists
 
 MODEL = ResourceType(
     "model",
@@ -32,6 +34,8 @@ MODEL = ResourceType(
     not_drift=("package_description", *OWNERSHIP_TAG_PATHS),
     create_before_destroy=True,
 )
+# `<model>-<8 hex>` names the SageMaker Model: of SageMaker's 63 characters, 54 are left.
+_MAX_MODEL_NAME = translate.MAX_NAME - 9
 
 
 class ModelHandler(KindHandler):
@@ -42,7 +46,16 @@ class ModelHandler(KindHandler):
     def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
         spec = cast(ModelSpec, resource.spec)
         chosen = cast(ModelSettings | None, settings)
-        diags = []
+        diags = self.tag_problems(resource)
+        if len(resource.name) > _MAX_MODEL_NAME:
+            diags.append(
+                Diagnostic(
+                    f"SageMaker names are at most {translate.MAX_NAME} characters and the model is "
+                    f"named <model>-<8 hex>: the model name can have at most {_MAX_MODEL_NAME} "
+                    f"({len(resource.name)} here)",
+                    "",
+                )
+            )
         if not ((chosen and chosen.execution_role_arn) or self.cfg.role_arn):
             diags.append(
                 Diagnostic(
@@ -91,6 +104,41 @@ class ModelHandler(KindHandler):
             body.update(registry.model_attributes(spec.registry, kept))
         return {"name": name, "arn": arn, **body}
 
+    def risks(
+        self,
+        action: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        *,
+        destroying: bool,
+    ) -> list[str]:
+        """What happens to the registry: removing a model (or its `registry:`, or moving it to
+        another group) keeps its versions, the archive; `mlops destroy` deletes them."""
+        if (
+            not before
+            or not before.get("package_group")
+            or not isinstance(before.get("package_version"), int)
+        ):
+            return []
+        group, version = before["package_group"], before["package_version"]
+        package = f"{group}/{version}"
+        if action == "delete" and destroying:
+            if before.get("package_group_owned") is True:
+                return [
+                    f"deletes model package group {group} and its versions (registry history): "
+                    f"{package} and the earlier versions this model registered, and the group "
+                    "unless versions registered by others remain"
+                ]
+            return [
+                f"deletes model package {package} and the earlier versions this model registered "
+                f"(registry history); the group {group}, not created by this stack, stays"
+            ]
+        if action == "delete":
+            return [f"keeps model package {package} in the registry (the archive)"]
+        if action == "update" and (after or {}).get("package_group") != group:
+            return [f"keeps model package {package} in the registry (the archive); the model leaves {group}"]
+        return []
+
     def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         return translate.model_spec(attributes, self.cfg.role_arn)
 
@@ -117,24 +165,32 @@ class ModelHandler(KindHandler):
 
     def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         name = desired["name"]
+        adopted = False
         try:
             call(self.aws.sagemaker, "create_model", **translate.create_model_request(desired))
         except ProviderError as exc:
-            if exc.code != "ValidationException" or "already exist" not in str(exc):
+            if not already_exists(exc):
                 raise
-            # A retry after a lost reply, or a second apply racing this one: same name means same
-            # content by construction, but check before adopting it.
+            # This call's own model, its reply lost and the call retried, or left by an apply that
+            # stopped before recording it: it carries this address and the same content (which
+            # the name, a digest of it, promises; checked all the same).
             current = self._read(name, None)
-            if current is None or translate.replacement_basis(current) != translate.replacement_basis(
-                desired
+            if (
+                current is None
+                or current["tags"].get(TAG_ADDRESS) != ctx.address
+                or translate.replacement_basis(current) != translate.replacement_basis(desired)
             ):
                 raise ProviderError(
                     f"a different SageMaker model named {name!r} already exists", code=exc.code
                 ) from exc
             self.sync_tags(current["arn"], current["tags"], desired["tags"])
+            adopted = True
         # Registered after the model exists: a failure here leaves a model that the retry adopts
-        # (above), never a registered version whose model was not made.
-        package_arn = self.registry.register(desired) if desired.get("package_group") else None
+        # (above), never a registered version whose model was not made. An adopted model may have
+        # been registered too before its apply stopped: that version is the one.
+        package_arn = None
+        if desired.get("package_group"):
+            package_arn = (adopted and self.registry.registered(desired)) or self.registry.register(desired)
         return self._must_read(name, package_arn)
 
     def update(
@@ -152,14 +208,16 @@ class ModelHandler(KindHandler):
         group = desired.get("package_group")
         if group != prior.get("package_group") or (group and not package_arn):
             # Registered in another group, newly registered, or no longer (or the version was
-            # deleted outside mlops): leave the old group as if the model left, then register.
-            self.registry.unregister(prior)
+            # deleted outside mlops). The old group keeps its versions: the registry is the archive.
             package_arn = self.registry.register(desired) if group else None
         elif group and desired["approval"] != prior.get("approval"):
             self.registry.set_approval(package_arn, desired["approval"])
         return self._must_read(desired["name"], package_arn)
 
     def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
+        """The Model goes; its registry versions go only with the whole stack (`mlops destroy`):
+        removed from the stack, or replaced, the model leaves them in the registry, the archive."""
         with contextlib.suppress(NotFoundError):
             call(self.aws.sagemaker, "delete_model", ModelName=prior["name"])
-        self.registry.unregister(prior)
+        if ctx.destroying:
+            self.registry.unregister(prior)

@@ -43,7 +43,7 @@ from mlops_gitops.stack.schema import BaselineJob, MonitorSpec
 from mlops_sagemaker import monitors_translate as mt
 from mlops_sagemaker.client import NotFoundError, call, collect
 from mlops_sagemaker.images import ImageError
-from mlops_sagemaker.kind import KindHandler
+from mlops_sagemaker.kind import KindHandler, already_exists
 from mlops_sagemaker.translate import known, tag_changes, tag_dict, tag_list
 
 MONITOR = ResourceType(
@@ -85,7 +85,17 @@ class MonitorHandler(KindHandler):
                 Diagnostic(f"monitor type {spec.type} is not supported by provider sagemaker yet", "type")
             ]
         s = cast(mt.MonitorSettings | None, settings) or mt.MonitorSettings()
-        diags = [Diagnostic(message, path) for path, message in mt.alert_problems(spec)]
+        diags = self.tag_problems(resource)
+        diags += [Diagnostic(message, path) for path, message in mt.alert_problems(spec)]
+        if len(resource.name) > mt.MAX_NAME - 9:
+            diags.append(
+                Diagnostic(
+                    f"SageMaker names are at most {mt.MAX_NAME} characters and the monitor's job "
+                    f"definitions are named <monitor>-<8 hex>: the monitor name can have at most "
+                    f"{mt.MAX_NAME - 9} ({len(resource.name)} here)",
+                    "",
+                )
+            )
         if not (s.role_arn or self.cfg.role_arn):
             diags.append(
                 Diagnostic(
@@ -286,18 +296,44 @@ class MonitorHandler(KindHandler):
         attrs = self._baseline(ctx, desired)
         self._create_job_definition(attrs)
         ctx.checkpoint(known(attrs))
-        created = call(
-            self.aws.sagemaker,
-            "create_monitoring_schedule",
-            MonitoringScheduleName=name,
-            MonitoringScheduleConfig=mt.schedule_config(attrs),
-            Tags=tag_list(attrs["tags"]),
-        )
-        attrs["arn"] = created["MonitoringScheduleArn"]
+        attrs["arn"] = self._create_schedule(attrs, ctx.address)
         ctx.checkpoint(known(attrs))
         self._set_enabled(ctx, name, attrs["enabled"])
         self._sync_alert(ctx, {}, attrs)
         return self._must_read(attrs)
+
+    def _create_schedule(self, attrs: Mapping[str, Any], address: str) -> str:
+        """CreateMonitoringSchedule; its ARN. A schedule of that name carrying this address and
+        running this job definition on this expression is this call's own (its reply lost and the
+        call retried): create() made sure beforehand that no other schedule had the name."""
+        name = attrs["name"]
+        try:
+            created = call(
+                self.aws.sagemaker,
+                "create_monitoring_schedule",
+                MonitoringScheduleName=name,
+                MonitoringScheduleConfig=mt.schedule_config(attrs),
+                Tags=tag_list(attrs["tags"]),
+            )
+            return str(created["MonitoringScheduleArn"])
+        except ProviderError as exc:
+            if not already_exists(exc):
+                raise
+            found = self._describe(name)
+            config = (found or {}).get("MonitoringScheduleConfig") or {}
+            if (
+                found is not None
+                and self._tags("sagemaker", found["MonitoringScheduleArn"]).get(TAG_ADDRESS) == address
+                and config.get("MonitoringJobDefinitionName") == attrs["job_definition_name"]
+                and (config.get("ScheduleConfig") or {}).get("ScheduleExpression")
+                == attrs["schedule_expression"]
+            ):
+                return str(found["MonitoringScheduleArn"])
+            raise ProviderError(
+                f"a SageMaker monitoring schedule named {name!r} was created by someone else "
+                f"meanwhile: import it (mlops import {address} {name}) or rename the monitor",
+                code="AlreadyExists",
+            ) from exc
 
     def update(
         self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
@@ -375,15 +411,19 @@ class MonitorHandler(KindHandler):
         try:
             call(self.aws.sagemaker, method, **request)
         except ProviderError as exc:
-            if exc.code != "ResourceInUse" and "already exist" not in str(exc):
+            if not already_exists(exc):
                 raise
             # A retry after a lost reply or a failed apply: the name is derived from the content,
-            # so the same name should mean the same job; check before adopting it.
+            # so the same name should mean the same job; check it, and that it is ours, before
+            # adopting it.
             kind, name = attrs["type"], attrs["job_definition_name"]
             current = self._describe_job(kind, name)
-            if current is None or mt.job_basis(
-                {"type": kind, **mt.job_from_describe(kind, current)}
-            ) != mt.job_basis(attrs):
+            address = attrs["tags"].get(TAG_ADDRESS)
+            if (
+                current is None
+                or self._tags("sagemaker", current["JobDefinitionArn"]).get(TAG_ADDRESS) != address
+                or mt.job_basis({"type": kind, **mt.job_from_describe(kind, current)}) != mt.job_basis(attrs)
+            ):
                 raise ProviderError(
                     f"a different SageMaker job definition named {name!r} already exists", code=exc.code
                 ) from exc

@@ -46,7 +46,7 @@ _OUTPUT_PATH = "/opt/ml/processing/output"
 # Without this environment variable the analyzer publishes no CloudWatch metric, and an alarm on
 # one would never fire.
 _PUBLISH_METRICS = "publish_cloudwatch_metrics"
-_MAX_NAME = 63  # SageMaker's limit for job definition and processing job names
+MAX_NAME = 63  # SageMaker's limit for job definition and processing job names
 _CONSTRAINTS = "constraints.json"
 _STATISTICS = "statistics.json"
 # A baselining job, as DefaultModelMonitor.suggest_baseline runs the analyzer image: the dataset
@@ -104,6 +104,28 @@ _DEFAULT_METRICS = {
     "MulticlassClassification": "accuracy",
     "Regression": "mae",
 }
+# What Model Monitor publishes to CloudWatch, so what an alarm can watch (Developer Guide, "CloudWatch
+# Metrics" and "Model quality metrics"). Data quality: one metric of each kind per feature.
+DATA_QUALITY_METRICS = ("feature_baseline_drift_", "feature_non_null_", "feature_data_")
+_CLASSIFIER = ("accuracy", "precision", "recall", "f0_5", "f1", "f2")
+_MODEL_QUALITY_METRICS: dict[str, tuple[str, ...]] = {
+    "BinaryClassification": (
+        *_CLASSIFIER,
+        "auc",
+        "true_positive_rate",
+        "true_negative_rate",
+        "false_positive_rate",
+        "false_negative_rate",
+        *(f"{m}_best_constant_classifier" for m in _CLASSIFIER),
+    ),
+    "MulticlassClassification": (
+        "accuracy",
+        *(f"weighted_{m}" for m in _CLASSIFIER[1:]),
+        "accuracy_best_constant_classifier",
+        *(f"weighted_{m}_best_constant_classifier" for m in _CLASSIFIER[1:]),
+    ),
+    "Regression": ("mae", "mse", "rmse", "r2"),
+}
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"
@@ -153,7 +175,7 @@ def topic_arn_beside(schedule_arn: str, topic: str) -> str:
 
 
 def job_definition_prefix(monitor: str) -> str:
-    return f"{monitor[: _MAX_NAME - 9]}-"
+    return f"{monitor[: MAX_NAME - 9]}-"
 
 
 def job_definition_name(stack: str, monitor: str, attrs: Mapping[str, Any]) -> Any:
@@ -176,7 +198,9 @@ def job_basis(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- schedules
-_MODEL_MONITOR_CRON = re.compile(r"cron\(0 (\*|\d{1,2}|\d{1,2}/\d{1,2}) \? \* \* \*\)")
+# The expressions Model Monitor takes (API reference, ScheduleConfig): hourly `cron(0 * ? * * *)`,
+# daily at an hour `cron(0 [00-23] ? * * *)`, every N hours from an hour `cron(0 [00-23]/[01-24] ? * * *)`.
+_MODEL_MONITOR_CRON = re.compile(r"cron\(0 (?:\*|(?P<hour>\d{1,2})(?:/(?P<every>\d{1,2}))?) \? \* \* \*\)")
 
 
 def schedule_expression(every: str) -> str:
@@ -204,23 +228,50 @@ def every_from_expression(expression: str) -> str:
 
 def model_monitor_schedule_problem(expression: str) -> str | None:
     """Why SageMaker Model Monitor would refuse `expression`: it runs at minute 0, every hour, once
-    a day or every N hours, nothing else."""
-    if _MODEL_MONITOR_CRON.fullmatch(expression):
+    a day or every N hours (N up to 24), nothing else. (`0 */6 * * *` is written `cron(0 0/6 ...)`,
+    the form SageMaker documents.)"""
+    m = _MODEL_MONITOR_CRON.fullmatch(expression)
+    hour, every = (m.group("hour"), m.group("every")) if m else (None, None)
+    if m and (hour is None or int(hour) <= 23) and (every is None or 1 <= int(every) <= 24):
         return None
-    return 'SageMaker Model Monitor runs hourly, daily or every N hours at minute 0 (e.g. "0 */6 * * *")'
+    return (
+        "SageMaker Model Monitor runs hourly, daily or every N hours (N from 1 to 24) at minute 0 "
+        '(e.g. "0 */6 * * *")'
+    )
 
 
 # --------------------------------------------------------------------------------- alerts
 def default_metric(kind: str, problem_type: str | None) -> str | None:
-    """The metric an alert watches when the stack names none. Data quality publishes one drift
-    metric per feature, so there it must be named."""
+    """The metric an alert watches when the stack names none: accuracy (classification) or mae
+    (regression) for model quality. Data quality has none to default to: Model Monitor publishes
+    its metrics per feature (`feature_baseline_drift_<feature>`), none for the dataset as a whole,
+    so an alarm must name the feature it watches."""
     return _DEFAULT_METRICS.get(problem_type or "") if kind == "model_quality" else None
+
+
+def metric_problem(kind: str, problem_type: str | None, metric: str) -> str | None:
+    """Why an alarm on `metric` would never fire: Model Monitor does not publish it for this
+    monitor type (and problem type). None if it does, or if that cannot be told yet."""
+    if kind == "data_quality":
+        if any(metric.startswith(p) and len(metric) > len(p) for p in DATA_QUALITY_METRICS):
+            return None
+        forms = ", ".join(f"{p}<feature>" for p in DATA_QUALITY_METRICS)
+        return f"SageMaker's data quality monitor publishes {forms}: {metric!r} is none of these"
+    known = _MODEL_QUALITY_METRICS.get(problem_type or "")
+    if known is None or metric in known:
+        return None  # no problem_type: validate reports that instead
+    return (
+        f"SageMaker's model quality monitor publishes, for {problem_type}: {', '.join(known)}; "
+        f"{metric!r} is none of these"
+    )
 
 
 def breach_direction(metric: str) -> Breach | None:
     """Which way `metric` goes when things get worse, if it is one Model Monitor publishes."""
     if metric.startswith("feature_baseline_drift_"):
         return "above"
+    if metric.startswith("feature_non_null_"):  # completeness: the share of values present
+        return "below"
     base = metric.removeprefix("weighted_").removesuffix("_best_constant_classifier")
     if base in _LOWER_IS_BETTER:
         return "above"
@@ -240,12 +291,15 @@ def alert_problems(spec: MonitorSpec) -> list[tuple[str, str]]:
     metric = alert.metric or default_metric(spec.type, spec.problem_type)
     if metric is None:
         hint = (
-            "e.g. metric: feature_baseline_drift_<feature> (data quality publishes one drift metric "
-            "per feature)"
+            "SageMaker's data quality monitor publishes its metrics per feature, none for the data "
+            "as a whole: name the feature's, e.g. metric: feature_baseline_drift_<feature> (or "
+            "feature_non_null_<feature>, feature_data_<feature>)"
             if spec.type == "data_quality"
-            else "or set problem_type, which picks a default"
+            else "name the metric to watch, or set problem_type, which picks a default"
         )
-        problems.append(("alert.metric", f"name the metric to watch, {hint}"))
+        problems.append(("alert.metric", hint))
+    elif (problem := metric_problem(spec.type, spec.problem_type, metric)) is not None:
+        problems.append(("alert.metric", problem))
     elif alert.when is None and breach_direction(metric) is None:
         problems.append(
             ("alert.when", f"say whether to alert when {metric} goes above or below the threshold")
@@ -404,7 +458,7 @@ def baseline_job(stack: str, monitor: str, attrs: Mapping[str, Any]) -> dict[str
         return {"baseline_job_name": UNKNOWN, "baseline": UNKNOWN}
     text = json.dumps({"stack": stack, "name": monitor, **basis}, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    room = _MAX_NAME - len(_BASELINE_INFIX) - len(digest) - _RETRY_ROOM
+    room = MAX_NAME - len(_BASELINE_INFIX) - len(digest) - _RETRY_ROOM
     return {
         "baseline_job_name": f"{monitor[:room]}{_BASELINE_INFIX}{digest}",
         "baseline": f"{attrs['output'].rstrip('/')}/baseline/{digest}/",

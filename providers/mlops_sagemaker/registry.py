@@ -5,10 +5,11 @@ Registering. A model with `registry: {group, approval}` is registered as a new v
 Package Group (created, and tagged with the model's address, if absent: the stack owns a group
 only if it created it). The version's inference specification is the model's image, artifact
 and environment. An approval change updates the version in place; a new artifact replaces the
-model, which registers a new version. The old version stays in the registry: it is history, and
-`<group>@latest-approved` must still find it while the new version awaits approval. Only when a
-model leaves the stack (no newer version of its address exists) are its versions deleted, and
-then its group, if the stack created it and nothing else is registered in it.
+model, which registers a new version. The registry is the archive: versions stay in it when their
+model is replaced (`<group>@latest-approved` must still find the old one while the new version
+awaits approval), when it moves to another group or stops being registered, and when the model
+is removed from the stack. Only `mlops destroy` deletes a model's versions, and then its group,
+if the stack created it and nothing else is registered in it (`unregister`).
 
 Deploying. `model_package: <group>@<version>` or `<group>@latest-approved` on a variant resolves
 at plan time (ListModelPackages; latest-approved is the highest Approved version) and the plan
@@ -293,9 +294,28 @@ class Registry:
 
     # ---- registering a model ----------------------------------------------------------------
     def register(self, attrs: Mapping[str, Any]) -> str:
-        """Register `attrs` (a model's attributes) as a new version; returns its ARN."""
+        """Register `attrs` (a model's attributes) as a new version; returns its ARN. (`call`
+        gives CreateModelPackage one ClientToken for all its attempts: a retry after a lost reply
+        is the same request, not a second version.)"""
         self._ensure_group(attrs["package_group"], attrs.get("tags", {}))
         return str(call(self._sm, "create_model_package", **package_request(attrs))["ModelPackageArn"])
+
+    def registered(self, attrs: Mapping[str, Any]) -> str | None:
+        """The version an earlier, interrupted create of this model registered, if its latest
+        version in the group is one: tagged with the model's address and holding its image,
+        artifact and environment. Registering again would make a second version of it."""
+        group, address = attrs.get("package_group"), attrs.get("tags", {}).get(TAG_ADDRESS)
+        if not group or not address:
+            return None
+        wanted = package_request(attrs)["InferenceSpecification"]["Containers"][0]
+        for v in reversed(self.versions(group)):
+            if self._tags(v.arn).get(TAG_ADDRESS) != address:
+                continue
+            desc = call(self._sm, "describe_model_package", ModelPackageName=v.arn)
+            containers = (desc.get("InferenceSpecification") or {}).get("Containers") or [{}]
+            found = {k: containers[0].get(k) for k in wanted}
+            return v.arn if found == wanted else None
+        return None
 
     def _ensure_group(self, group: str, tags: Mapping[str, str]) -> None:
         try:
@@ -321,8 +341,10 @@ class Registry:
         call(self._sm, "update_model_package", ModelPackageArn=package_arn, ModelApprovalStatus=approval)
 
     def unregister(self, attrs: Mapping[str, Any]) -> None:
-        """Remove a model's registrations when it leaves the stack (see the module docstring).
-        A model that was replaced keeps its version: a newer version of its address exists."""
+        """Delete a model's registrations, under `mlops destroy` (see the module docstring): its
+        version and the earlier ones of its address, and the group if the stack created it and
+        nothing else is left in it. A replaced model's leftover (deposed) record keeps its
+        version: a newer version of its address exists, which goes with the live record."""
         arn, group = attrs.get("package_arn"), attrs.get("package_group")
         address = attrs.get("tags", {}).get(TAG_ADDRESS)
         if not arn or not group or not address:
@@ -365,14 +387,29 @@ class Registry:
                     Tags=translate.tag_list(tags),
                 )
             except ProviderError as exc:
-                # The name is derived from the package and the role: an existing model of that
-                # name is this one, left by an earlier attempt or used by the live config.
-                if exc.code == "ValidationException" and "already exist" in str(exc):
+                # The name is derived from the endpoint, the variant, the package and the role: an
+                # existing model of that name, of this address and made from this package, is this
+                # one (left by an earlier attempt, the call's own retry, or used by the live config).
+                if "already exist" in str(exc) and self._is_package_model(v, role, tags):
                     continue
                 self.delete_models(created)
                 raise
             created.append(v["model"])
         return created
+
+    def _is_package_model(self, variant: Mapping[str, Any], role: str, tags: Mapping[str, str]) -> bool:
+        try:
+            desc = call(self._sm, "describe_model", ModelName=variant["model"])
+        except NotFoundError:
+            return False
+        containers = [desc.get("PrimaryContainer") or {}, *(desc.get("Containers") or [])]
+        made_from = {c.get("ModelPackageName") for c in containers}
+        owner = self._tags(desc["ModelArn"]).get(TAG_ADDRESS)
+        return (
+            variant["model_package_arn"] in made_from
+            and desc.get("ExecutionRoleArn") == role
+            and owner == tags.get(TAG_ADDRESS)
+        )
 
     def delete_models(self, names: Iterable[str]) -> None:
         for name in names:

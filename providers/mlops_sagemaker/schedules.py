@@ -54,7 +54,7 @@ from mlops_sagemaker import aws_cron
 from mlops_sagemaker import schedules_translate as st
 from mlops_sagemaker.client import NotFoundError, call, collect
 from mlops_sagemaker.config import _ROLE_ARN
-from mlops_sagemaker.kind import KindHandler
+from mlops_sagemaker.kind import KindHandler, already_exists
 from mlops_sagemaker.translate import known, tag_changes, tag_dict, tag_list, user_tags
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class ScheduleHandler(KindHandler):
     def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
         spec = cast(ScheduleSpec, resource.spec)
         chosen = cast(ScheduleSettings | None, settings) or ScheduleSettings()
-        diags: list[Diagnostic] = []
+        diags = self.tag_problems(resource)
         if spec.pipeline.template_uri:
             diags.append(
                 Diagnostic(
@@ -346,15 +346,31 @@ class ScheduleHandler(KindHandler):
         sm = self.aws.sagemaker
         name = desired["pipeline_name"]
         if "pipeline_arn" not in current:
-            created = call(
-                sm,
-                "create_pipeline",
-                PipelineName=name,
-                PipelineDefinition=self._definition_text(desired),
-                RoleArn=desired["execution_role_arn"],
-                Tags=tag_list(desired["tags"]),
-            )
-            return str(created["PipelineArn"])
+            try:
+                created = call(
+                    sm,
+                    "create_pipeline",
+                    PipelineName=name,
+                    PipelineDefinition=self._definition_text(desired),
+                    RoleArn=desired["execution_role_arn"],
+                    Tags=tag_list(desired["tags"]),
+                )
+                return str(created["PipelineArn"])
+            except ProviderError as exc:
+                if not already_exists(exc):
+                    raise
+                # Made by this very call (its reply lost and the call retried, where the cloud did
+                # not recognise its token) if it carries this resource's tags; then it is brought
+                # to what is asked like any existing pipeline.
+                found = self._read(
+                    {"name": desired["name"], "pipeline_name": name}, schedule=False, rule=None
+                )
+                if found is None or not _owned(found, desired):
+                    raise ProviderError(
+                        f"a SageMaker pipeline named {name!r} was created by someone else meanwhile",
+                        code="AlreadyExists",
+                    ) from exc
+                current = found
         changes: dict[str, str] = {}
         if current.get("definition") != desired["definition"]:
             changes["PipelineDefinition"] = self._definition_text(desired)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,12 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
 MANAGED_TAGS = (TAG_STACK, TAG_ADDRESS)
 MAX_NAME = 63  # SageMaker's limit for model, endpoint and endpoint-config names
+# SageMaker's tag limits (the API reference's Tag and TagList); CloudWatch, SNS and EventBridge have
+# the same ones for the objects a monitor or a schedule tags.
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 _CAPTURE_MODES = {"input": "Input", "output": "Output"}
 # The variant keys that say which registry version a variant deploys (see registry.py).
 PACKAGE_KEYS = ("model_package", "model_package_arn", "model_package_version", "allow_unapproved")
@@ -58,6 +65,41 @@ def tag_changes(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[di
     add = {k: v for k, v in after.items() if before.get(k) != v}
     remove = [k for k in before if k not in after]
     return add, remove
+
+
+def tag_problems(user: Mapping[str, str], managed: int) -> list[tuple[str, str]]:
+    """(path, message) for each tag of `user` SageMaker would refuse, counting the `managed`
+    ownership tags written beside them: at most 50 in all, keys of 1-128 and values of up to 256
+    letters, digits, spaces and `_.:/=+-@`, and no key starting with `aws:` (AWS's own)."""
+    problems = []
+    if len(user) + managed > MAX_TAGS:
+        problems.append(
+            (
+                "tags",
+                f"SageMaker allows {MAX_TAGS} tags per resource, and {managed} of them are the "
+                f"ownership tags mlops adds: at most {MAX_TAGS - managed} here ({len(user)} given)",
+            )
+        )
+    for key, value in user.items():
+        path = f"tags.{key}"
+        if not 1 <= len(key) <= MAX_TAG_KEY:
+            problems.append((path, f"a tag key has 1 to {MAX_TAG_KEY} characters ({len(key)} here)"))
+        if len(value) > MAX_TAG_VALUE:
+            problems.append((path, f"a tag value has at most {MAX_TAG_VALUE} characters ({len(value)} here)"))
+        if key.lower().startswith("aws:"):
+            problems.append((path, "tag keys starting with aws: are reserved for AWS"))
+        bad = sorted({c for c in key + value if not _tag_character(c)})
+        if bad:
+            shown = ", ".join(repr(c) for c in bad)
+            problems.append(
+                (path, f"tags hold letters, digits, spaces and _ . : / = + - @ only, not {shown}")
+            )
+    return problems
+
+
+def _tag_character(c: str) -> bool:
+    # The API's pattern: Unicode letters (L), separators (Z) and numbers (N), and a few marks.
+    return c in _TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN"
 
 
 def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
@@ -285,6 +327,37 @@ def endpoint_config_request(
     return request
 
 
+def config_content(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What a CreateEndpointConfig request (or a DescribeEndpointConfig, its echo) asks for, in
+    one form, so an existing config can be recognised as the one a request would have made."""
+    variant_keys = (
+        "VariantName",
+        "ModelName",
+        "InstanceType",
+        "InitialInstanceCount",
+        "ServerlessConfig",
+    )
+    variants = [
+        {
+            **{k: pv[k] for k in variant_keys if pv.get(k) is not None},
+            "InitialVariantWeight": float(pv.get("InitialVariantWeight", 1.0)),
+        }
+        for pv in config.get("ProductionVariants") or []
+    ]
+    capture = config.get("DataCaptureConfig") or {}
+    capture_keys = ("EnableCapture", "InitialSamplingPercentage", "DestinationS3Uri")
+    return {
+        "variants": variants,
+        "capture": {
+            **{k: capture[k] for k in capture_keys if k in capture},
+            "modes": sorted(o.get("CaptureMode", "") for o in capture.get("CaptureOptions") or []),
+        }
+        if capture
+        else None,
+        "kms": config.get("KmsKeyId"),
+    }
+
+
 def _capture_from_aws(dcc: Mapping[str, Any]) -> dict[str, Any]:
     modes = {o.get("CaptureMode") for o in dcc.get("CaptureOptions", [])}
     if "InputAndOutput" in modes:
@@ -361,6 +434,7 @@ def endpoint_from_describe(
         "name": endpoint["EndpointName"],
         "arn": endpoint["EndpointArn"],
         "endpoint_config_name": endpoint["EndpointConfigName"],
+        "status": endpoint.get("EndpointStatus", ""),
         "variants": variants,
     }
     if config.get("DataCaptureConfig"):

@@ -14,6 +14,9 @@
 - `wait_endpoint`: `wait_endpoint(client, name, status="InService", timeout=10)` polls
   DescribeEndpoint until the endpoint reaches `status` and returns that description; it fails
   the test if the endpoint settles in another status or the timeout passes.
+
+Every test runs with `XDG_CACHE_HOME` in a temporary directory, so the framework-image cache
+(images.py) is written there and not in the user's home.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ TEST_ENDPOINT_DELAY = 0.05
 REGION = "us-east-1"
 
 SETTLED = frozenset({"InService", "Failed", "OutOfService"})
+
+
+@pytest.fixture(autouse=True)
+def _image_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,39 @@ def _error(exc_info: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 # ---- monitoring schedules ------------------------------------------------------------------------
 
 
+def _capturing_endpoint(sm: Any, name: str = "fraud-api", *, capture: bool = True) -> None:
+    """An endpoint for a schedule to watch: SageMaker refuses one on an endpoint that is missing
+    or does not capture data."""
+    sm.create_model(
+        ModelName=f"{name}-model",
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://ml/model.tar.gz"},
+    )
+    config: dict[str, Any] = {
+        "EndpointConfigName": f"{name}-config",
+        "ProductionVariants": [
+            {
+                "VariantName": "main",
+                "ModelName": f"{name}-model",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    }
+    if capture:
+        config["DataCaptureConfig"] = {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": "s3://ml-capture/",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        }
+    sm.create_endpoint_config(**config)
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
 def _data_quality_job(sm: Any, name: str, endpoint: str = "fraud-api") -> str:
+    if not sm.list_endpoints(NameContains=endpoint)["Endpoints"]:
+        _capturing_endpoint(sm, endpoint)
     return sm.create_data_quality_job_definition(
         JobDefinitionName=name,
         DataQualityAppSpecification={"ImageUri": MONITOR_IMAGE},
@@ -52,6 +84,8 @@ def _data_quality_job(sm: Any, name: str, endpoint: str = "fraud-api") -> str:
 
 
 def _model_quality_job(sm: Any, name: str, endpoint: str = "fraud-api") -> None:
+    if not sm.list_endpoints(NameContains=endpoint)["Endpoints"]:
+        _capturing_endpoint(sm, endpoint)
     sm.create_model_quality_job_definition(
         JobDefinitionName=name,
         ModelQualityAppSpecification={"ImageUri": MONITOR_IMAGE, "ProblemType": "BinaryClassification"},
@@ -220,8 +254,76 @@ def test_invalid_schedule_config_is_refused(sm_client: Callable[..., Any], confi
     assert _error(refused)[0] == "ValidationException"
 
 
+@pytest.mark.parametrize(
+    ("expression", "accepted"),
+    [
+        ("cron(0 * ? * * *)", True),  # hourly
+        ("cron(0 0 ? * * *)", True),  # daily at midnight
+        ("cron(0 17 ? * * *)", True),
+        ("cron(0 00 ? * * *)", True),  # the documented [00-23]
+        ("cron(0 17/12 ? * * *)", True),  # every 12 hours from 5 PM
+        ("cron(0 0/2 ? * * *)", True),
+        ("cron(0 0/24 ? * * *)", True),
+        ("NOW", True),
+        ("cron(30 * ? * * *)", False),  # not at minute 0
+        ("cron(0 24 ? * * *)", False),
+        ("cron(0 0/25 ? * * *)", False),
+        ("cron(0 0/0 ? * * *)", False),
+        ("cron(0 */6 ? * * *)", False),  # undocumented: hours are H or H/N
+        ("cron(0 3 ? * MON *)", False),  # weekly
+        ("cron(0 3 1 * ? *)", False),  # monthly
+        ("cron(0 1,13 ? * * *)", False),
+        ("rate(1 hour)", False),
+    ],
+)
+def test_only_model_monitor_schedule_expressions_are_accepted(
+    sm_client: Callable[..., Any], expression: str, accepted: bool
+) -> None:
+    sm = sm_client()
+    _data_quality_job(sm, "fraud-drift-1")
+    config = {
+        "ScheduleConfig": {"ScheduleExpression": expression},
+        "MonitoringJobDefinitionName": "fraud-drift-1",
+    }
+    if accepted:
+        sm.create_monitoring_schedule(MonitoringScheduleName="fraud-drift", MonitoringScheduleConfig=config)
+        return
+    with pytest.raises(ClientError) as refused:
+        sm.create_monitoring_schedule(MonitoringScheduleName="fraud-drift", MonitoringScheduleConfig=config)
+    code, message = _error(refused)
+    assert code == "ValidationException" and expression in message and "cron(0 H/N ? * * *)" in message
+
+
+def test_a_schedule_needs_an_endpoint_that_captures_data(sm_client: Callable[..., Any]) -> None:
+    sm = sm_client()
+    _capturing_endpoint(sm, "quiet-api", capture=False)
+    for endpoint, says in (("quiet-api", "does not capture data"), ("no-such-api", "does not exist")):
+        sm.create_data_quality_job_definition(
+            JobDefinitionName=f"{endpoint}-job",
+            DataQualityAppSpecification={"ImageUri": MONITOR_IMAGE},
+            DataQualityJobInput={
+                "EndpointInput": {"EndpointName": endpoint, "LocalPath": "/opt/ml/processing/input"}
+            },
+            DataQualityJobOutputConfig={
+                "MonitoringOutputs": [
+                    {"S3Output": {"S3Uri": "s3://ml-monitoring/", "LocalPath": "/opt/ml/processing/output"}}
+                ]
+            },
+            JobResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}
+            },
+            RoleArn=ROLE_ARN,
+        )
+        with pytest.raises(ClientError) as refused:
+            _schedule(sm, f"{endpoint}-drift", f"{endpoint}-job")
+        code, message = _error(refused)
+        assert code == "ValidationException" and endpoint in message and says in message
+    assert sm.list_monitoring_schedules()["MonitoringScheduleSummaries"] == []
+
+
 def test_inline_job_definition_is_recorded_as_sagemaker_does(sm_client: Callable[..., Any]) -> None:
     sm = sm_client()
+    _capturing_endpoint(sm)
     job = {
         "MonitoringInputs": [
             {"EndpointInput": {"EndpointName": "fraud-api", "LocalPath": "/opt/ml/processing/input"}}

@@ -107,11 +107,26 @@ def test_aws_weekday_numbers_read_back_in_crons_numbering() -> None:
         ("30 * * * *", False),
         ("0 3 * * 1", False),
         ("0 3 1 * *", False),
+        ("0 1,13 * * *", False),
     ],
 )
 def test_model_monitor_takes_only_hourly_daily_or_every_n_hours(every: str, accepted: bool) -> None:
     problem = mt.model_monitor_schedule_problem(mt.schedule_expression(every))
     assert (problem is None) is accepted, problem
+
+
+@pytest.mark.parametrize(
+    ("expression", "accepted"),
+    [
+        ("cron(0 23 ? * * *)", True),
+        ("cron(0 0/24 ? * * *)", True),
+        ("cron(0 24 ? * * *)", False),  # hours are 00-23
+        ("cron(0 0/25 ? * * *)", False),  # every 1 to 24 hours
+        ("cron(0 0/0 ? * * *)", False),
+    ],
+)
+def test_model_monitor_hours_and_intervals_are_bounded(expression: str, accepted: bool) -> None:
+    assert (mt.model_monitor_schedule_problem(expression) is None) is accepted
 
 
 # ================================================================================ pure: alerts
@@ -340,13 +355,51 @@ def test_validation_says_what_is_missing(offline: SageMakerProvider) -> None:
     assert "hourly, daily or every N hours" in found["every"]
 
 
-def test_model_quality_needs_problem_type_and_a_known_direction(offline: SageMakerProvider) -> None:
+def test_model_quality_needs_problem_type_and_a_metric_sagemaker_publishes(
+    offline: SageMakerProvider,
+) -> None:
     base = {"type": "model_quality", "ground_truth": "s3://labels/"}
     assert set(problems(offline, **base)) == {"problem_type"}
+    # No metric: the problem type's default (mae for regression), which needs no direction.
+    regression = {**base, "problem_type": "Regression", "alert": {"threshold": 1}}
+    assert problems(offline, **regression) == {}
+    # A metric Model Monitor does not publish would never fire: refused, naming the ones it does.
     custom = {**base, "problem_type": "Regression", "alert": {"metric": "my_loss", "threshold": 1}}
-    assert set(problems(offline, **custom)) == {"alert.when"}
-    custom["alert"]["when"] = "above"
-    assert problems(offline, **custom) == {}
+    found = problems(offline, **custom)
+    assert set(found) == {"alert.metric"}
+    assert "for Regression: mae, mse, rmse, r2" in found["alert.metric"]
+    binary = {**base, "problem_type": "BinaryClassification", "alert": {"metric": "mae", "threshold": 1}}
+    assert "auc" in problems(offline, **binary)["alert.metric"]
+    binary["alert"]["metric"] = "recall_best_constant_classifier"
+    assert problems(offline, **binary) == {}
+
+
+@pytest.mark.parametrize(
+    ("metric", "problem"),
+    [
+        (None, "per feature"),  # nothing to default to: Model Monitor has no dataset-wide metric
+        ("accuracy", "feature_baseline_drift_<feature>, feature_non_null_<feature>, feature_data_<feature>"),
+        ("feature_baseline_drift_", "is none of these"),  # no feature named
+        ("feature_baseline_drift_amount", None),
+        ("feature_non_null_amount", None),  # completeness: alerts below the threshold
+    ],
+)
+def test_a_data_quality_alert_watches_a_feature_metric(
+    offline: SageMakerProvider, metric: str | None, problem: str | None
+) -> None:
+    alert: dict[str, Any] = {"threshold": 0.2, **({"metric": metric} if metric else {})}
+    found = problems(offline, baseline="s3://b/v7/", alert=alert)
+    if problem is None:
+        assert found == {}
+    else:
+        assert set(found) == {"alert.metric"} and problem in found["alert.metric"]
+
+
+def test_a_feature_metric_without_a_known_direction_needs_when(offline: SageMakerProvider) -> None:
+    alert: dict[str, Any] = {"metric": "feature_data_amount", "threshold": 1000}
+    assert set(problems(offline, baseline="s3://b/v7/", alert=alert)) == {"alert.when"}
+    alert["when"] = "above"
+    assert problems(offline, baseline="s3://b/v7/", alert=alert) == {}
 
 
 def test_a_baselining_job_needs_an_s3_dataset_and_a_data_quality_monitor(offline: SageMakerProvider) -> None:
@@ -900,6 +953,7 @@ class Ctx:
         self.stack = "fraud"
         self.address = address
         self.cancel = threading.Event()
+        self.destroying = False
         self.checkpoints: list[dict[str, Any]] = []
 
     def checkpoint(self, attributes: Mapping[str, Any]) -> None:

@@ -31,10 +31,11 @@ STACK = "fraud"
 class Ctx:
     """The engine's side of an apply: records checkpoints and progress, offers a cancel flag."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, destroying: bool = False) -> None:
         self.stack = STACK
         self.address = address
         self.cancel = threading.Event()
+        self.destroying = destroying
         self.checkpoints: list[dict[str, Any]] = []
         self.messages: list[str] = []
 
@@ -145,8 +146,10 @@ def test_create_model_and_endpoint_read_back_as_desired(
     ctx = Ctx(e.address)
     created = provider.create("endpoint", desired, ctx)
 
-    computed = ("arn", "endpoint_config_name")
+    computed = ("arn", "endpoint_config_name", "status")
+    assert desired["status"] is UNKNOWN
     assert user_fields(created, computed) == user_fields(desired, computed)
+    assert created["status"] == "InService"
     assert [v["weight"] for v in created["variants"]] == [90.0, 10.0]
     assert provider.read("endpoint", created) == created
     assert provider.read("model", created_model) == created_model

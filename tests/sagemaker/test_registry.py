@@ -295,10 +295,40 @@ def test_new_artifact_registers_a_new_version_and_keeps_the_old(
     assert packages(sm) == {1: "Approved", 2: "Approved"}
     assert actions(harness.plan()) == {}
 
-    # Leaving the stack removes every version the model registered, and the group it made.
-    stack_file.write_text(HEAD)
-    assert apply_ok(harness) == {"model.fraud-xgb": "delete"}
+    # Destroying the stack removes every version the model registered, and the group it made.
+    plan, result = harness.apply(mode="destroy")
+    assert result.ok, result.errors
+    assert actions(plan) == {"model.fraud-xgb": "delete"}
     assert groups(sm) == [] and sm.list_models()["Models"] == []
+
+
+def test_removing_a_model_keeps_its_versions_in_the_registry(
+    harness: StackHarness, stack_file: Path, sm: Any
+) -> None:
+    stack_file.write_text(REGISTERED.replace("PendingManualApproval", "Approved"))
+    apply_ok(harness)
+    harness.edit(lambda s: s.replace("fraud/v7/", "fraud/v8/"))
+    apply_ok(harness)
+    assert packages(sm) == {1: "Approved", 2: "Approved"}
+
+    # Only the Model goes: the versions, and the group the stack made, are the archive.
+    stack_file.write_text(HEAD)
+    plan = harness.plan()
+    assert [r.message for r in plan.risks if r.address == "model.fraud-xgb"] == [
+        f"keeps model package {GROUP}/2 in the registry (the archive)"
+    ]
+    assert apply_ok(harness) == {"model.fraud-xgb": "delete"}
+    assert sm.list_models()["Models"] == []
+    assert groups(sm) == [GROUP] and packages(sm) == {1: "Approved", 2: "Approved"}
+
+
+def test_destroy_says_it_deletes_the_registry_history(harness: StackHarness, stack_file: Path) -> None:
+    stack_file.write_text(REGISTERED)
+    apply_ok(harness)
+    plan = harness.plan(mode="destroy")
+    (risk,) = [r.message for r in plan.risks if r.address == "model.fraud-xgb"]
+    assert risk.startswith(f"deletes model package group {GROUP} and its versions (registry history)")
+    assert f"{GROUP}/1" in risk
 
 
 def test_a_group_made_outside_the_stack_is_not_the_stacks(
@@ -310,9 +340,20 @@ def test_a_group_made_outside_the_stack_is_not_the_stacks(
     assert state_attrs(harness, "model.fraud-xgb")["package_group_owned"] is False
     assert packages(sm) == {1: "Approved", 2: "PendingManualApproval"}
 
+    # Removed from the stack, the model keeps its version; destroyed, it takes only what it
+    # registered: the group and the pipeline's version stay.
     stack_file.write_text(HEAD)
     apply_ok(harness)
-    # Only what the stack registered goes; the group and the pipeline's version stay.
+    assert groups(sm) == [GROUP] and packages(sm) == {1: "Approved", 2: "PendingManualApproval"}
+    stack_file.write_text(REGISTERED)
+    apply_ok(harness)
+    plan = harness.plan(mode="destroy")
+    assert [r.message for r in plan.risks if r.address == "model.fraud-xgb"] == [
+        f"deletes model package {GROUP}/3 and the earlier versions this model registered (registry "
+        f"history); the group {GROUP}, not created by this stack, stays"
+    ]
+    _, result = harness.apply(mode="destroy")
+    assert result.ok, result.errors
     assert groups(sm) == [GROUP] and packages(sm) == {1: "Approved"}
 
 

@@ -394,10 +394,14 @@ class Ctx:
         self.stack = "fraud"
         self.address = address
         self.cancel = threading.Event()
+        self.destroying = False
         self.messages: list[str] = []
+        self.checkpoints: list[dict[str, Any]] = []
 
     def checkpoint(self, attributes: Mapping[str, Any]) -> None:
-        raise AssertionError("a rollback records nothing part way")
+        # Only the config a rollback switches to, as pending: never a claim it runs it.
+        assert set(attributes) == {"pending_config"}, attributes
+        self.checkpoints.append(dict(attributes))
 
     def progress(self, message: str) -> None:
         self.messages.append(message)

@@ -470,8 +470,11 @@ def test_a_failure_after_the_pipeline_leaves_state_naming_it(
     assert recorded.attributes["pipeline_arn"] == pipeline_arn
     assert recorded.attributes["schedule_arn"] == aws["scheduler"].get_schedule(Name="fraud-retrain")["Arn"]
 
-    assert actions(harness.plan())[ADDRESS] == "replace"
+    # Everything was made and reads back as the stack asks: kept and recorded healthy, not
+    # deleted and made again.
+    assert actions(harness.plan())[ADDRESS] == "update"
     apply_ok(harness)
+    assert harness.state().get(ADDRESS).status == "ok"  # type: ignore[union-attr]
     assert len(aws["sagemaker"].list_pipelines()["PipelineSummaries"]) == 1
     assert len(aws["scheduler"].list_schedules()["Schedules"]) == 1
     assert actions(harness.plan()) == {}
@@ -659,6 +662,7 @@ class Ctx:
         self.stack = "fraud"
         self.address = address
         self.cancel = threading.Event()
+        self.destroying = False
         self.checkpoints: list[dict[str, Any]] = []
         self.messages: list[str] = []
 
@@ -829,3 +833,28 @@ def test_delete_waits_while_sagemaker_is_deleting_the_pipeline(sm_emulator: Sage
         stub.add_response("describe_pipeline", {**deleting, "PipelineStatus": "Active"}, name)
         with pytest.raises(ProviderError, match="still there"):
             provider.delete("schedule", {"name": "fraud-retrain", "pipeline_name": "fraud-retrain"}, Ctx())
+
+
+def test_a_pipeline_whose_create_lost_its_reply_is_taken_as_made(
+    sm_emulator: SageMakerEmulator, tmp_path: Path, aws: dict[str, Any]
+) -> None:
+    provider = _provider(sm_emulator)
+    res = _schedule(tmp_path, cron="0 3 * * 1")
+    sm_emulator.update_settings(
+        {
+            "fail": [
+                {
+                    "action": "CreatePipeline",
+                    "code": "InternalFailure",
+                    "status": 500,
+                    "lose_reply": True,
+                    "times": 1,
+                }
+            ]
+        }
+    )
+    created = provider.create("schedule", provider.desired(res, None, {}, None), Ctx())
+    assert sm_emulator.settings["fail"] == []  # lost, and sent again
+    pipelines = aws["sagemaker"].list_pipelines()["PipelineSummaries"]
+    assert [p["PipelineName"] for p in pipelines] == ["fraud-retrain"]
+    assert created["pipeline_arn"] == pipelines[0]["PipelineArn"]

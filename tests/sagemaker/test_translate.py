@@ -47,7 +47,13 @@ def _endpoint_attrs() -> dict[str, Any]:
     attrs = translate.endpoint_attributes(
         spec, EndpointSettings(kms_key_id="key-1"), model_names={"fraud": "fraud-1a2b3c4d"}, tags={"t": "1"}
     )
-    return {"name": "api", "arn": "arn:e", "endpoint_config_name": "api-000000000001", **attrs}
+    return {
+        "name": "api",
+        "arn": "arn:e",
+        "endpoint_config_name": "api-000000000001",
+        "status": "InService",
+        **attrs,
+    }
 
 
 # ------------------------------------------------------------------------------------- names
@@ -276,7 +282,8 @@ def test_endpoint_spec_plans_back_to_the_same_attributes() -> None:
         model_names={"fraud-1a2b3c4d": "fraud-1a2b3c4d"},
         tags={"t": "1"},
     )
-    assert {"name": "api", "arn": "arn:e", "endpoint_config_name": "api-000000000001", **again} == attrs
+    computed = {"arn": "arn:e", "endpoint_config_name": "api-000000000001", "status": "InService"}
+    assert {"name": "api", **computed, **again} == attrs
 
 
 # ------------------------------------------------------------------------ change classification
