@@ -7,9 +7,11 @@ become ProviderErrors.
 service-account key, `gcloud auth application-default login` and workload identity federation in
 CI), or in the sandbox against the emulator's `http://127.0.0.1:PORT` with anonymous credentials.
 
-Calls answered 429 / RESOURCE_EXHAUSTED are retried here with exponential backoff: the REST
-clients' default retry settings do not cover them for most Vertex methods. Long-running
-operations are polled with backoff, reporting progress and honouring cancellation between polls."""
+The REST clients retry nothing by default, so retries are made here, with exponential backoff
+and a bounded number of attempts (see `Clients.call`): throttled calls always, transient failures
+when repeating the call is safe or its effect can be recognised. Long-running operations are
+polled with backoff (a failed poll is polled again), reporting progress and honouring
+cancellation between polls."""
 
 from __future__ import annotations
 
@@ -26,12 +28,17 @@ from mlops_vertex.config import VertexConfig
 
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _THROTTLED = ("TooManyRequests", "ResourceExhausted")
-_ATTEMPTS = 5  # tries of a throttled call, the first included
+_ATTEMPTS = 5  # tries of a throttled or transiently failing call, the first included
 _RPC_TIMEOUT = 60.0  # seconds for one HTTP call
 
 
 class NotFoundError(ProviderError):
     """The object the call names does not exist."""
+
+
+class AlreadyExistsError(ProviderError):
+    """The object a create names exists already (ALREADY_EXISTS): maybe made by an earlier
+    attempt of the same create whose answer was lost."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class Timing:
     poll_initial: float  # first delay between polls of an operation
     poll_max: float
     progress_every: float  # seconds between progress messages while an operation runs
-    backoff_initial: float  # first delay before retrying a throttled call
+    backoff_initial: float  # first delay before retrying a throttled or failed call
     operation_timeout: float  # give up waiting for one operation after this long
     minute: float  # seconds in a rollout minute (bakes and intervals)
 
@@ -139,19 +146,48 @@ class Clients:
         return credentials
 
     # ---- calls ------------------------------------------------------------------------------
-    def call(self, method: Callable[..., Any], what: str, **request: Any) -> Any:
-        """`method(request=request)`, retrying throttled calls, with Google's errors turned into
-        ProviderErrors (NotFoundError for a missing object)."""
-        return self._attempt(lambda: method(request=request, timeout=_RPC_TIMEOUT), what)
+    def call(
+        self,
+        method: Callable[..., Any],
+        what: str,
+        *,
+        idempotent: bool | None = None,
+        recover: Callable[[], Any] | None = None,
+        **request: Any,
+    ) -> Any:
+        """`method(request=request)`, with Google's errors turned into ProviderErrors
+        (NotFoundError, AlreadyExistsError).
+
+        Throttled calls (429) are retried: Vertex refused them before doing anything. Transient
+        failures (5xx, UNAVAILABLE, DEADLINE_EXCEEDED, a dropped connection or a timeout) say
+        nothing about whether the call took effect, so they are retried only when doing it twice
+        is harmless: reads (Get*, List*) and calls passed `idempotent=True` (PATCHes that set
+        values, deletes, undeploys, creates under an ID we chose, whose repeat Vertex refuses
+        with ALREADY_EXISTS). Other mutating calls pass `recover`, which looks for what the call
+        would have made and returns it (the call then succeeded, its answer was lost), or None
+        (the call is made again)."""
+        if idempotent is None:
+            idempotent = _is_read(method)
+        return self._attempt(
+            lambda: method(request=request, timeout=_RPC_TIMEOUT),
+            what,
+            idempotent=idempotent,
+            recover=recover,
+        )
 
     def collect(self, method: Callable[..., Any], what: str, **request: Any) -> list[dict[str, Any]]:
         """Every item of a paginated list call, as dicts (pages are fetched while iterating, so
-        the whole listing is retried when a page is throttled)."""
+        the whole listing is retried when a page fails)."""
         return self._attempt(
-            lambda: [to_dict(item) for item in method(request=request, timeout=_RPC_TIMEOUT)], what
+            lambda: [to_dict(item) for item in method(request=request, timeout=_RPC_TIMEOUT)],
+            what,
+            idempotent=True,
+            recover=None,
         )
 
-    def _attempt(self, function: Callable[[], Any], what: str) -> Any:
+    def _attempt(
+        self, function: Callable[[], Any], what: str, *, idempotent: bool, recover: Callable[[], Any] | None
+    ) -> Any:
         import requests
         from google.api_core import exceptions as gexc
         from google.auth.exceptions import GoogleAuthError
@@ -162,19 +198,39 @@ class Clients:
                 return function()
             except gexc.GoogleAPICallError as exc:
                 error = provider_error(exc, what)
-                if not error.retryable or attempt == _ATTEMPTS:
+                if not error.retryable:  # a verdict on the call: asking again changes nothing
                     raise error from exc
-            except (requests.RequestException, GoogleAuthError) as exc:  # unreachable, TLS, token refresh
+                failure: Exception = exc
+            except (requests.ConnectionError, requests.Timeout) as exc:  # reset, dropped, too slow
+                error = ProviderError(
+                    f"{what}: {type(exc).__name__}: {exc}", code="Unavailable", retryable=True
+                )
+                failure = exc
+            except (requests.RequestException, GoogleAuthError) as exc:  # TLS, token refresh
                 raise ProviderError(f"{what}: {type(exc).__name__}: {exc}") from exc
-            # Full jitter, so parallel refreshes that were throttled together spread out.
+            throttled = error.code in _THROTTLED
+            if not (throttled or idempotent or recover is not None):
+                raise ProviderError(
+                    f"{error}. Vertex AI may or may not have done it: the next plan shows what exists",
+                    code=error.code,
+                    retryable=True,
+                ) from failure
+            # Full jitter, so parallel refreshes that were refused together spread out.
             time.sleep(random.uniform(delay / 2, delay))
             delay *= 2
+            if recover is not None and not throttled:
+                found = recover()
+                if found is not None:
+                    return found
+            if attempt == _ATTEMPTS:
+                raise error from failure
         raise AssertionError("unreachable")
 
     def wait(self, operation: Any, ctx: ApplyContext | None, what: str) -> Any:
-        """The result of a long-running operation, polled with backoff. Progress is reported
-        every `progress_every` seconds; a cancelled apply stops waiting (Vertex carries on, and
-        the next plan reads how it ended)."""
+        """The result of a long-running operation, polled with backoff (a poll that fails
+        transiently is polled again: polling is a read). Progress is reported every
+        `progress_every` seconds; a cancelled apply stops waiting (Vertex carries on, and the
+        next plan reads how it ended)."""
         import concurrent.futures
 
         import requests
@@ -185,10 +241,10 @@ class Clients:
 
         t = self.timing
         polling = DEFAULT_POLLING.with_delay(initial=t.poll_initial, maximum=t.poll_max, multiplier=2.0)
-        # How a poll that is itself throttled is retried (not how often to poll).
+        # How a poll that is itself refused or lost is retried (not how often to poll).
         poll_retry = retry.Retry(
-            predicate=retry.if_exception_type(
-                gexc.TooManyRequests, gexc.ResourceExhausted, gexc.ServiceUnavailable
+            predicate=lambda exc: (
+                isinstance(exc, (gexc.TooManyRequests, gexc.ResourceExhausted)) or transient(exc)
             ),
             initial=t.backoff_initial,
             maximum=t.poll_max * 4,
@@ -208,12 +264,7 @@ class Clients:
                     ) from None
                 if ctx is not None:
                     ctx.progress(f"{what}… ({elapsed:.0f}s elapsed)")
-                    if ctx.cancel.is_set():
-                        raise ProviderError(
-                            f"stopped waiting for {what}: the apply was cancelled; Vertex AI carries "
-                            "on and the next plan shows the outcome",
-                            code="Cancelled",
-                        ) from None
+                    self._check_cancel(ctx, what)
             except gexc.GoogleAPICallError as exc:
                 raise provider_error(exc, what) from exc
             except gexc.RetryError as exc:
@@ -224,9 +275,89 @@ class Clients:
                 ) from exc
 
     def call_and_wait(
-        self, method: Callable[..., Any], ctx: ApplyContext | None, what: str, **request: Any
+        self,
+        method: Callable[..., Any],
+        ctx: ApplyContext | None,
+        what: str,
+        *,
+        idempotent: bool | None = None,
+        **request: Any,
     ) -> Any:
-        return self.wait(self.call(method, what, **request), ctx, what)
+        return self.wait(self.call(method, what, idempotent=idempotent, **request), ctx, what)
+
+    def settle(self, client: Any, resource: str, ctx: ApplyContext | None, what: str) -> None:
+        """Wait until no long-running operation on `resource` (a model, an endpoint) is running:
+        one an interrupted apply left, or one whose start was answered by a lost reply. What it
+        does then shows in the object, so the caller reads it after this."""
+        t = self.timing
+        started = time.monotonic()
+        delay = t.poll_initial
+        while True:
+            pending: list[str] = []
+            token = ""
+            while True:
+                page = self.call(
+                    client.list_operations, f"ListOperations {resource}", name=resource, page_token=token
+                )
+                pending += [op.name for op in page.operations if not op.done]
+                token = page.next_page_token
+                if not token:
+                    break
+            if not pending:
+                return
+            elapsed = time.monotonic() - started
+            if elapsed > t.operation_timeout:
+                raise ProviderError(
+                    f"{what}: {len(pending)} operation(s) on {resource} still running after "
+                    f"{elapsed:.0f}s ({', '.join(pending)})",
+                    code="Timeout",
+                )
+            if ctx is not None:
+                ctx.progress(f"{what}: waiting for {len(pending)} operation(s) in flight on {resource}")
+                self._check_cancel(ctx, what)
+            time.sleep(delay)
+            delay = min(delay * 2, t.poll_max)
+
+    @staticmethod
+    def _check_cancel(ctx: ApplyContext, what: str) -> None:
+        if ctx.cancel.is_set():
+            raise ProviderError(
+                f"stopped waiting for {what}: the apply was cancelled; Vertex AI carries on and the "
+                "next plan shows the outcome",
+                code="Cancelled",
+            )
+
+
+def _is_read(method: Callable[..., Any]) -> bool:
+    """Get* and List* calls change nothing: repeating one is always safe."""
+    return getattr(method, "__name__", "").startswith(("get_", "list_"))
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure that says nothing about the call itself and may pass: a server error (5xx but
+    501, which is a verdict), UNAVAILABLE, DEADLINE_EXCEEDED, a dropped connection, a timeout."""
+    import requests
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return True
+    return isinstance(exc, gexc.ServerError) and not isinstance(exc, gexc.MethodNotImplemented)
+
+
+def status_of(exc: Any) -> str:
+    """The google.rpc status name of an API error (`ALREADY_EXISTS`, `FAILED_PRECONDITION`).
+    Over REST the exception class follows the HTTP status alone (409 is Conflict for both
+    ALREADY_EXISTS and ABORTED, 400 BadRequest for FAILED_PRECONDITION too): the error reply
+    names the status."""
+    response = getattr(exc, "response", None)
+    try:
+        status = response.json()["error"]["status"] if response is not None else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        status = None
+    if isinstance(status, str) and status:
+        return status
+    code = getattr(exc, "grpc_status_code", None)
+    return str(getattr(code, "name", "") or "")
 
 
 def provider_error(exc: Any, what: str) -> ProviderError:
@@ -236,7 +367,9 @@ def provider_error(exc: Any, what: str) -> ProviderError:
     text = f"{what}: {code}: {message}"
     if code == "NotFound":
         return NotFoundError(text, code=code)
-    return ProviderError(text, code=code, retryable=code in _THROTTLED)
+    if status_of(exc) == "ALREADY_EXISTS":
+        return AlreadyExistsError(text, code="AlreadyExists")
+    return ProviderError(text, code=code, retryable=code in _THROTTLED or transient(exc))
 
 
 def to_dict(message: Any) -> dict[str, Any]:

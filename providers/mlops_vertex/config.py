@@ -84,8 +84,8 @@ class MonitorSettings(_Strict):
     )
     training_dataset: str | None = Field(
         None,
-        description="gs:// file(s) or bq:// table of the training data, the skew baseline "
-        "(default: the monitor's baseline)",
+        description="gs:// file or bq:// table of the training data, the skew baseline, when it is "
+        "not given as the monitor's baseline: {dataset: ...} (e.g. tf-record files)",
     )
     training_data_format: Literal["csv", "jsonl", "tf-record"] | None = Field(
         None, description="format of gs:// training data (default: from the file extension)"

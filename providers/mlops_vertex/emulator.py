@@ -29,10 +29,21 @@ Settings (constructor argument, or at runtime through the control API):
                               (omit: every call), "in_operation": false}; with `in_operation`,
                              the call succeeds and the operation it starts fails with that
                              status instead (the effect is not applied)
+    transient                rules failing a share of matching API calls with a transient
+                             server error, each {"rate": 0.2, "method": "GET", "path": regex,
+                             "status": "UNAVAILABLE" (or INTERNAL, DEADLINE_EXCEEDED),
+                             "lost_reply": false, "disconnect": false, "times": N}; with
+                             `lost_reply` the call takes effect and only its answer is lost;
+                             with `disconnect` the connection is dropped instead of answered
+    seed                     seeds the random draws of the transient rules (default: none)
 
-Paths are matched (`re.search`) against the percent-decoded request path, e.g.
-`/v1/projects/p/locations/l/models/m@2`. A fail rule's status follows from its code and the code
-from its status (INTERNAL/500 if neither is given).
+Resource names carry the project NUMBER, as Vertex's do: a request may name the project by its
+ID (`projects/acme-ml/...`) or its number, and every name the emulator returns has the number (a
+stable 12-digit digest of the ID, `emulator_core.project_number`).
+
+Paths are matched (`re.search`) against the percent-decoded request path with the project
+number in it, e.g. `/v1/projects/123456789012/locations/l/models/m@2`. A fail rule's status
+follows from its code and the code from its status (INTERNAL/500 if neither is given).
 
 Control API (JSON): `GET /_emulator/settings`; `POST /_emulator/settings` with the keys to change
 (the others keep their value), answering the settings now in force, or 400 `{"error": ...}`;
@@ -47,6 +58,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import re
 import socket
 import socketserver
@@ -56,7 +68,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -66,12 +78,32 @@ from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
 
 from . import emulator_jobs as jobs
 from . import emulator_models as models
-from .emulator_core import CODES, STATUS_FOR_HTTP, ApiError, Call, State, list_page, not_found, parse_duration
+from .emulator_core import (
+    CODES,
+    STATUS_FOR_HTTP,
+    ApiError,
+    Call,
+    State,
+    canonical_name,
+    list_page,
+    not_found,
+    parse_duration,
+)
 
-__all__ = ["EmulatorSettings", "FailRule", "ThrottleRule", "VertexEmulator", "reset", "update_settings"]
+__all__ = [
+    "EmulatorSettings",
+    "FailRule",
+    "ThrottleRule",
+    "TransientRule",
+    "VertexEmulator",
+    "reset",
+    "update_settings",
+]
 
 _log = logging.getLogger(__name__)
 
+# The "status" of an answer that is no answer: the connection is dropped (see TransientRule).
+DISCONNECT = -1
 # How long a WaitOperation call blocks at most, whatever timeout it asks for.
 _MAX_WAIT_SECONDS = 60.0
 
@@ -148,6 +180,29 @@ class FailRule(BaseModel):
         return _status_of(self.status, self.code)
 
 
+class TransientRule(BaseModel):
+    """Fail a share of the matching API calls with a transient server error, as Google's front
+    ends do now and then. With `lost_reply` the call takes effect first and only its answer is
+    lost, so a client cannot tell whether it happened; with `disconnect` the connection is
+    dropped without an answer instead of answering the error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(gt=0, le=1)  # share of the matching calls that fail
+    method: str | None = None
+    path: str | None = None
+    status: Literal["UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"] = "UNAVAILABLE"
+    lost_reply: bool = False
+    disconnect: bool = False
+    times: int | None = Field(default=None, ge=1)  # failures left to inject; None: no limit
+    message: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def check_path(cls, pattern: str | None) -> str | None:
+        return _check_regex(pattern)
+
+
 class EmulatorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -156,9 +211,11 @@ class EmulatorSettings(BaseModel):
     operation_delay_seconds: float = Field(default=0.5, ge=0)
     throttle: ThrottleRule | None = None
     fail: list[FailRule] = Field(default_factory=list)
+    transient: list[TransientRule] = Field(default_factory=list)
+    seed: int | None = None  # seeds the draws of `transient` rules, for reproducible runs
 
 
-def _matches(rule: ThrottleRule | FailRule, method: str, path: str) -> bool:
+def _matches(rule: ThrottleRule | FailRule | TransientRule, method: str, path: str) -> bool:
     if rule.method is not None and rule.method.upper() != method:
         return False
     return rule.path is None or re.search(rule.path, path) is not None
@@ -295,6 +352,7 @@ class _Gateway:
         self._initial = settings
         self._settings = settings.model_copy(deep=True)
         self.state = State(settings.operation_delay_seconds)
+        self._random = random.Random(settings.seed)
 
     # ---- settings and reset ----------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -305,6 +363,8 @@ class _Gateway:
         with self.state.lock:
             self._settings = EmulatorSettings.model_validate({**self._settings.model_dump(), **changes})
             self.state.operation_delay = self._settings.operation_delay_seconds
+            if "seed" in changes:
+                self._random.seed(self._settings.seed)
             return self._settings.model_dump(mode="json")
 
     def reset(self) -> None:
@@ -312,6 +372,7 @@ class _Gateway:
             self.state.clear()
             self._settings = self._initial.model_copy(deep=True)
             self.state.operation_delay = self._settings.operation_delay_seconds
+            self._random.seed(self._settings.seed)
 
     # ---- requests ---------------------------------------------------------------------------------
     def handle(self, method: str, target: str, raw: bytes) -> tuple[int, Any]:
@@ -320,13 +381,24 @@ class _Gateway:
         path = unquote(path)
         if path.startswith(CONTROL_PREFIX):
             return self._control(method, path[len(CONTROL_PREFIX) :], raw)
+        # Requests may name the project by ID or number; resources are kept under the number.
+        path = canonical_name(path)
         with self.state.lock:
             latency = self._settings.latency_ms
             refusal = self._throttled(method, path) or self._take_failure(method, path, in_operation=False)
+            transient = self._take_transient(method, path) if refusal is None else None
         if latency:
             time.sleep(latency / 1000)
         if refusal is not None:
             return refusal.http_status, refusal.body()
+        if transient is not None and not transient.lost_reply:
+            return self._transient_answer(transient, method, path)
+        answer = self._serve(method, path, query_string, raw)
+        if transient is not None:  # done, and the answer lost on its way back
+            return self._transient_answer(transient, method, path)
+        return answer
+
+    def _serve(self, method: str, path: str, query_string: str, raw: bytes) -> tuple[int, Any]:
         try:
             route, groups = _route(method, path)
             query = {
@@ -366,6 +438,30 @@ class _Gateway:
             or "Quota exceeded for aiplatform.googleapis.com: too many requests (throttling injected by "
             "the Vertex AI emulator).",
         )
+
+    def _take_transient(self, method: str, path: str) -> TransientRule | None:
+        """The transient rule (if any) whose draw fails this call; caller holds the lock."""
+        for rule in self._settings.transient:
+            if not _matches(rule, method, path) or self._random.random() >= rule.rate:
+                continue
+            chosen = rule.model_copy()
+            if rule.times is not None:
+                rule.times -= 1
+                if rule.times == 0:
+                    self._settings.transient.remove(rule)
+            return chosen
+        return None
+
+    def _transient_answer(self, rule: TransientRule, method: str, path: str) -> tuple[int, Any]:
+        if rule.disconnect:
+            return DISCONNECT, None
+        what = "its reply was lost" if rule.lost_reply else "it was not processed"
+        error = ApiError(
+            rule.status,
+            rule.message
+            or f"{method} {path}: the service is unavailable, {what} (injected by the Vertex AI emulator).",
+        )
+        return error.http_status, error.body()
 
     def _take_failure(self, method: str, path: str, in_operation: bool) -> ApiError | None:
         with self.state.lock:
@@ -437,6 +533,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length) if length else b""
         status, document = self.server.gateway.handle(self.command, self.path, raw)
+        if status == DISCONNECT:
+            # Hang up without a word, as a front end that lost the backend may.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         body = json.dumps(document).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")

@@ -171,6 +171,27 @@ def resource_id(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
+# ---- project numbers -----------------------------------------------------------------------------
+
+_PROJECT_SEGMENT = re.compile(r"^(/(?:v1|ui)/)?projects/([^/]+)(?=/|$)")
+
+
+def project_number(project: str) -> str:
+    """The 12-digit number Vertex names a project by in the resources it returns. Stable per
+    project ID (a digest), so a restarted emulator names things as before; a number is itself."""
+    if project.isdigit():
+        return project
+    digest = int.from_bytes(hashlib.sha256(project.encode()).digest()[:8], "big")
+    return str(10**11 + digest % (9 * 10**11))
+
+
+def canonical_name(name: str) -> str:
+    """A resource name (or request path) with the project ID replaced by the project number.
+    Vertex accepts either in requests and answers with the number, so every name the emulator
+    stores, compares or returns is in this form."""
+    return _PROJECT_SEGMENT.sub(lambda m: f"{m.group(1) or ''}projects/{project_number(m.group(2))}", name, 1)
+
+
 # ---- timestamps and durations --------------------------------------------------------------------
 
 

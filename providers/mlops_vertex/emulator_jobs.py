@@ -27,6 +27,7 @@ from .emulator_core import (
     State,
     apply_mask,
     canonical_enums,
+    canonical_name,
     check_labels,
     drop,
     get_int,
@@ -182,7 +183,10 @@ def _check_objectives(job: dict[str, Any], deployed_ids: set[str], endpoint: str
 def _check_job(state: State, call: Call, job: dict[str, Any]) -> dict[str, Any]:
     """Validate a monitoring job document; returns the endpoint it monitors."""
     get_string(job, "displayName", "model_deployment_monitoring_job", required=True)
-    endpoint_name = get_string(job, "endpoint", "model_deployment_monitoring_job", required=True)
+    endpoint_name = canonical_name(
+        get_string(job, "endpoint", "model_deployment_monitoring_job", required=True)
+    )
+    job["endpoint"] = endpoint_name
     if not endpoint_name.startswith(f"{call.parent}/endpoints/"):
         raise invalid(f"endpoint {endpoint_name!r} must be an endpoint of {call.parent}.")
     endpoint = state.endpoints.get(endpoint_name)
@@ -386,7 +390,10 @@ def _check_schedule(call: Call, schedule: dict[str, Any]) -> None:
             "UNIMPLEMENTED", "The emulator schedules pipeline jobs only (create_pipeline_job_request)."
         )
     request = get_object(schedule, "createPipelineJobRequest", "schedule", required=True)
-    parent = get_string(request, "parent", "schedule.create_pipeline_job_request", required=True)
+    parent = canonical_name(
+        get_string(request, "parent", "schedule.create_pipeline_job_request", required=True)
+    )
+    request["parent"] = parent
     if parent != call.parent:
         raise invalid(
             f"create_pipeline_job_request.parent {parent!r} must be the schedule's parent {call.parent!r}."

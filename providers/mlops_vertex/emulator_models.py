@@ -15,7 +15,13 @@ Vertex semantics kept because a provider depends on them:
   is the last one); an endpoint with deployed models (or a monitoring job) cannot be deleted; a
   model deployed, or being deployed, cannot be deleted.
 * deploy, undeploy, mutate and deletions are long-running: their effect shows when the operation
-  is done, and is checked again then."""
+  is done, and is checked again then.
+* models deploy on the machine types Vertex serves predictions on, with the accelerators each
+  takes (`machines.py`; accelerator-optimized types need theirs); anything else is
+  INVALID_ARGUMENT. A deployed model id given by the caller is taken from the moment its
+  deployment starts: a repeat is ALREADY_EXISTS, as is a repeated create under an ID in flight.
+* names carry the project number (see `emulator_core.canonical_name`); references to other
+  resources in a request (a model to deploy, a parent model) may use the project ID."""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import machines
 from .emulator_core import (
     EMPTY,
     ApiError,
@@ -33,6 +40,7 @@ from .emulator_core import (
     State,
     apply_mask,
     canonical_enums,
+    canonical_name,
     check_etag,
     check_labels,
     drop,
@@ -172,7 +180,7 @@ class ModelRecord:
 
 
 def _split_model_ref(ref: str, where: str) -> tuple[str, str | None]:
-    match = _MODEL_REF.fullmatch(ref)
+    match = _MODEL_REF.fullmatch(canonical_name(ref))
     if match is None:
         raise invalid(f"Invalid value at '{where}': {ref!r} is not a model resource name.")
     return match.group(1), match.group(2)
@@ -570,17 +578,44 @@ def _check_resources(deployed: dict[str, Any], where: str) -> None:
     resources = get_object(deployed, "dedicatedResources", where, required=True)
     place = f"{where}.dedicated_resources"
     machine = get_object(resources, "machineSpec", place, required=True)
-    get_string(machine, "machineType", f"{place}.machine_spec", required=True)
+    machine_type = get_string(machine, "machineType", f"{place}.machine_spec", required=True)
     count = get_int(machine, "acceleratorCount", f"{place}.machine_spec", minimum=0)
     accelerator = machine.get("acceleratorType", "ACCELERATOR_TYPE_UNSPECIFIED")
     if (accelerator == "ACCELERATOR_TYPE_UNSPECIFIED") != (count == 0):
         raise invalid(f"{place}.machine_spec: accelerator_type and accelerator_count go together.")
+    _check_machine(machine_type, None if count == 0 else accelerator, count, f"{place}.machine_spec")
     low = get_int(resources, "minReplicaCount", place, minimum=1)
     high = get_int(resources, "maxReplicaCount", place, minimum=0)
     if high == 0:
         resources["maxReplicaCount"] = low
     elif high < low:
         raise invalid(f"{place}: max_replica_count ({high}) must not be less than min_replica_count ({low}).")
+
+
+def _check_machine(machine_type: str, accelerator: str | None, count: int, where: str) -> None:
+    """Vertex serves predictions on its list of machine types only, each with the accelerators
+    (and counts) it can carry; accelerator-optimized types (a2, a3, g2) need theirs."""
+    spec = machines.MACHINE_TYPES.get(machine_type)
+    if spec is None:
+        raise invalid(f'{where}.machine_type: Machine type "{machine_type}" is not supported for prediction.')
+    if accelerator is None:
+        if spec.required:
+            wanted, (n,) = next(iter(spec.counts.items()))
+            raise invalid(
+                f'{where}: Machine type "{machine_type}" requires accelerator_type "{wanted}" with '
+                f"accelerator_count {n}."
+            )
+        return
+    if accelerator not in spec.counts:
+        raise invalid(
+            f'{where}.accelerator_type: Accelerator "{accelerator}" is not supported for machine type '
+            f'"{machine_type}".'
+        )
+    if count not in spec.counts[accelerator]:
+        raise invalid(
+            f'{where}.accelerator_count: {count} accelerators of type "{accelerator}" are not supported '
+            f'for machine type "{machine_type}" (supported: {", ".join(map(str, spec.counts[accelerator]))}).'
+        )
 
 
 def deploy_model(state: State, call: Call) -> dict[str, Any]:
@@ -603,7 +638,9 @@ def deploy_model(state: State, call: Call) -> dict[str, Any]:
     deployed_id = get_string(deployed, "id", "deployed_model")
     if deployed_id and not _DEPLOYED_MODEL_ID.fullmatch(deployed_id):
         raise invalid(f"deployed_model.id {deployed_id!r} must be 1 to 10 digits.")
-    if deployed_id in _deployed_ids(endpoint):
+    # An id being deployed is taken too: a retried deploy whose first answer was lost must not
+    # make a second deployed model.
+    if deployed_id in _deployed_ids(endpoint) or state.held(f"{name}/deployedModels/{deployed_id}"):
         raise ApiError("ALREADY_EXISTS", f"DeployedModel {deployed_id} already exists in {name}.")
     deployed_id = deployed_id or state.new_id()
     requested_split = call.body.get("trafficSplit", {})
@@ -619,6 +656,8 @@ def deploy_model(state: State, call: Call) -> dict[str, Any]:
         current = _current_endpoint(state, name)
         _model(state, model_name).resolve(version_id)
         existing = _deployed_ids(current)
+        if deployed_id in existing:
+            raise ApiError("ALREADY_EXISTS", f"DeployedModel {deployed_id} already exists in {name}.")
         _check_split(requested_split, {*existing, "0"}, "traffic_split")
         moment = timestamp(now())
         created = {**deployed, "createTime": moment}
@@ -639,7 +678,9 @@ def deploy_model(state: State, call: Call) -> dict[str, Any]:
         complete,
         response_spec={"deployedModel": DEPLOYED_MODEL_SPEC},
         # The model (and version) being deployed cannot be deleted; neither can the endpoint.
-        holds=frozenset({model_name, f"{model_name}@{version_id}", name}),
+        holds=frozenset(
+            {model_name, f"{model_name}@{version_id}", name, f"{name}/deployedModels/{deployed_id}"}
+        ),
         staged=True,
     )
 

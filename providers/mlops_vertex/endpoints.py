@@ -6,6 +6,12 @@ normalised to whole percentages summing to 100 (`traffic.percentages`). Changes 
 the Endpoint: endpoint-level fields are PATCHed, and variants change through `rollout.Rollout`
 (deploy the new, step the split, undeploy the old). Only a new encryption key replaces it.
 
+Variants run on the machine types Vertex serves predictions on, with the accelerators each can
+carry (`machines`), checked at validate time. Before changing an endpoint the provider waits for
+operations still running on it (a deployment an interrupted apply started), so that what they
+deploy is seen; a rollout such an apply left half way is resumed (see `rollout`), and what it left
+beside the live variants without traffic is undeployed by `finish_interrupted`.
+
 Attributes: id, display_name, description?, kms_key_name?, variants (name, model, model_version,
 machine_type, min_replicas, max_replicas, accelerator_type?, accelerator_count?, traffic_percent,
 deployed_model_id), request_logging? (from data_capture), rollout? (how changes roll out; not a
@@ -23,20 +29,23 @@ from mlops_gitops.errors import Diagnostic, ProviderError
 from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import EndpointSpec
-from mlops_vertex import labels, traffic, translate
-from mlops_vertex.client import NotFoundError, to_dict
+from mlops_vertex import labels, machines, traffic, translate
+from mlops_vertex.client import AlreadyExistsError, NotFoundError, to_dict
 from mlops_vertex.config import EndpointSettings
 from mlops_vertex.kind import KindHandler
 from mlops_vertex.rollout import Rollout
 
 # Neutral autoscaling fields with no Vertex equivalent.
 _IGNORED_SCALING = frozenset({"target_invocations_per_instance", "scale_in_cooldown", "scale_out_cooldown"})
+# No `status_path`: a Vertex endpoint has no state of its own that could mark it broken (its
+# deployed models fail to deploy, and then are not there).
 ENDPOINT = ResourceType(
     "endpoint",
     force_new=("id", "kms_key_name"),
     not_drift=("rollout",),
     create_before_destroy=True,
     id_field="id",
+    serving=True,
 )
 
 
@@ -69,14 +78,8 @@ class EndpointHandler(KindHandler):
                         f"{where}.model_package",
                     )
                 )
-            if v.instance_type and v.instance_type.startswith("ml."):
-                diags.append(
-                    Diagnostic(
-                        f"{v.instance_type!r} is a SageMaker instance type; Vertex AI takes Compute "
-                        "Engine machine types such as n1-standard-4 or g2-standard-8",
-                        f"{where}.instance_type",
-                    )
-                )
+            if v.instance_type:
+                diags += self._machine_problems(v.name, v.instance_type, chosen, where)
         scalings = [("autoscaling", spec.autoscaling)] + [
             (f"variants[{i}].autoscaling", v.autoscaling) for i, v in enumerate(spec.variants)
         ]
@@ -127,6 +130,26 @@ class EndpointHandler(KindHandler):
                 )
         return diags
 
+    @staticmethod
+    def _machine_problems(
+        variant: str, machine_type: str, settings: EndpointSettings, where: str
+    ) -> list[Diagnostic]:
+        """A machine type Vertex serves predictions on, with accelerators it can carry."""
+        problem = machines.machine_problem(machine_type)
+        if problem is not None:
+            return [Diagnostic(problem, f"{where}.instance_type")]
+        accelerator = settings.accelerators.get(variant)
+        problem = machines.accelerator_problem(
+            machine_type,
+            accelerator.type if accelerator is not None else None,
+            accelerator.count if accelerator is not None else 0,
+        )
+        if problem is None:
+            return []
+        if accelerator is None:
+            return [Diagnostic(f"{problem} in vertex.accelerators.{variant}", f"{where}.instance_type")]
+        return [Diagnostic(problem, f"vertex.accelerators.{variant}")]
+
     # ---- pure ---------------------------------------------------------------------------------
     def desired(
         self,
@@ -161,7 +184,10 @@ class EndpointHandler(KindHandler):
             same = before is not None and translate.deploy_basis(before) == translate.deploy_basis(variant)
             variant["deployed_model_id"] = before.get("deployed_model_id", UNKNOWN) if same else UNKNOWN  # type: ignore[union-attr]
             variants.append(variant)
-        attrs: dict[str, Any] = {"id": UNKNOWN, "display_name": resource.name}
+        # The display name is chosen when the endpoint is created: a resource moved to another
+        # address (`moved:`, `state mv`) keeps it, so a rename is no change.
+        display = (prior or {}).get("display_name") or resource.name
+        attrs: dict[str, Any] = {"id": UNKNOWN, "display_name": display}
         if spec.description:
             attrs["description"] = spec.description
         if chosen.kms_key_name:
@@ -209,21 +235,42 @@ class EndpointHandler(KindHandler):
     def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         endpoint_id = desired["id"]
         existing = self._get(endpoint_id)
-        if existing is not None:
-            # Ours only if labelled so: left by a create that died before recording it.
-            if not labels.owned_by(existing.get("labels", {}), stack=self.stack, address=ctx.address):
-                raise self.already_exists(ctx.address, endpoint_id)
-        else:
-            operation = self.api.call(
-                self.api.endpoints.create_endpoint,
-                f"CreateEndpoint {endpoint_id}",
-                parent=self.api.parent,
-                endpoint=translate.endpoint_body(desired),
-                endpoint_id=endpoint_id,
-            )
-            # Recorded before waiting, without variants: it serves nothing yet.
-            ctx.checkpoint(translate.known({**desired, "variants": []}))
-            self.api.wait(operation, ctx, f"creating endpoint {endpoint_id}")
+        if existing is None:
+            try:
+                # Under the ID we chose, so a create repeated after a lost answer is refused
+                # (ALREADY_EXISTS) rather than made twice.
+                operation = self.api.call(
+                    self.api.endpoints.create_endpoint,
+                    f"CreateEndpoint {endpoint_id}",
+                    idempotent=True,
+                    parent=self.api.parent,
+                    endpoint=translate.endpoint_body(desired),
+                    endpoint_id=endpoint_id,
+                )
+            except AlreadyExistsError:
+                # An earlier attempt went through (or someone else's create is under way): its
+                # endpoint shows once its operation is done.
+                self.api.settle(
+                    self.api.endpoints, self.name("endpoints", endpoint_id), ctx, "CreateEndpoint"
+                )
+                existing = self._get(endpoint_id)
+                if existing is None:
+                    raise ProviderError(
+                        f"CreateEndpoint {endpoint_id}: Vertex AI answered ALREADY_EXISTS, yet no such "
+                        "endpoint shows once its operations are done; try again",
+                        code="AlreadyExists",
+                        retryable=True,
+                    ) from None
+            else:
+                # Recorded before waiting, without variants: it serves nothing yet.
+                ctx.checkpoint(translate.known({**desired, "variants": []}))
+                self.api.wait(operation, ctx, f"creating endpoint {endpoint_id}")
+        # Ours only if labelled so: left by a create that died before recording it, or whose
+        # answer was lost.
+        if existing is not None and not labels.owned_by(
+            existing.get("labels", {}), stack=self.stack, address=ctx.address
+        ):
+            raise self.already_exists(ctx.address, endpoint_id)
         return self._converge(desired, ctx, None)
 
     def update(
@@ -235,6 +282,11 @@ class EndpointHandler(KindHandler):
         self, desired: Mapping[str, Any], ctx: ApplyContext, rollout: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         endpoint_id = desired["id"]
+        # A deployment an interrupted apply started may still be running: what it deploys must
+        # be seen before deciding what to deploy, or it would be deployed twice.
+        self.api.settle(
+            self.api.endpoints, self.name("endpoints", endpoint_id), ctx, f"endpoint {endpoint_id}"
+        )
         endpoint = self._get(endpoint_id)
         if endpoint is None:
             raise ProviderError(f"{self.noun} {endpoint_id!r} disappeared", code="NotFound")
@@ -243,6 +295,7 @@ class EndpointHandler(KindHandler):
             self.api.call(
                 self.api.endpoints.update_endpoint,
                 f"UpdateEndpoint {endpoint_id}",
+                idempotent=True,  # sets the masked fields: twice is once
                 endpoint={"name": self.name("endpoints", endpoint_id), **body},
                 update_mask={"paths": mask},
             )
@@ -255,6 +308,12 @@ class EndpointHandler(KindHandler):
         """Undeploy every deployed model (Vertex refuses to delete an endpoint that has any), the
         idle ones first, moving each busy one's traffic onto those left; then delete it."""
         endpoint_id = prior["id"]
+        if self._get(endpoint_id) is None:
+            return
+        # A deployment in flight would make Vertex refuse the delete: let it land, then undeploy it.
+        self.api.settle(
+            self.api.endpoints, self.name("endpoints", endpoint_id), ctx, f"endpoint {endpoint_id}"
+        )
         endpoint = self._get(endpoint_id)
         if endpoint is None:
             return
@@ -276,8 +335,39 @@ class EndpointHandler(KindHandler):
                 self.api.endpoints.delete_endpoint,
                 ctx,
                 f"deleting endpoint {endpoint_id}",
+                idempotent=True,  # a repeat finds it gone
                 name=self.name("endpoints", endpoint_id),
             )
+
+    def finish_interrupted(
+        self, recorded: Mapping[str, Any], live: Mapping[str, Any], ctx: ApplyContext
+    ) -> None:
+        """Undeploy what a killed rollout left beside the endpoint's live variants: deployed
+        models taking no traffic that `live` does not list (deployed by it after `live` was read:
+        its deployment was still running), or that a serving deployed model of the same variant
+        superseded. A deployed model with traffic is never undeployed here: `update` moves
+        traffic, and it already converged the endpoint when `live` differed from the stack."""
+        endpoint_id = live["id"]
+        name = self.name("endpoints", endpoint_id)
+        self.api.settle(self.api.endpoints, name, ctx, f"endpoint {endpoint_id}")
+        endpoint = self._get(endpoint_id)
+        if endpoint is None:
+            return
+        split = translate.live_split(endpoint)
+        deployed = [translate.variant_from_api(dm, split) for dm in endpoint.get("deployed_models", [])]
+        listed = {v.get("deployed_model_id") for v in live.get("variants", [])}
+        serving_names = {d["name"] for d in deployed if d["traffic_percent"] > 0}
+        rollout = Rollout(self.api, endpoint_id, ctx, None)
+        for d in deployed:
+            if d["traffic_percent"] > 0:
+                continue
+            superseded = d["name"] in serving_names and sum(x["name"] == d["name"] for x in deployed) > 1
+            if d["deployed_model_id"] not in listed or superseded:
+                ctx.progress(
+                    f"undeploying deployed model {d['deployed_model_id']} ({d['name']}), left without "
+                    "traffic by an interrupted apply"
+                )
+                rollout.undeploy(d["deployed_model_id"])
 
     def rollback(
         self, current: Mapping[str, Any], target: Mapping[str, Any], ctx: ApplyContext

@@ -23,6 +23,21 @@ if TYPE_CHECKING:
     from mlops_vertex.provider import VertexProvider  # noqa: F401 (quoted in the base class below)
 
 
+MAX_DISPLAY_NAME = 128  # characters in the display name of any Vertex AI resource
+
+
+def display_name_problems(name: str, path: str) -> list[Diagnostic]:
+    if len(name) <= MAX_DISPLAY_NAME:
+        return []
+    return [
+        Diagnostic(
+            f"{name[:20]}... is {len(name)} characters; Vertex AI display names have at most "
+            f"{MAX_DISPLAY_NAME}",
+            path,
+        )
+    ]
+
+
 class KindHandler(handlers.KindHandler["VertexProvider"]):
     noun: ClassVar[str]  # what Vertex calls the object, for messages
 
@@ -43,7 +58,14 @@ class KindHandler(handlers.KindHandler["VertexProvider"]):
         return f"{self.api.parent}/{collection}/{object_id}"
 
     def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        return [Diagnostic(m, "tags") for m in labels.collisions(cast(ResourceBase, resource.spec).tags)]
+        """What every kind shares: its labels, and its display name (the resource's name)."""
+        tags = cast(ResourceBase, resource.spec).tags
+        diags = [Diagnostic(m, "tags") for m in labels.collisions(tags)]
+        diags += [
+            Diagnostic(m, path) for m, path in labels.limits(tags, stack=self.stack, address=resource.address)
+        ]
+        diags += display_name_problems(resource.name, "")
+        return diags
 
     def must_read(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         attrs = self.read(attributes)

@@ -1,9 +1,10 @@
 """Google Cloud labels from the stack's tags.
 
 Label keys and values are lowercase letters, digits, `_` and `-`, at most 63 characters, and keys
-start with a letter; tags are freer. A tag is turned into a label deterministically (so what the
-cloud returns equals what the plan wanted), and two tags that end up as the same key are an error
-at validate time.
+start with a letter; a resource has at most 64 labels. Tags are freer. A tag is turned into a
+label deterministically (so what the cloud returns equals what the plan wanted); two tags that end
+up as the same key, a key or value over 63 characters, and more than 62 tags (the provider adds
+two labels of its own) are errors at validate time.
 
 Every object the provider creates carries two ownership labels, the equivalents of the core's
 `mlops-gitops:stack` and `mlops-gitops:address` tags (`:` and `.` are not allowed in labels):
@@ -20,8 +21,10 @@ from collections.abc import Mapping
 LABEL_STACK = "mlops-gitops-stack"
 LABEL_ADDRESS = "mlops-gitops-address"
 MANAGED = (LABEL_STACK, LABEL_ADDRESS)
-_MAX = 63
+_MAX = 63  # characters in a label key or value (Google Cloud's rule for every labelled resource)
+MAX_LABELS = 64  # labels on one resource, the two ownership labels included
 _INVALID = re.compile(r"[^a-z0-9_-]")
+_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def sanitize_value(value: str) -> str:
@@ -35,7 +38,7 @@ def sanitize_key(key: str) -> str:
 
 def address_value(address: str) -> str:
     """`endpoint.churn-api` -> `endpoint_churn-api`: names are `[a-z0-9-]`, so `_` is unambiguous."""
-    return sanitize_value(address.replace(".", "_"))
+    return _INVALID.sub("_", address.replace(".", "_").lower())
 
 
 def from_tags(tags: Mapping[str, str], *, stack: str, address: str) -> dict[str, str]:
@@ -58,6 +61,43 @@ def collisions(tags: Mapping[str, str]) -> list[str]:
             out.append(f"tags {seen[label]!r} and {key!r} both become label {label!r}")
         else:
             seen[label] = key
+    return out
+
+
+def limits(tags: Mapping[str, str], *, stack: str, address: str) -> list[tuple[str, str]]:
+    """(message, path) for labels that would break Vertex's limits: a key or value longer than
+    63 characters once turned into a label (cut short, two tags could silently become one label,
+    and the cloud would hold something else than the stack says), or more labels than a resource
+    may carry."""
+    out = []
+    for key, value in tags.items():
+        where = f"tags.{key}" if _SIMPLE_KEY.match(key) else "tags"
+        as_key = _INVALID.sub("_", key.lower())
+        if len(as_key) + (0 if as_key[:1].isalpha() else 1) > _MAX:
+            out.append(
+                (f"tag key {key!r} is {len(key)} characters; a Vertex AI label key has at most {_MAX}", where)
+            )
+        if len(value) > _MAX:
+            out.append(
+                (
+                    f"the value of tag {key!r} is {len(value)} characters; a Vertex AI label value "
+                    f"has at most {_MAX}",
+                    where,
+                )
+            )
+    if len(tags) + len(MANAGED) > MAX_LABELS:
+        out.append(
+            (
+                f"{len(tags)} tags, plus the provider's {len(MANAGED)} ownership labels, make "
+                f"{len(tags) + len(MANAGED)} labels; a Vertex AI resource carries at most {MAX_LABELS}",
+                "tags",
+            )
+        )
+    for label, value in ((LABEL_STACK, stack), (LABEL_ADDRESS, address_value(address))):
+        if len(value) > _MAX:
+            out.append(
+                (f"label {label} would be {value!r}, longer than {_MAX} characters: use a shorter name", "")
+            )
     return out
 
 

@@ -2,9 +2,10 @@
 ModelDeploymentMonitoringJob.
 
 A `data_quality` monitor becomes prediction drift detection (each feature's serving distribution
-against the previous window's) with `alert.threshold` as the default threshold and
-`vertex.drift_thresholds` per feature; with a training dataset (`vertex.training_dataset`, else
-the monitor's `baseline`) it also detects training/serving skew (`vertex.skew_thresholds`). Vertex
+against the previous window's) with `alert.threshold` as the default threshold (or, with
+`alert.metric: feature_baseline_drift_<feature>`, as that feature's threshold and no default)
+and `vertex.drift_thresholds` per feature; with training data (`baseline: {dataset: ...}`, or
+`vertex.training_dataset`) it also detects training/serving skew (`vertex.skew_thresholds`). Vertex
 configures objectives per deployed model, so the same objective is given to every deployed model
 of the endpoint, and the job is updated when the endpoint's deployed models change.
 
@@ -18,6 +19,11 @@ from typing import Any
 INTERVALS = {"hourly": 3600, "daily": 86400}
 _OBJECTIVES = "model_deployment_monitoring_objective_configs"
 DEFAULT_THRESHOLD = 0.3  # Vertex's documented default distance for drift and skew
+# The alert metric naming one feature's distance from its baseline (SageMaker publishes it as
+# `feature_baseline_drift_<feature>`): the one metric both clouds mean the same way.
+FEATURE_METRIC = "feature_baseline_drift_"
+# A baseline dataset's neutral format -> Vertex's training data format.
+BASELINE_FORMATS = {"csv": "csv", "json": "jsonl"}
 PAUSED = "JOB_STATE_PAUSED"
 _FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".tfrecord": "tf-record"}
 # Job fields an update may change, and the attributes each one holds.
@@ -41,6 +47,23 @@ def data_format(uri: str) -> str | None:
     return None
 
 
+def metric_feature(metric: str | None) -> str | None:
+    """The feature `feature_baseline_drift_<feature>` names; None for no metric or another."""
+    if metric is None or not metric.startswith(FEATURE_METRIC):
+        return None
+    return metric[len(FEATURE_METRIC) :] or None
+
+
+def thresholds(threshold: float, feature: str | None, per_feature: Mapping[str, float]) -> dict[str, Any]:
+    """`{default_threshold?, thresholds}` of one objective: `threshold` for every feature, or
+    (an alert on one feature's metric) for `feature` alone; per-feature values win."""
+    values = {feature: threshold} if feature else {}
+    values.update({k: float(v) for k, v in per_feature.items()})
+    out: dict[str, Any] = {} if feature else {"default_threshold": threshold}
+    out["thresholds"] = {k: float(v) for k, v in sorted(values.items())}
+    return out
+
+
 def _thresholds(values: Mapping[str, float]) -> dict[str, dict[str, float]]:
     return {feature: {"value": float(t)} for feature, t in sorted(values.items())}
 
@@ -48,12 +71,10 @@ def _thresholds(values: Mapping[str, float]) -> dict[str, dict[str, float]]:
 def objective(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """The ModelMonitoringObjectiveConfig every deployed model gets."""
     drift = attrs["drift"]
-    config: dict[str, Any] = {
-        "prediction_drift_detection_config": {
-            "drift_thresholds": _thresholds(drift["thresholds"]),
-            "default_drift_threshold": {"value": float(drift["default_threshold"])},
-        }
-    }
+    detection: dict[str, Any] = {"drift_thresholds": _thresholds(drift["thresholds"])}
+    if "default_threshold" in drift:
+        detection["default_drift_threshold"] = {"value": float(drift["default_threshold"])}
+    config: dict[str, Any] = {"prediction_drift_detection_config": detection}
     skew = attrs.get("skew")
     if skew:
         uri = skew["training_dataset"]
@@ -65,10 +86,10 @@ def objective(attrs: Mapping[str, Any]) -> dict[str, Any]:
         if skew.get("target_field"):
             dataset["target_field"] = skew["target_field"]
         config["training_dataset"] = dataset
-        config["training_prediction_skew_detection_config"] = {
-            "skew_thresholds": _thresholds(skew["thresholds"]),
-            "default_skew_threshold": {"value": float(skew["default_threshold"])},
-        }
+        skew_detection: dict[str, Any] = {"skew_thresholds": _thresholds(skew["thresholds"])}
+        if "default_threshold" in skew:
+            skew_detection["default_skew_threshold"] = {"value": float(skew["default_threshold"])}
+        config["training_prediction_skew_detection_config"] = skew_detection
     return config
 
 
@@ -113,10 +134,10 @@ def _objective_attrs(config: Mapping[str, Any]) -> dict[str, Any]:
     """One objective config -> the `drift` and `skew` attributes."""
     out: dict[str, Any] = {}
     drift = config.get("prediction_drift_detection_config") or {}
-    out["drift"] = {
-        "default_threshold": float((drift.get("default_drift_threshold") or {}).get("value", 0)),
-        "thresholds": _values(drift.get("drift_thresholds") or {}),
-    }
+    out["drift"] = {}
+    if "default_drift_threshold" in drift:  # absent: only the features named are watched
+        out["drift"]["default_threshold"] = float(drift["default_drift_threshold"].get("value", 0))
+    out["drift"]["thresholds"] = _values(drift.get("drift_thresholds") or {})
     skew = config.get("training_prediction_skew_detection_config")
     if skew is not None:
         dataset = config.get("training_dataset") or {}
@@ -127,7 +148,8 @@ def _objective_attrs(config: Mapping[str, Any]) -> dict[str, Any]:
             attrs["data_format"] = dataset["data_format"]
         if dataset.get("target_field"):
             attrs["target_field"] = dataset["target_field"]
-        attrs["default_threshold"] = float((skew.get("default_skew_threshold") or {}).get("value", 0))
+        if "default_skew_threshold" in skew:
+            attrs["default_threshold"] = float(skew["default_skew_threshold"].get("value", 0))
         attrs["thresholds"] = _values(skew.get("skew_thresholds") or {})
         out["skew"] = attrs
     return out

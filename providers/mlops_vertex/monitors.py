@@ -5,14 +5,27 @@ endpoint), found by the ID Vertex assigns. Everything changes in place (an updat
 resume for `enabled`) except the endpoint, which replaces it. See `monitoring.py` for what a
 `data_quality` monitor becomes.
 
+The neutral fields mean what they mean on every cloud:
+
+- `alert.threshold` is the distance (L-infinity for categorical features, Jensen-Shannon for
+  numerical ones) above which a feature alerts, by e-mail to `alert.notify`. `alert.metric` is
+  optional: without it the threshold applies to every feature (Vertex's default threshold);
+  `feature_baseline_drift_<feature>`, the metric SageMaker publishes for a feature's distance from
+  its baseline, applies it to that feature only. Vertex has no other alert metrics, and alerts
+  when a distance goes above its threshold (`when: below` is refused).
+- `baseline: {dataset: URI, format: csv|json, header}` is the training data (a gs:// file or a
+  bq:// table): Vertex computes its baseline statistics from it and detects training/serving
+  skew against it. A `baseline:` string names precomputed statistics, which Vertex cannot use:
+  refused, with what to write instead.
+
 Not supported, and refused at validate time: `model_quality`, `bias` and `explainability`
-monitors (model monitoring v1 watches input features), a cron in `every` (Vertex runs
-monitoring at an interval), and `alert.metric` / `alert.when` (Vertex compares every feature's
-distance with its threshold, and alerts by e-mail to `alert.notify`).
+monitors (model monitoring v1 watches input features) and a cron in `every` (Vertex runs
+monitoring at an interval).
 
 Attributes: id, display_name, endpoint, deployed_models (variant -> deployed model id), interval,
-sample_rate, drift {default_threshold, thresholds}, skew? {training_dataset, data_format?,
-target_field?, default_threshold, thresholds}, notify, enabled, labels."""
+sample_rate, drift {default_threshold?, thresholds}, skew? {training_dataset, data_format?,
+target_field?, default_threshold?, thresholds} (no default threshold: only the features named
+are watched), notify, enabled, labels."""
 
 from __future__ import annotations
 
@@ -25,7 +38,7 @@ from pydantic import BaseModel
 from mlops_gitops.errors import Diagnostic, ProviderError
 from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.model import Resource
-from mlops_gitops.stack.schema import BaselineJob, MonitorSpec
+from mlops_gitops.stack.schema import Alert, BaselineJob, MonitorSpec
 from mlops_vertex import labels, monitoring
 from mlops_vertex.client import NotFoundError, to_dict
 from mlops_vertex.config import MonitorSettings
@@ -63,15 +76,7 @@ class MonitorHandler(KindHandler):
                 )
             )
         if spec.alert is not None:
-            for name in ("metric", "when"):
-                if getattr(spec.alert, name) is not None:
-                    diags.append(
-                        Diagnostic(
-                            "Vertex AI compares each feature's distance with its threshold: set "
-                            "alert.threshold (the default) and vertex.drift_thresholds per feature",
-                            f"alert.{name}",
-                        )
-                    )
+            diags += _alert_problems(spec.alert)
             for i, address in enumerate(spec.alert.notify):
                 if "@" not in address:
                     diags.append(
@@ -80,29 +85,41 @@ class MonitorHandler(KindHandler):
                             f"alert.notify[{i}]",
                         )
                     )
-        if isinstance(spec.baseline, BaselineJob):
+        if isinstance(spec.baseline, str):
             diags.append(
                 Diagnostic(
-                    "Vertex AI computes the skew baseline from the training data itself: give it as "
-                    "baseline: gs://... (or bq://...), not as a baselining job",
+                    f"{spec.baseline}: Vertex AI cannot monitor against precomputed baseline "
+                    "statistics, it computes them from the training data: give baseline: {dataset: "
+                    "gs://.../train.csv, format: csv} (or a bq://project.dataset.table) instead",
                     "baseline",
                 )
             )
-        dataset = chosen.training_dataset or _baseline_uri(spec)
+        elif isinstance(spec.baseline, BaselineJob):
+            diags += _baseline_problems(spec.baseline)
+            if chosen.training_dataset:
+                diags.append(
+                    Diagnostic(
+                        "the training data is given twice: keep baseline: {dataset: ...} and remove "
+                        "vertex.training_dataset",
+                        "vertex.training_dataset",
+                    )
+                )
+        dataset, _ = _training_data(spec, chosen)
         if dataset is None and chosen.skew_thresholds:
             diags.append(
                 Diagnostic(
-                    "skew is measured against the training data: give vertex.training_dataset "
-                    "(or the monitor's baseline)",
+                    "skew is measured against the training data: give it as baseline: {dataset: "
+                    "gs://...} (or vertex.training_dataset)",
                     "vertex.skew_thresholds",
                 )
             )
-        if dataset is not None:
+        if chosen.training_dataset:
+            dataset = chosen.training_dataset
             if not dataset.startswith(("gs://", "bq://")):
                 diags.append(
                     Diagnostic(
                         "the training dataset must be a gs:// file or a bq:// table",
-                        "vertex.training_dataset" if chosen.training_dataset else "baseline",
+                        "vertex.training_dataset",
                     )
                 )
             elif dataset.startswith("gs://") and not (
@@ -128,11 +145,13 @@ class MonitorHandler(KindHandler):
         spec = cast(MonitorSpec, resource.spec)
         chosen = cast(MonitorSettings | None, settings) or MonitorSettings()
         endpoint = refs.get(f"endpoint.{spec.endpoint}", {})
-        threshold = (
-            spec.alert.threshold
-            if spec.alert is not None and spec.alert.threshold is not None
+        alert = spec.alert
+        threshold = float(
+            alert.threshold
+            if alert is not None and alert.threshold is not None
             else monitoring.DEFAULT_THRESHOLD
         )
+        feature = monitoring.metric_feature(alert.metric) if alert is not None else None
         attrs: dict[str, Any] = {
             "id": (prior or {}).get("id", UNKNOWN),
             "display_name": resource.name,
@@ -140,18 +159,16 @@ class MonitorHandler(KindHandler):
             "deployed_models": _deployed_models(endpoint),
             "interval": spec.every,
             "sample_rate": _sample_rate(chosen, endpoint),
-            "drift": {"default_threshold": float(threshold), "thresholds": _floats(chosen.drift_thresholds)},
+            "drift": monitoring.thresholds(threshold, feature, chosen.drift_thresholds),
         }
-        dataset = chosen.training_dataset or _baseline_uri(spec)
+        dataset, fmt = _training_data(spec, chosen)
         if dataset is not None:
             skew: dict[str, Any] = {"training_dataset": dataset}
-            fmt = chosen.training_data_format or monitoring.data_format(dataset)
             if fmt:
                 skew["data_format"] = fmt
             if chosen.target_field:
                 skew["target_field"] = chosen.target_field
-            skew["default_threshold"] = float(threshold)
-            skew["thresholds"] = _floats(chosen.skew_thresholds)
+            skew.update(monitoring.thresholds(threshold, feature, chosen.skew_thresholds))
             attrs["skew"] = skew
         attrs["notify"] = list(spec.alert.notify) if spec.alert is not None else []
         attrs["enabled"] = spec.enabled
@@ -218,13 +235,24 @@ class MonitorHandler(KindHandler):
                     code="AlreadyExists",
                 )
             return self.update(current, {**desired, "id": current["id"]}, ctx)
+
+        def recover() -> Any:
+            """A create whose answer was lost made the endpoint's one job: it is ours if labelled so."""
+            job = self._on_endpoint(desired["endpoint"])
+            owned = job is not None and labels.owned_by(
+                job.get("labels", {}), stack=self.stack, address=ctx.address
+            )
+            return job if owned else None
+
         job = self.api.call(
             self.api.jobs.create_model_deployment_monitoring_job,
             f"CreateModelDeploymentMonitoringJob {desired['display_name']}",
+            recover=recover,
             parent=self.api.parent,
             model_deployment_monitoring_job=monitoring.job_body(desired, self._endpoint_name(desired)),
         )
-        attrs = {**desired, "id": str(job.name).rsplit("/", 1)[-1]}
+        name = job["name"] if isinstance(job, dict) else job.name
+        attrs = {**desired, "id": str(name).rsplit("/", 1)[-1]}
         ctx.checkpoint(known(attrs))
         if not desired["enabled"]:
             self._set_enabled(attrs["id"], False)
@@ -242,6 +270,7 @@ class MonitorHandler(KindHandler):
                 self.api.jobs.update_model_deployment_monitoring_job,
                 ctx,
                 f"updating monitoring job {attrs['id']}",
+                idempotent=True,  # sets the masked fields: twice is once
                 model_deployment_monitoring_job={
                     "name": self.name("modelDeploymentMonitoringJobs", attrs["id"]),
                     **{k: v for k, v in body.items() if k in mask},
@@ -260,11 +289,14 @@ class MonitorHandler(KindHandler):
             else jobs.pause_model_deployment_monitoring_job
         )
         verb = "Resume" if enabled else "Pause"
-        self.api.call(
-            method,
-            f"{verb}ModelDeploymentMonitoringJob {job_id}",
-            name=self.name("modelDeploymentMonitoringJobs", job_id),
-        )
+        name = self.name("modelDeploymentMonitoringJobs", job_id)
+
+        def recover() -> bool | None:
+            """Vertex refuses to pause a paused job: after a lost answer, look instead."""
+            job = self.api.call(self.api.jobs.get_model_deployment_monitoring_job, f"Get {job_id}", name=name)
+            return True if (to_dict(job).get("state") != monitoring.PAUSED) == enabled else None
+
+        self.api.call(method, f"{verb}ModelDeploymentMonitoringJob {job_id}", recover=recover, name=name)
 
     def _endpoint_name(self, attrs: Mapping[str, Any]) -> str:
         return self.name("endpoints", attrs["endpoint"])
@@ -277,34 +309,48 @@ class MonitorHandler(KindHandler):
                 self.api.jobs.delete_model_deployment_monitoring_job,
                 ctx,
                 f"deleting monitoring job {prior['id']}",
+                idempotent=True,  # a repeat finds it gone
                 name=self.name("modelDeploymentMonitoringJobs", prior["id"]),
             )
 
     def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """The endpoint is named by its Vertex ID: import it under that name."""
+        drift = attributes["drift"]
+        alert: dict[str, Any] = {}
+        drift_thresholds = dict(drift["thresholds"])
+        if "default_threshold" in drift:
+            alert["threshold"] = drift["default_threshold"]
+        elif drift_thresholds:
+            # No default: only named features are watched, as with one named metric.
+            feature = next(iter(drift_thresholds))
+            alert["metric"] = f"{monitoring.FEATURE_METRIC}{feature}"
+            alert["threshold"] = drift_thresholds.pop(feature)
+        alert["notify"] = list(attributes.get("notify", []))
         spec: dict[str, Any] = {
             "endpoint": attributes["endpoint"],
             "type": "data_quality",
             "every": attributes["interval"],
-            "alert": {
-                "threshold": attributes["drift"]["default_threshold"],
-                "notify": list(attributes.get("notify", [])),
-            },
+            "alert": alert,
         }
         if not attributes.get("enabled", True):
             spec["enabled"] = False
         if labels.user_labels(attributes.get("labels", {})):
             spec["tags"] = labels.user_labels(attributes["labels"])
         settings: dict[str, Any] = {"sample_rate": attributes["sample_rate"]}
-        if attributes["drift"]["thresholds"]:
-            settings["drift_thresholds"] = dict(attributes["drift"]["thresholds"])
+        if drift_thresholds:
+            settings["drift_thresholds"] = drift_thresholds
         skew = attributes.get("skew")
         if skew:
-            settings["training_dataset"] = skew["training_dataset"]
-            if skew.get("data_format") and skew["data_format"] != monitoring.data_format(
-                skew["training_dataset"]
-            ):
-                settings["training_data_format"] = skew["data_format"]
+            fmt = skew.get("data_format")
+            neutral = {v: k for k, v in monitoring.BASELINE_FORMATS.items()}
+            if skew["training_dataset"].startswith("bq://") or fmt in neutral:
+                spec["baseline"] = {"dataset": skew["training_dataset"]}
+                if fmt in neutral and neutral[fmt] != "csv":
+                    spec["baseline"]["format"] = neutral[fmt]
+            else:  # tf-record: only the Vertex block can say so
+                settings["training_dataset"] = skew["training_dataset"]
+                if fmt and fmt != monitoring.data_format(skew["training_dataset"]):
+                    settings["training_data_format"] = fmt
             if skew.get("target_field"):
                 settings["target_field"] = skew["target_field"]
             if skew["thresholds"]:
@@ -335,6 +381,58 @@ def _floats(values: Mapping[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in sorted(values.items())}
 
 
-def _baseline_uri(spec: MonitorSpec) -> str | None:
-    """The training data a `baseline:` URI names (a baselining job is refused at validate time)."""
-    return spec.baseline if isinstance(spec.baseline, str) else None
+def _training_data(spec: MonitorSpec, settings: MonitorSettings) -> tuple[str | None, str | None]:
+    """(URI, Vertex data format) of the training data: `baseline: {dataset, format}`, else
+    `vertex.training_dataset`. A BigQuery table has no format."""
+    if isinstance(spec.baseline, BaselineJob):
+        uri = spec.baseline.dataset
+        return uri, None if uri.startswith("bq://") else monitoring.BASELINE_FORMATS[spec.baseline.format]
+    uri = settings.training_dataset
+    if uri is None:
+        return None, None
+    return uri, settings.training_data_format or monitoring.data_format(uri)
+
+
+def _alert_problems(alert: Alert) -> list[Diagnostic]:
+    """An alert Vertex can raise: on a feature's distance (all of them, or one), going above."""
+    out = []
+    if alert.metric is not None:
+        feature = monitoring.metric_feature(alert.metric)
+        if feature is None:
+            out.append(
+                Diagnostic(
+                    f"Vertex AI model monitoring alerts on each feature's distance from its baseline, "
+                    f"not on {alert.metric}: leave metric out (the threshold applies to every "
+                    f"feature) or name one feature, {monitoring.FEATURE_METRIC}<feature>; "
+                    "vertex.drift_thresholds and vertex.skew_thresholds set more per feature",
+                    "alert.metric",
+                )
+            )
+    if alert.when == "below":
+        out.append(
+            Diagnostic(
+                "Vertex AI alerts when a feature's distance goes above its threshold: remove when",
+                "alert.when",
+            )
+        )
+    return out
+
+
+def _baseline_problems(job: BaselineJob) -> list[Diagnostic]:
+    if not job.dataset.startswith(("gs://", "bq://")):
+        return [
+            Diagnostic(
+                "Vertex AI reads training data from Cloud Storage or BigQuery: a gs:// file or a "
+                "bq://project.dataset.table",
+                "baseline.dataset",
+            )
+        ]
+    if job.dataset.startswith("gs://") and job.format == "csv" and not job.header:
+        return [
+            Diagnostic(
+                "Vertex AI takes the column names of a csv training dataset from its header line: "
+                "give the file one (header: true)",
+                "baseline.header",
+            )
+        ]
+    return []

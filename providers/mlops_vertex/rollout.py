@@ -16,11 +16,21 @@ apply being cancelled, or the optional `health_check` hook returning a reason. O
 previous split is restored with one PATCH, the new deployed models are undeployed, and the
 endpoint is left serving as it was before the apply; the error says so.
 
-A change that deploys nothing (weights only, or a variant removed) is a single PATCH."""
+A change that deploys nothing (weights only, or a variant removed) is a single PATCH.
+
+Every deployment names its deployed model (a random 10-digit id chosen here) and carries the
+split it means (the live one, or all traffic for the first model on an endpoint serving nothing):
+a deploy whose answer was lost is then retried safely, since Vertex refuses the repeat with
+ALREADY_EXISTS and the deployed model is found by its id.
+
+A rollout an interrupted apply left half way (a new deployed model beside the old one of its
+variant, the split between them) is resumed, not restarted: the new deployed model is kept, and
+traffic moves on from the live split in the rollout's steps, with their bakes."""
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +39,7 @@ from typing import Any
 from mlops_gitops.errors import ProviderError
 from mlops_gitops.provider import ApplyContext
 from mlops_vertex import traffic, translate
-from mlops_vertex.client import Clients, NotFoundError, to_dict
+from mlops_vertex.client import AlreadyExistsError, Clients, NotFoundError, to_dict
 
 # (endpoint id, the split just set, the new deployed model ids) -> a reason to roll back, or None.
 HealthCheck = Callable[[str, Mapping[str, int], list[str]], str | None]
@@ -42,6 +52,9 @@ class Fleet:
     keep: dict[str, str] = field(default_factory=dict)  # variant -> its unchanged deployed model
     deploy: list[dict[str, Any]] = field(default_factory=list)  # variants needing a new one
     retire: list[str] = field(default_factory=list)  # deployed models no variant keeps
+    # Kept deployed models below their share while a retiring one of the same variant still
+    # serves: the new side of a rollout an interrupted apply left half way.
+    resumed: list[str] = field(default_factory=list)
 
 
 def match(live: list[Mapping[str, Any]], desired: list[Mapping[str, Any]]) -> Fleet:
@@ -64,7 +77,19 @@ def match(live: list[Mapping[str, Any]], desired: list[Mapping[str, Any]]) -> Fl
         else:
             fleet.deploy.append(dict(variant))
     fleet.retire = [d["deployed_model_id"] for d in live if d["deployed_model_id"] not in used]
+    share = {v["name"]: v["traffic_percent"] for v in desired}
+    by_id = {d["deployed_model_id"]: d for d in live}
+    for name, dm_id in fleet.keep.items():
+        old_serving = any(by_id[r]["name"] == name and by_id[r]["traffic_percent"] > 0 for r in fleet.retire)
+        if old_serving and by_id[dm_id]["traffic_percent"] < share[name]:
+            fleet.resumed.append(dm_id)
     return fleet
+
+
+def new_deployed_model_id() -> str:
+    """An id for a deployed model we are about to deploy: 10 digits, as Vertex allows for ids
+    chosen by the caller (its own are longer, so they never collide with these)."""
+    return str(10**9 + secrets.randbelow(9 * 10**9))
 
 
 class _Unhealthy(Exception):
@@ -96,14 +121,18 @@ class Rollout:
         self._labels = {v["deployed_model_id"]: v["name"] for v in live}
         fleet = match(live, desired)
         was_serving = bool(start)
+        if fleet.resumed:
+            shown = ", ".join(self._show_id(i) for i in fleet.resumed)
+            self.ctx.progress(f"resuming the rollout of {shown} from the live split {self._show(start)}")
         new = self._deploy_all(fleet.deploy, start)
         if not was_serving and new:
             start = translate.live_split(self._get())  # the first deployment took all traffic
         ids = {**fleet.keep, **new}
         target = {ids[v["name"]]: v["traffic_percent"] for v in desired if v["traffic_percent"] > 0}
         if target != start:
-            steps = traffic.steps(rollout) if new and was_serving else [traffic.Step(1.0, 0.0)]
-            self._shift(start, target, steps, list(new.values()), rollout or {})
+            rolling = [*new.values(), *fleet.resumed]
+            steps = traffic.steps(rollout) if rolling and was_serving else [traffic.Step(1.0, 0.0)]
+            self._shift(start, target, steps, list(new.values()), rolling, rollout or {})
         for dm_id in fleet.retire:
             self.undeploy(dm_id)
 
@@ -112,9 +141,11 @@ class Rollout:
         """Deploy each variant without traffic (the first one on an endpoint serving nothing takes
         it all, as a split must sum to 100); on failure undeploy what this call deployed."""
         new: dict[str, str] = {}
+        split = dict(start)
         try:
             for variant in variants:
-                new[variant["name"]] = self._deploy(variant, serving=bool(start) or bool(new))
+                new[variant["name"]] = dm_id = self._deploy(variant, split)
+                split = split or {dm_id: traffic.TOTAL}
         except ProviderError as exc:
             self._discard(list(new.values()))
             raise ProviderError(
@@ -124,21 +155,42 @@ class Rollout:
             ) from exc
         return new
 
-    def _deploy(self, variant: Mapping[str, Any], *, serving: bool) -> str:
+    def _deploy(self, variant: Mapping[str, Any], split: Mapping[str, int]) -> str:
+        """Deploy `variant` as a new deployed model beside the live ones, leaving the traffic on
+        `split` (the live split; empty on an endpoint serving nothing, where the new model must
+        take it all). The split is always sent: without one, what Vertex does depends on whether
+        the endpoint serves anything yet, and a deploy must not depend on a read made earlier."""
+        dm_id = new_deployed_model_id()
         request: dict[str, Any] = {
             "endpoint": self.name,
-            "deployed_model": translate.deployed_model(self.api.parent, variant),
+            "deployed_model": translate.deployed_model(self.api.parent, variant, dm_id),
+            # "0": the model being deployed
+            "traffic_split": dict(split) if split else {"0": traffic.TOTAL},
         }
-        if not serving:
-            request["traffic_split"] = {"0": traffic.TOTAL}  # "0": the model being deployed
         what = (
             f"deploying variant {variant['name']} ({variant['model']}@{variant['model_version']}) "
             f"to endpoint {self.endpoint_id}"
         )
-        result = self.api.call_and_wait(self.api.endpoints.deploy_model, self.ctx, what, **request)
-        dm_id = str(result.deployed_model.id)
+        try:
+            self.api.call_and_wait(
+                self.api.endpoints.deploy_model, self.ctx, what, idempotent=True, **request
+            )
+        except AlreadyExistsError:
+            # Our id is taken: an earlier attempt of this deploy went through and its answer was
+            # lost. Once it has finished, the deployed model is there (or it failed).
+            self.api.settle(self.api.endpoints, self.name, self.ctx, what)
+            found = next(
+                (dm for dm in self._get().get("deployed_models", []) if str(dm.get("id")) == dm_id), None
+            )
+            if found is None or translate.deploy_basis(translate.variant_from_api(found, {})) != (
+                translate.deploy_basis(variant)
+            ):
+                raise ProviderError(
+                    f"{what}: an earlier attempt whose answer was lost did not deploy it", code="DeployFailed"
+                ) from None
         self._labels[dm_id] = f"{variant['name']} (new)"
-        self.ctx.progress(f"deployed variant {variant['name']} as deployed model {dm_id}, taking no traffic")
+        taking = "all traffic" if not split else "no traffic"
+        self.ctx.progress(f"deployed variant {variant['name']} as deployed model {dm_id}, taking {taking}")
         return dm_id
 
     def undeploy(self, dm_id: str, split: Mapping[str, int] | None = None) -> None:
@@ -147,8 +199,11 @@ class Rollout:
         if split is not None:
             request["traffic_split"] = dict(split)
         what = f"undeploying deployed model {dm_id} from endpoint {self.endpoint_id}"
+        # Repeating an undeploy is harmless: a second one finds the deployed model gone.
         with contextlib.suppress(NotFoundError):
-            self.api.call_and_wait(self.api.endpoints.undeploy_model, self.ctx, what, **request)
+            self.api.call_and_wait(
+                self.api.endpoints.undeploy_model, self.ctx, what, idempotent=True, **request
+            )
 
     def _discard(self, dm_ids: list[str]) -> list[str]:
         """Undeploy `dm_ids`, best effort; the messages of those that failed. Last deployed first:
@@ -169,8 +224,11 @@ class Rollout:
         target: Mapping[str, int],
         steps: list[traffic.Step],
         new: list[str],
+        watched: list[str],
         rollout: Mapping[str, Any],
     ) -> None:
+        """Step from `start` to `target`. `watched` are the deployed models being rolled out (for
+        the health check); `new` those of them this apply deployed, undeployed on a rollback."""
         timeout = rollout.get("timeout_minutes")
         deadline = time.monotonic() + timeout * self.api.timing.minute if timeout else None
         current = dict(start)
@@ -181,7 +239,7 @@ class Rollout:
                     self.patch(split)
                     current = split
                 self.ctx.progress(f"step {number}/{len(steps)}: traffic {self._show(split)}")
-                self._watch(step.wait_minutes, split, new, deadline)
+                self._watch(step.wait_minutes, split, watched, deadline)
             except (ProviderError, _Unhealthy) as exc:
                 self._roll_back(start, new, f"step {number} of {len(steps)}: {exc}")
 
@@ -189,6 +247,7 @@ class Rollout:
         self.api.call(
             self.api.endpoints.update_endpoint,
             f"setting the traffic split of endpoint {self.endpoint_id}",
+            idempotent=True,  # it sets the whole split: twice is once
             endpoint={"name": self.name, "traffic_split": dict(split)},
             update_mask={"paths": ["traffic_split"]},
         )

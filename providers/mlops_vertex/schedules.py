@@ -189,10 +189,14 @@ class ScheduleHandler(KindHandler):
         created = self.api.call(
             self.api.schedules.create_schedule,
             f"CreateSchedule {desired['display_name']}",
+            # Vertex names schedules itself, so a repeat would make a second one: after a failure
+            # that may hide a success, look for the schedule first.
+            recover=lambda: self._find_own(desired["display_name"], ctx.address),
             parent=self.api.parent,
             schedule=pipelines.schedule_body(desired, self.api.parent, self._spec(desired)),
         )
-        attrs = {**desired, "id": str(created.name).rsplit("/", 1)[-1]}
+        created_id = created["id"] if isinstance(created, dict) else str(created.name).rsplit("/", 1)[-1]
+        attrs = {**desired, "id": created_id}
         ctx.checkpoint(known(attrs))
         if not desired["enabled"]:
             self._set_enabled(attrs["id"], False)
@@ -209,6 +213,7 @@ class ScheduleHandler(KindHandler):
             self.api.call(
                 self.api.schedules.update_schedule,
                 f"UpdateSchedule {attrs['id']}",
+                idempotent=True,  # sets the masked fields: twice is once
                 schedule={"name": self.name("schedules", attrs["id"]), **{k: body[k] for k in mask}},
                 update_mask={"paths": mask},
             )
@@ -227,13 +232,25 @@ class ScheduleHandler(KindHandler):
 
     def _set_enabled(self, schedule_id: str, enabled: bool) -> None:
         name = self.name("schedules", schedule_id)
+
+        def recover() -> bool | None:
+            """Vertex refuses to pause a paused schedule: after a lost answer, look instead."""
+            found = self.read({"id": schedule_id})
+            return True if found is not None and found["enabled"] == enabled else None
+
         if enabled:
             # Runs missed while paused are skipped: a burst of retrainings helps nobody.
             self.api.call(
-                self.api.schedules.resume_schedule, f"ResumeSchedule {schedule_id}", name=name, catch_up=False
+                self.api.schedules.resume_schedule,
+                f"ResumeSchedule {schedule_id}",
+                recover=recover,
+                name=name,
+                catch_up=False,
             )
         else:
-            self.api.call(self.api.schedules.pause_schedule, f"PauseSchedule {schedule_id}", name=name)
+            self.api.call(
+                self.api.schedules.pause_schedule, f"PauseSchedule {schedule_id}", recover=recover, name=name
+            )
 
     def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
         if not prior.get("id"):
@@ -243,6 +260,7 @@ class ScheduleHandler(KindHandler):
                 self.api.schedules.delete_schedule,
                 ctx,
                 f"deleting schedule {prior['id']}",
+                idempotent=True,  # a repeat finds it gone
                 name=self.name("schedules", prior["id"]),
             )
 

@@ -134,13 +134,16 @@ def model_resource(parent: str, model_id: str, version: str) -> str:
     return f"{parent}/models/{model_id}@{version}"
 
 
-def deployed_model(parent: str, variant: Mapping[str, Any]) -> dict[str, Any]:
-    """The DeployedModel of a variant (DeployModel's `deployed_model`)."""
+def deployed_model(parent: str, variant: Mapping[str, Any], deployed_model_id: str = "") -> dict[str, Any]:
+    """The DeployedModel of a variant (DeployModel's `deployed_model`), with the id to give it
+    (empty: Vertex chooses)."""
     machine: dict[str, Any] = {"machine_type": variant["machine_type"]}
     if variant.get("accelerator_type"):
         machine["accelerator_type"] = variant["accelerator_type"]
         machine["accelerator_count"] = variant["accelerator_count"]
+    ids = {"id": deployed_model_id} if deployed_model_id else {}
     return {
+        **ids,
         "model": model_resource(parent, variant["model"], variant["model_version"]),
         "display_name": variant["name"],
         "dedicated_resources": {

@@ -32,6 +32,8 @@ from mlops_vertex import emulator_core, emulator_jobs, emulator_models
 from mlops_vertex.emulator import VertexEmulator, reset, update_settings
 
 PARENT = "projects/test-project/locations/europe-west4"
+# Vertex answers with the project number where requests named the project by its ID.
+NAMED = f"projects/{emulator_core.project_number('test-project')}/locations/europe-west4"
 IMAGE = "europe-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.1-7:latest"
 # Long enough that the calls right after an operation starts see it in flight, even on a slow runner.
 OBSERVABLE_DELAY = 0.5
@@ -208,10 +210,10 @@ def _raw(emulator: VertexEmulator, path: str, int_enums: bool = True) -> dict[st
 
 def test_upload_is_an_operation_answering_the_model_and_its_version(vx: _Vertex) -> None:
     uploaded = vx.upload("fraud-xgb", labels={"stack": "fraud-detection", "address": "model-fraud-xgb"})
-    assert (uploaded.model, uploaded.model_version_id) == (f"{PARENT}/models/fraud-xgb", "1")
+    assert (uploaded.model, uploaded.model_version_id) == (f"{NAMED}/models/fraud-xgb", "1")
 
     model = vx.models.get_model(name=uploaded.model)
-    assert model.name == f"{PARENT}/models/fraud-xgb"
+    assert model.name == f"{NAMED}/models/fraud-xgb"
     assert (model.display_name, model.version_id, list(model.version_aliases)) == (
         "fraud-xgb",
         "1",
@@ -230,7 +232,7 @@ def test_upload_is_an_operation_answering_the_model_and_its_version(vx: _Vertex)
 
 def test_a_model_id_is_generated_when_none_is_given(vx: _Vertex) -> None:
     name = vx.upload().model
-    assert name.startswith(f"{PARENT}/models/") and name.rsplit("/", 1)[1].isdigit()
+    assert name.startswith(f"{NAMED}/models/") and name.rsplit("/", 1)[1].isdigit()
     assert vx.models.get_model(name=name).display_name == "fraud-xgb"
 
 
@@ -349,7 +351,7 @@ def test_update_model_at_model_and_version_level(vx: _Vertex) -> None:
 
 def test_create_endpoint(vx: _Vertex) -> None:
     created = vx.endpoint("fraud-api")
-    assert created.name == f"{PARENT}/endpoints/fraud-api"
+    assert created.name == f"{NAMED}/endpoints/fraud-api"
     assert (created.display_name, created.etag) == (
         "fraud-api",
         vx.endpoints.get_endpoint(name=created.name).etag,
@@ -587,7 +589,7 @@ def test_monitoring_job_lifecycle(vx_emulator: VertexEmulator, vx: _Vertex) -> N
     job = vx.jobs.create_model_deployment_monitoring_job(
         parent=PARENT, model_deployment_monitoring_job=_monitoring_job(endpoint, [blue, green])
     )
-    assert job.name.startswith(f"{PARENT}/modelDeploymentMonitoringJobs/")
+    assert job.name.startswith(f"{NAMED}/modelDeploymentMonitoringJobs/")
     assert job.state == v1.JobState.JOB_STATE_PENDING
     assert job.model_deployment_monitoring_schedule_config.monitor_interval.total_seconds() == 3600
     assert job.next_schedule_time > datetime.now(UTC)
@@ -684,7 +686,7 @@ def test_monitoring_job_validation(vx: _Vertex) -> None:
 
 def test_schedule_lifecycle(vx: _Vertex) -> None:
     created = vx.schedules.create_schedule(parent=PARENT, schedule=_schedule())
-    assert created.name.startswith(f"{PARENT}/schedules/")
+    assert created.name.startswith(f"{NAMED}/schedules/")
     assert (created.state, created.max_concurrent_run_count) == (v1.Schedule.State.ACTIVE, 1)
     parameters = created.create_pipeline_job_request.pipeline_job.runtime_config.parameter_values
     assert dict(parameters) == {"epochs": 100, "region": "eu"}

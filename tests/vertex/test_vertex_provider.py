@@ -70,7 +70,7 @@ monitors:
     endpoint: churn-api
     type: data_quality
     every: hourly
-    baseline: gs://acme-ml/churn/train/v1.csv
+    baseline: {{dataset: gs://acme-ml/churn/train/v1.csv, format: csv}}
     alert: {{threshold: 0.3, notify: [ml-oncall@acme.example]}}
     vertex: {{drift_thresholds: {{tenure_days: 0.2}}, target_field: churned}}
 schedules:
@@ -120,6 +120,7 @@ class Ctx:
         self.stack = "churn"
         self.address = address
         self.cancel = threading.Event()
+        self.destroying = False
         self.checkpoints: list[dict[str, Any]] = []
         self.messages: list[str] = []
 
@@ -309,7 +310,8 @@ def test_a_failure_mid_rollout_restores_the_previous_split(
     harness.edit(lambda s: s.replace("churn/xgb/v1/", "churn/xgb/v2/"))
 
     class FailTheNextStep(list[ApplyEvent]):
-        """Once the canary is out, the next traffic PATCH fails (the restoring one succeeds)."""
+        """Once the canary is out, the next traffic PATCH is refused (the restoring one succeeds).
+        A refusal, not a transient error: that one would be retried."""
 
         armed = True
 
@@ -318,7 +320,16 @@ def test_a_failure_mid_rollout_restores_the_previous_split(
             if self.armed and event.message.startswith("step 1/"):
                 self.armed = False
                 vx_emulator.update_settings(
-                    {"fail": [{"method": "PATCH", "path": "/endpoints/", "status": "INTERNAL", "times": 1}]}
+                    {
+                        "fail": [
+                            {
+                                "method": "PATCH",
+                                "path": "/endpoints/",
+                                "status": "FAILED_PRECONDITION",
+                                "times": 1,
+                            }
+                        ]
+                    }
                 )
 
     harness.events = FailTheNextStep()
@@ -510,7 +521,7 @@ def test_model_rollback_moves_the_aliases_back_without_uploading(
     second = update(provider, model(artifact="gs://acme-ml/churn/v2/"), first, settings=settings)
     assert (first["version_id"], second["version_id"]) == ("1", "2")
     back = provider.rollback("model", second, first, Ctx("model.churn-xgb"))
-    assert back == first
+    assert back == {**first, "version_count": 2, "latest_version": "2"}  # the registry holds both
     versions = {
         m.version_id: sorted(m.version_aliases)
         for m in cloud.models.list_model_versions(name=f"{PARENT}/models/{first['id']}")
@@ -705,7 +716,8 @@ def test_validate_refuses_what_vertex_cannot_do(tmp_path: Path) -> None:
     lines = validate(tmp_path, stack)
     expected = [
         "models.churn-challenger.artifact: Vertex AI loads model artifacts from Cloud Storage",
-        "endpoints.churn-api.variants[1].instance_type: 'ml.m5.large' is a SageMaker instance type",
+        "endpoints.churn-api.variants[1].instance_type: ml.m5.large is not a Vertex AI machine type "
+        "(did you mean n1-standard-2?)",
         "endpoints.churn-api.rollout.rollback_on: Vertex AI has no alarms",
         "monitors.churn-drift.type: Vertex AI model monitoring watches input features",
         "monitors.churn-drift.every: Vertex AI runs model monitoring at an interval",
@@ -728,12 +740,15 @@ def test_validate_refuses_serverless_and_registries(tmp_path: Path) -> None:
     assert "endpoints.churn-api.variants[1].serverless: Vertex AI has no serverless deployments" in lines[1]
 
 
-def test_validate_refuses_a_baselining_job(tmp_path: Path) -> None:
+def test_validate_refuses_precomputed_baseline_statistics(tmp_path: Path) -> None:
+    # A string baseline names precomputed statistics (as on SageMaker): Vertex has no use for them.
     stack = STACK.replace(
-        "baseline: gs://acme-ml/churn/train/v1.csv", "baseline: {dataset: gs://acme-ml/churn/train/v1.csv}"
+        "baseline: {dataset: gs://acme-ml/churn/train/v1.csv, format: csv}",
+        "baseline: gs://acme-ml/churn/baseline/v1/",
     )
     (line,) = validate(tmp_path, stack)
-    assert "monitors.churn-drift.baseline: Vertex AI computes the skew baseline" in line
+    assert "monitors.churn-drift.baseline: gs://acme-ml/churn/baseline/v1/: Vertex AI cannot monitor" in line
+    assert "give baseline: {dataset: gs://.../train.csv, format: csv}" in line
 
 
 def test_autoscaling_fields_vertex_ignores_are_a_warning(tmp_path: Path) -> None:

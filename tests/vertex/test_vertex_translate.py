@@ -410,6 +410,34 @@ def test_monitored_deployed_models_are_named_by_variant_where_known() -> None:
     assert got == {"champion": "111", "222": "222", "333": "333"}
 
 
+def test_thresholds_for_every_feature_or_for_the_one_a_metric_names() -> None:
+    assert monitoring.metric_feature(None) is None and monitoring.metric_feature("accuracy") is None
+    assert monitoring.metric_feature("feature_baseline_drift_tenure_days") == "tenure_days"
+    assert monitoring.metric_feature("feature_baseline_drift_") is None
+    assert monitoring.thresholds(0.3, None, {"country": 0.4}) == {
+        "default_threshold": 0.3,
+        "thresholds": {"country": 0.4},
+    }
+    # One named feature: no default (the others are not watched); per-feature values win.
+    assert monitoring.thresholds(0.2, "tenure_days", {"country": 0.4}) == {
+        "thresholds": {"country": 0.4, "tenure_days": 0.2}
+    }
+    assert monitoring.thresholds(0.2, "country", {"country": 0.4}) == {"thresholds": {"country": 0.4}}
+
+
+def test_a_job_without_default_thresholds_round_trips() -> None:
+    attrs = monitor_attrs(
+        drift={"thresholds": {"tenure_days": 0.2}},
+        skew={"training_dataset": "bq://acme-ml.churn.train", "thresholds": {"tenure_days": 0.2}},
+    )
+    job = v1.ModelDeploymentMonitoringJob(monitoring.job_body(attrs, "e"), name="j/4242", endpoint="e")
+    config = job.model_deployment_monitoring_objective_configs[0].objective_config
+    assert "default_drift_threshold" not in config.prediction_drift_detection_config
+    assert "default_skew_threshold" not in config.training_prediction_skew_detection_config
+    read = monitoring.job_from_api(to_dict(job), attrs, {"111": "champion", "222": "challenger"})
+    assert (read["drift"], read["skew"]) == (attrs["drift"], attrs["skew"])
+
+
 def test_monitoring_update_mask_names_only_changed_fields() -> None:
     before = monitor_attrs()
     after = monitor_attrs(deployed_models={"champion": "111", "challenger": "333"}, interval="daily")
