@@ -264,7 +264,21 @@ def _rollback(opts: Options, address: str, steps: int, auto_approve: bool) -> in
                 f"{address}: Still rolling back... [{elapsed:.0f}s elapsed] {msg}"
             ),
         )
-        attrs = ws.provider.rollback(rs.kind, current, target, ctx)
+        # Written ahead, as apply does: a rollback killed part way is finished (and what it made
+        # cleaned up) by the next apply.
+        rs.pending = {"action": "update", "since": utc_now(), "recorded": dict(current)}
+        backend.write(state)
+        try:
+            with _terminate_as_interrupt():
+                attrs = ws.provider.rollback(rs.kind, current, target, ctx)
+        except MlopsError:
+            # The provider saw its own failure through; keep what it recorded it had made.
+            rs.pending = None
+            if ctx.checkpointed:
+                rs.attributes = {**rs.attributes, **ctx.checkpointed}
+            backend.write(state)
+            raise
+        rs.pending = None
         rs.record(attrs)
         rs.rolled_back = {"at": utc_now(), "by": lock.who, "from": {c.path: c.before for c in changes}}
         state.put(rs)
