@@ -10,10 +10,7 @@ new plan is the saved one (same state serial, same changes), so what runs is wha
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 import tempfile
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -32,6 +29,7 @@ from mlops_gitops import __version__
 from mlops_gitops.cli.context import Options
 from mlops_gitops.engine.plan import FORMAT_VERSION, Action, Mode
 from mlops_gitops.errors import MlopsError, StackError, StateError
+from mlops_gitops.files import atomic_write
 from mlops_gitops.stack.model import Stack
 
 _FORMAT_NAME = "mlops-gitops-plan"
@@ -212,30 +210,9 @@ def save_plan(path: Path, doc: dict[str, Any], stack: Stack, *, sandbox: bool) -
         raise MlopsError(f"cannot save the plan to {path}: {_first_problem(exc)}") from None
     text = json.dumps(payload, indent=2) + "\n"  # the document in its own order, as `plan --json`
     try:
-        write_private(path, text.encode())
+        atomic_write(path, text.encode())
     except OSError as exc:
         raise MlopsError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write `path` readable by its owner only, atomically.
-
-    The bytes go to a new temporary file beside `path`, created with mode 0600 (O_EXCL: never an
-    existing file or a symlink planted under that name), then renamed over `path`: no moment
-    exists when the secrets are readable by others, as there would be with write-then-chmod, and
-    a reader sees the old file or the whole new one, never half of it."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    try:
-        with open(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # ------------------------------------------------------------------------------------- reading
@@ -334,7 +311,7 @@ def _load_with(stack_path: Path, variables: dict[str, Any], plan_path: Path) -> 
     # every variable's value, and MLOPS_VAR_* must not change what a reviewed plan applies.
     with tempfile.TemporaryDirectory(prefix="mlops-plan-") as tmp:  # mode 0700
         var_file = Path(tmp) / "plan-vars.json"
-        write_private(var_file, json.dumps(variables).encode())
+        atomic_write(var_file, json.dumps(variables).encode())
         try:
             return load_stack(stack_path, var_files=[var_file], environ={})
         except StackError as exc:

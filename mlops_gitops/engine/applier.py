@@ -462,9 +462,9 @@ class Applier:
             attrs = {a: rs.attributes for a, rs in self.state.resources.items()}
             outs: dict[str, Any] = {}
             if self.plan.mode != "destroy":
+                secret = {a: rs.sensitive_paths for a, rs in self.state.resources.items()}
                 for name, spec in self.ws.stack.outputs.items():
                     value = evaluate_output(spec.value, attrs)
-                    secret = {a: rs.sensitive_paths for a, rs in self.state.resources.items()}
                     hidden = spec.sensitive or output_is_sensitive(spec.value, secret)
                     outs[name] = {"value": None if value is UNKNOWN else value, "sensitive": hidden}
             self.state.outputs = outs

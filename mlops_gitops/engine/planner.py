@@ -459,6 +459,10 @@ def _outputs(
     ws: Workspace, state: StateDoc, planned: Mapping[str, Mapping[str, Any]], mode: Mode
 ) -> list[OutputChange]:
     out = []
+    secret = {
+        a: sensitive_paths(ws.stack.resources.get(a), state.get(a))
+        for a in {*ws.stack.resources, *state.addresses()}
+    }
     names = list(ws.stack.outputs) + [n for n in state.outputs if n not in ws.stack.outputs]
     for name in names:
         old = state.outputs.get(name)
@@ -469,10 +473,6 @@ def _outputs(
                 out.append(OutputChange(name, "delete", before, None, bool(old.get("sensitive"))))
             continue
         after = evaluate_output(spec.value, planned)
-        secret = {
-            a: sensitive_paths(ws.stack.resources.get(a), state.get(a))
-            for a in {*ws.stack.resources, *state.addresses()}
-        }
         hidden = spec.sensitive or output_is_sensitive(spec.value, secret)
         if old is None:
             action = "create"

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from pathlib import Path
 
 from mlops_gitops.errors import LockInfo, StateError
+from mlops_gitops.files import atomic_write
 from mlops_gitops.state.backend import StateBackend, lock_from_json, lock_to_json
 from mlops_gitops.state.model import StateDoc
 
@@ -68,8 +68,8 @@ class LocalBackend(StateBackend):
             # state.json aside instead would leave a moment with no state.json, and a command
             # reading then would see a stack with no state and plan to create everything again.
             if previous is not None:
-                _atomic_write(self.backup_path, previous)
-            _atomic_write(self.path, doc.to_json().encode())
+                atomic_write(self.backup_path, previous)
+            atomic_write(self.path, doc.to_json().encode())
             _fsync_directory(self.directory)
         except OSError as err:
             raise StateError(f"cannot write {self.path}: {err.strerror or err}") from None
@@ -135,22 +135,6 @@ class LocalBackend(StateBackend):
         # since if this very lock was removed meanwhile (two people unlocking it at once), and
         # then there is nothing left to protect, so the file is not read a second time.
         self.lock_path.unlink(missing_ok=True)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    # mkstemp creates the file readable by its owner only, which suits state: it holds
-    # physical ids and output values, some of them sensitive.
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
 
 
 def _fsync_directory(directory: Path) -> None:

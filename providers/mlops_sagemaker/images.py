@@ -15,11 +15,11 @@ import contextlib
 import importlib.metadata
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 
 from mlops_gitops.errors import StackError
+from mlops_gitops.files import atomic_write
 from mlops_gitops.stack.schema import FrameworkImage
 
 # image_uris picks the CPU or GPU flavour from an instance type; any type of the family will do.
@@ -97,17 +97,7 @@ def _write_cache(sdk: str | None, key: str, uri: str) -> None:
     document = {_SDK: sdk, "images": dict(sorted(images.items()))}
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{_CACHE_FILE}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(document, out, indent=1)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        atomic_write(path, json.dumps(document, indent=1).encode())
 
 
 def _retrieve(framework: str, version: str, py_version: str | None, processor: str, region: str) -> str:

@@ -431,8 +431,7 @@ def test_a_plan_file_is_readable_by_its_owner_only(planned: Path, env: dict[str,
 def test_a_plan_file_is_never_readable_by_others_even_while_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_gitops.cli import saved_plan
-
+    from mlops_gitops import files
     seen: list[int] = []
     real_replace = os.replace
 
@@ -440,10 +439,10 @@ def test_a_plan_file_is_never_readable_by_others_even_while_written(
         seen.append(stat.S_IMODE(os.stat(src).st_mode))
         real_replace(src, dst)
 
-    monkeypatch.setattr(saved_plan.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     old_umask = os.umask(0)  # the mode must not depend on a careful umask
     try:
-        saved_plan.write_private(tmp_path / "p.plan", b"secret")
+        files.atomic_write(tmp_path / "p.plan", b"secret")
     finally:
         os.umask(old_umask)
     assert seen == [0o600], "the temporary file had mode 0600 before it held anything"
