@@ -294,36 +294,25 @@ def check_moved(
     out: list[Diagnostic] = []
     seen_from: set[str] = set()
     seen_to: set[str] = set()
+
+    def problem(i: int, field: str, message: str) -> None:
+        path = f"moved[{i}].{field}"
+        out.append(Diagnostic(message, path, positions.value(path)))
+
     for i, block in enumerate(moved):
-        base = f"moved[{i}]"
         if block.to not in resources:
-            hint = did_you_mean(block.to, resources)
-            out.append(
-                Diagnostic(
-                    f"no resource {block.to} in this stack{hint}", f"{base}.to", positions.value(f"{base}.to")
-                )
-            )
+            problem(i, "to", f"no resource {block.to} in this stack{did_you_mean(block.to, resources)}")
         if block.from_ in resources:
-            out.append(
-                Diagnostic(
-                    f"{block.from_} is still declared: a moved resource's old address must be gone "
-                    "from the stack",
-                    f"{base}.from",
-                    positions.value(f"{base}.from"),
-                )
+            problem(
+                i,
+                "from",
+                f"{block.from_} is still declared: a moved resource's old address must be gone "
+                "from the stack",
             )
         if block.from_ in seen_from or block.from_ in seen_to:
-            out.append(
-                Diagnostic(
-                    f"{block.from_} is moved more than once", f"{base}.from", positions.value(f"{base}.from")
-                )
-            )
+            problem(i, "from", f"{block.from_} is moved more than once")
         if block.to in seen_to:
-            out.append(
-                Diagnostic(
-                    f"two resources are moved to {block.to}", f"{base}.to", positions.value(f"{base}.to")
-                )
-            )
+            problem(i, "to", f"two resources are moved to {block.to}")
         seen_from.add(block.from_)
         seen_to.add(block.to)
     return out

@@ -8,47 +8,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-MLOPS = str(Path(sys.executable).parent / "mlops")
-VARS = ["--var-file", "sandbox.vars.yaml"]
-
-
-def mlops(cwd: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MLOPS, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+from sandbox_kit import MLOPS, VARS, aws_client, example_on_sandbox, mlops
 
 
 @pytest.fixture
 def stack_dir(tmp_path: Path) -> Iterator[Path]:
-    dest = tmp_path / "fraud-detection"
-    shutil.copytree(ROOT / "stacks" / "fraud-detection", dest, ignore=shutil.ignore_patterns(".mlops"))
     # Long enough an update for the kill to land while SageMaker is still Updating.
-    up = mlops(dest, "sandbox", "up", "--operation-delay", "1.5")
-    assert up.returncode == 0, up.stderr
-    yield dest
-    mlops(dest, "sandbox", "down")
-
-
-def client(stack_dir: Path, service: str) -> Any:
-    url = json.loads((stack_dir / ".mlops" / "sandbox" / "sandbox.json").read_text())["urls"]["sagemaker"]
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=url,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
-    )
+    with example_on_sandbox(tmp_path, "fraud-detection", operation_delay=1.5) as dest:
+        yield dest
 
 
 def apply_until_clean(stack_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -63,8 +37,8 @@ def apply_until_clean(stack_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def cloud_objects(stack_dir: Path) -> dict[str, list[str]]:
-    sm = client(stack_dir, "sagemaker")
-    scaling = client(stack_dir, "application-autoscaling")
+    sm = aws_client(stack_dir, "sagemaker")
+    scaling = aws_client(stack_dir, "application-autoscaling")
     return {
         "models": sorted(m["ModelName"] for m in sm.list_models()["Models"]),
         "configs": sorted(c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]),
@@ -89,7 +63,7 @@ def expected_objects(stack_dir: Path) -> dict[str, list[str]]:
 
 
 def kill_while_updating(stack_dir: Path, fraction_of_delay: float) -> None:
-    sm = client(stack_dir, "sagemaker")
+    sm = aws_client(stack_dir, "sagemaker")
     proc = subprocess.Popen(
         [MLOPS, "--sandbox", "apply", *VARS, "--auto-approve"],
         cwd=stack_dir,
@@ -134,7 +108,7 @@ def test_sigterm_during_an_update_records_and_unlocks(stack_dir: Path) -> None:
     stack_file.write_text(
         stack_file.read_text().replace("/fraud/v8/model.tar.gz", "/fraud/v8.9/model.tar.gz")
     )
-    sm = client(stack_dir, "sagemaker")
+    sm = aws_client(stack_dir, "sagemaker")
     proc = subprocess.Popen(
         [MLOPS, "--sandbox", "apply", *VARS, "--auto-approve"],
         cwd=stack_dir,

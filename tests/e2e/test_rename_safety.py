@@ -5,46 +5,23 @@ the endpoint stuck, and a rename without either is spelled out as a risk before 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-MLOPS = str(Path(sys.executable).parent / "mlops")
-VARS = ["--var-file", "sandbox.vars.yaml"]
-
-
-def mlops(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MLOPS, *args], cwd=cwd, capture_output=True, text=True, timeout=180)
+from sandbox_kit import VARS, aws_client, example_on_sandbox, mlops
 
 
 @pytest.fixture
 def stack_dir(tmp_path: Path) -> Iterator[Path]:
-    dest = tmp_path / "fraud-detection"
-    shutil.copytree(ROOT / "stacks" / "fraud-detection", dest, ignore=shutil.ignore_patterns(".mlops"))
-    up = mlops(dest, "sandbox", "up", "--operation-delay", "0.2")
-    assert up.returncode == 0, up.stderr
-    applied = mlops(dest, "--sandbox", "apply", *VARS, "--auto-approve")
-    assert applied.returncode == 0, applied.stderr
-    yield dest
-    mlops(dest, "sandbox", "down")
+    with example_on_sandbox(tmp_path, "fraud-detection", operation_delay=0.2) as dest:
+        applied = mlops(dest, "--sandbox", "apply", *VARS, "--auto-approve")
+        assert applied.returncode == 0, applied.stderr
+        yield dest
 
 
 def endpoint_arn(stack_dir: Path) -> str:
-    url = json.loads((stack_dir / ".mlops" / "sandbox" / "sandbox.json").read_text())["urls"]["sagemaker"]
-    sm = boto3.client(
-        "sagemaker",
-        region_name="us-east-1",
-        endpoint_url=url,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
-    )
-    return sm.describe_endpoint(EndpointName="fraud-api")["EndpointArn"]
+    return aws_client(stack_dir).describe_endpoint(EndpointName="fraud-api")["EndpointArn"]
 
 
 def rename(stack_dir: Path, new: str, *, moved: bool) -> None:

@@ -4,45 +4,22 @@ starts on demand and outlives each command, so apply-then-plan sees the same clo
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-MLOPS = str(Path(sys.executable).parent / "mlops")
-VARS = ["--var-file", "sandbox.vars.yaml"]
-
-
-def mlops(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MLOPS, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+from sandbox_kit import MLOPS, VARS, aws_client, example_on_sandbox, mlops
 
 
 @pytest.fixture
 def stack_dir(tmp_path: Path) -> Iterator[Path]:
-    dest = tmp_path / "fraud-detection"
-    shutil.copytree(ROOT / "stacks" / "fraud-detection", dest, ignore=shutil.ignore_patterns(".mlops"))
-    up = mlops(dest, "sandbox", "up", "--operation-delay", "0.2")
-    assert up.returncode == 0, up.stderr
-    yield dest
-    mlops(dest, "sandbox", "down")
+    with example_on_sandbox(tmp_path, "fraud-detection", operation_delay=0.2) as dest:
+        yield dest
 
 
-def emulator(stack_dir: Path, service: str = "sagemaker") -> Any:
-    url = json.loads((stack_dir / ".mlops" / "sandbox" / "sandbox.json").read_text())["urls"]["sagemaker"]
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=url,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
-    )
+emulator = aws_client
 
 
 def edit(path: Path, old: str, new: str) -> None:

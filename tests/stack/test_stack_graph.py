@@ -85,7 +85,9 @@ def test_reference_to_an_invalid_resource_is_not_called_dangling(problems: Probl
         endpoints:
           fraud-api:
             variants: [{name: blue, model: fraud-xgb-v7, instance_type: ml.m5.large}]
-    """) == ["stack.yaml:5:28: models.fraud-xgb-v7.artifact: must be a URI such as s3://bucket/path/model.tar.gz"]
+    """) == [
+        "stack.yaml:5:28: models.fraud-xgb-v7.artifact: must be a URI such as s3://bucket/path/model.tar.gz"
+    ]
 
 
 def test_disabled_data_capture(problems: Problems) -> None:
@@ -172,3 +174,54 @@ def test_attribute_path_quotes_keys_that_are_not_plain_names() -> None:
     assert attribute_path(["environment", "API_KEY"]) == "environment.API_KEY"
     assert attribute_path(["variants", 0, "model"]) == "variants[0].model"
     assert attribute_path(["tags", 'a.b"c']) == 'tags["a.b\\"c"]'
+
+
+MOVED_BASE = """
+    apiVersion: mlops-gitops/v1
+    name: fraud
+    provider: {sagemaker: {region: us-east-1}}
+    models:
+      m: {artifact: s3://a/m.tar.gz, image: img}
+    endpoints:
+      fraud-api:
+        variants: [{name: blue, model: m, instance_type: ml.m5.large}]
+"""
+
+
+def test_moved_blocks_load_as_address_pairs(write: Write) -> None:
+    write(MOVED_BASE + "    moved:\n      - {from: endpoint.fraud, to: endpoint.fraud-api}\n")
+    assert load_stack("stack.yaml", environ={}).moved == [("endpoint.fraud", "endpoint.fraud-api")]
+
+
+def test_a_move_keeps_the_kind_and_changes_the_address(problems: Problems) -> None:
+    found = problems(
+        MOVED_BASE
+        + """    moved:
+      - {from: endpoint.fraud-api, to: endpoint.fraud-api}
+      - {from: model.m, to: endpoint.fraud-api}
+"""
+    )
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "moved[0]: from and to are the same address",
+        "moved[1]: model.m and endpoint.fraud-api are of different kinds: a move keeps the kind",
+    ]
+
+
+def test_moved_blocks_name_one_old_and_one_declared_address(problems: Problems) -> None:
+    found = problems(
+        MOVED_BASE
+        + """    moved:
+      - {from: endpoint.fraud, to: endpoint.fraud-apl}
+      - {from: endpoint.fraud-api, to: endpoint.x}
+      - {from: endpoint.old, to: endpoint.fraud-api}
+      - {from: endpoint.old, to: endpoint.fraud-api}
+"""
+    )
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "moved[0].to: no resource endpoint.fraud-apl in this stack (did you mean 'endpoint.fraud-api'?)",
+        "moved[1].from: endpoint.fraud-api is still declared: a moved resource's old address must be gone "
+        "from the stack",
+        "moved[1].to: no resource endpoint.x in this stack (did you mean 'endpoint.fraud-api'?)",
+        "moved[3].from: endpoint.old is moved more than once",
+        "moved[3].to: two resources are moved to endpoint.fraud-api",
+    ]
