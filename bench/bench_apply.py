@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlops_sagemaker.emulator import SageMakerEmulator
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.provider import SandboxEndpoints
 from mlops_gitops.testing.harness import StackHarness

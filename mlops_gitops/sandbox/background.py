@@ -1,6 +1,7 @@
-"""What every sandbox emulator shares: a server in a daemon thread on loopback, and settings,
-changes and resets going through the emulator's gateway (the object that also serves the control
-API, see `control.py`). A cloud's emulator supplies the server; the rest is here."""
+"""The base class of the sandbox's emulators (the contract is in `emulator.py`): a server in a
+daemon thread on loopback, and settings, changes and resets going through the emulator's gateway
+(the object that also serves the control API with `control.answer`). A cloud's emulator supplies
+the server and names its settings for the CLI's options; the rest is here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 class Gateway(Protocol):
@@ -30,7 +31,11 @@ class Server(Protocol):
 class BackgroundEmulator(ABC):
     """An emulator serving on `host:port` (port 0: any free port) in a daemon thread."""
 
-    label: str  # for logs and thread names, e.g. "SageMaker"
+    label: str  # for logs, thread names and the health answer, e.g. "SageMaker"
+    # The settings `mlops sandbox up --operation-delay` and `--latency-ms` set, in this
+    # emulator's names; None where it has no such setting (the option is then not sent to it).
+    operation_delay_setting: ClassVar[str | None] = None
+    latency_setting: ClassVar[str | None] = None
 
     def __init__(self, gateway: Gateway, host: str, port: int, log: logging.Logger) -> None:
         self._gateway = gateway
@@ -39,6 +44,14 @@ class BackgroundEmulator(ABC):
         self._log = log
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def cli_settings(
+        cls, *, operation_delay: float | None = None, latency_ms: float | None = None
+    ) -> dict[str, Any]:
+        """The CLI's `--operation-delay` / `--latency-ms` in this emulator's setting names."""
+        wanted = {cls.operation_delay_setting: operation_delay, cls.latency_setting: latency_ms}
+        return {name: value for name, value in wanted.items() if name is not None and value is not None}
 
     @abstractmethod
     def _make_server(self) -> Server:

@@ -1,68 +1,47 @@
-"""The sandbox daemon: one background process per sandbox directory running every provider's
-emulator, so that what `mlops --sandbox apply` creates is still there for the next `plan`.
+"""The sandbox daemons, seen from the commands: start the emulators a command needs, check on
+them, stop them. A daemon is one background process per (sandbox directory, emulator), running
+`process.py`, so that what `mlops --sandbox apply` creates is still there for the next `plan`.
 
-    python -m mlops_gitops.sandbox.daemon --dir DIR [--settings JSON]
+Why one process per emulator rather than one for all: an emulator is a third party's code as
+much as ours (found through the `mlops_gitops.emulators` entry points), and it may fail to
+import, refuse its settings, fail to start or crash. In its own process it takes only itself
+down; the others keep serving and keep their state. Starting a missing one is starting one more
+process, which leaves the running ones alone; a stack asks only for its own provider's
+emulator, so a Vertex AI stack never waits for moto. The files they share are described in
+`records.py`; a daemon is healthy when it holds its lock and its emulator answers
+`GET /_emulator/health`.
 
-Files in DIR:
-
-    sandbox.json   written (atomically) once the emulators listen: {"pid", "started_at",
-                   "urls": {provider: url}, "settings": {provider: {...}}}; removed on exit
-    sandbox.log    the daemon's log (and anything it prints), readable by its owner only:
-                   emulators log requests, which carry what the stack sends (secrets too)
-    .daemon.lock   held (flock) by the living daemon for its whole life, holding its pid: a
-                   daemon is alive exactly when this lock is held, which unlike a pid cannot be
-                   fooled by pid reuse or a zombie
-    .start.lock    held while a command checks for a daemon and starts one, so two concurrent
-                   commands never start two
-
-Locks use `fcntl.flock`, so the sandbox runs on Linux and macOS only.
-
-Importing this module imports no provider, cloud SDK or emulator: only `run` (in the daemon
-process) loads them."""
+Importing this module imports no provider, cloud SDK or emulator: only a daemon process loads
+its emulator."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import ssl
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from mlops_gitops import plugins
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.provider import Emulator, SandboxEndpoints
+from mlops_gitops.provider import SandboxEndpoints
+from mlops_gitops.sandbox import control, emulators, records
+from mlops_gitops.sandbox.emulators import EmulatorFailure
+from mlops_gitops.sandbox.records import STATE_FILE, log_path
 
-try:
-    import fcntl
-except ImportError:  # Windows: the sandbox is not available there
-    fcntl = None  # type: ignore[assignment]
+__all__ = ["EmulatorFailure", "Startup", "ensure_running", "start", "status", "stop", "up"]
 
-__all__ = ["ensure_running", "run", "status", "stop"]
+_log = logging.getLogger(__name__)
 
-STATE_FILE = "sandbox.json"
-LOG_FILE = "sandbox.log"
-DAEMON_LOCK = ".daemon.lock"
-START_LOCK = ".start.lock"
-
-# Named explicitly: run as `python -m`, this module is `__main__`.
-_log = logging.getLogger("mlops_gitops.sandbox.daemon")
-
-_POLL = 0.05  # seconds between checks while waiting for a daemon to start or stop
 _PROBE_TIMEOUT = 2.0  # seconds an emulator has to answer a health probe
-_WATCH_INTERVAL = 1.0  # how often the daemon checks that its sandbox.json is still its own
-_LOCK_RETRY = 5.0  # how long a starting daemon retries its lock (a health probe may hold it briefly)
 
 # Daemons this process started. Keeping their Popen objects lets `stop` reap them (otherwise
 # they stay zombies until this process exits) and spares the ResourceWarning Popen gives when
@@ -70,334 +49,282 @@ _LOCK_RETRY = 5.0  # how long a starting daemon retries its lock (a health probe
 _spawned: dict[int, subprocess.Popen[bytes]] = {}
 
 
-# ---- locks ---------------------------------------------------------------------------------------
-
-
-def _require_fcntl() -> None:
-    if fcntl is None:
-        raise MlopsError("the sandbox needs Linux or macOS (it relies on fcntl file locks)")
-
-
-def _try_lock(handle: BinaryIO) -> bool:
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _start_lock(sandbox_dir: Path, timeout: float) -> Iterator[None]:
-    _require_fcntl()
-    with open(sandbox_dir / START_LOCK, "a+b") as handle:
-        deadline = time.monotonic() + timeout
-        while not _try_lock(handle):
-            if time.monotonic() > deadline:
-                raise MlopsError(
-                    f"timed out after {timeout:g} s waiting for another mlops command to start the "
-                    f"sandbox in {sandbox_dir}"
-                )
-            time.sleep(_POLL)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _daemon_pid(sandbox_dir: Path, patience: float = 0.0) -> int | None:
-    """The pid of the daemon alive in `sandbox_dir`, or None if there is none. A daemon writes
-    its pid a moment after taking its lock: `patience` is how long to wait for it."""
-    _require_fcntl()
-    path = sandbox_dir / DAEMON_LOCK
-    deadline = time.monotonic() + patience
-    while path.exists():
-        with open(path, "rb") as handle:
-            if _try_lock(handle):
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-                return None
-            content = handle.read().strip()
-        if content.isdigit():
-            return int(content)
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(_POLL)
-    return None
-
-
-def _hold_daemon_lock(sandbox_dir: Path) -> BinaryIO:
-    """Take the daemon lock for this process and write our pid in it; kept until exit."""
-    _require_fcntl()
-    handle = open(sandbox_dir / DAEMON_LOCK, "a+b")  # noqa: SIM115 - held for the daemon's life
-    deadline = time.monotonic() + _LOCK_RETRY
-    while not _try_lock(handle):
-        if time.monotonic() > deadline:
-            handle.close()
-            raise MlopsError(f"another sandbox daemon is running in {sandbox_dir}")
-        time.sleep(_POLL)
-    handle.truncate(0)
-    handle.write(str(os.getpid()).encode())
-    handle.flush()
-    return handle
-
-
-# ---- state file ------------------------------------------------------------------------------------
-
-
-def _read_state(sandbox_dir: Path) -> dict[str, Any] | None:
-    try:
-        state = json.loads((sandbox_dir / STATE_FILE).read_text())
-    except (OSError, ValueError, RecursionError):  # absent, half-written or mangled
-        return None
-    return state if isinstance(state, dict) and isinstance(state.get("pid"), int) else None
-
-
-def _write_state(sandbox_dir: Path, state: dict[str, Any]) -> None:
-    # Readers poll for this file: write it whole or not at all.
-    temporary = sandbox_dir / f".{STATE_FILE}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, sandbox_dir / STATE_FILE)
-
-
-def _remove_state(sandbox_dir: Path, pid: int | None = None) -> None:
-    """Remove sandbox.json; with `pid`, only if that process wrote it."""
-    if pid is not None:
-        state = _read_state(sandbox_dir)
-        if state is None or state["pid"] != pid:
-            return
-    (sandbox_dir / STATE_FILE).unlink(missing_ok=True)
+# ---- health ------------------------------------------------------------------------------------------
 
 
 def _answers(url: str) -> bool:
-    """Any HTTP answer counts (emulators differ in what they serve at `/`). TLS certificates are
-    not checked: this is a liveness probe of a loopback server that may use a self-signed one."""
+    """The emulator's `GET /_emulator/health` says ok. TLS certificates are not checked: this is
+    a liveness probe of a loopback server that may use a self-signed one."""
     context = None
     if url.startswith("https:"):
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/", timeout=_PROBE_TIMEOUT, context=context):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):  # URLError, refused, timed out, malformed URL
+        return control.health(url, timeout=_PROBE_TIMEOUT, context=context).get("status") == "ok"
+    except (OSError, ValueError):  # refused, timed out, not healthy, not JSON, malformed URL
         return False
 
 
-def _healthy(sandbox_dir: Path, state: dict[str, Any]) -> bool:
-    if state["pid"] != _daemon_pid(sandbox_dir):
-        return False
-    return all(_answers(url) for url in state.get("urls", {}).values())
-
-
-def _open_log(path: Path) -> int:
-    """A descriptor appending to the log, which is created owner-only (0600)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    # A log left by an older version may be readable by others: narrow it while it is open.
-    if os.fstat(fd).st_mode & 0o077:
-        os.fchmod(fd, 0o600)
-    return fd
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 16_384))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-# ---- the daemon --------------------------------------------------------------------------------------
-
-
-def _start_emulators(settings: dict[str, Any]) -> tuple[dict[str, Emulator], dict[str, str]]:
-    """Start the emulator of every installed provider that has one. A provider that cannot be
-    imported is skipped (a broken third-party plugin must not take the sandbox down); an
-    emulator that refuses its settings or cannot start stops the daemon, so the command that
-    asked for it shows why."""
-    emulators: dict[str, Emulator] = {}
-    urls: dict[str, str] = {}
-    try:
-        for _name, entry in sorted(plugins.available().items()):
-            try:
-                provider = entry.load()
-            except Exception:
-                _log.exception("provider %s (%s) could not be imported; skipped", entry.name, entry.value)
-                continue
-            try:
-                emulator = provider.emulator(settings.get(entry.name, {}))
-            except ImportError:  # the emulator's own dependencies (an extra) are not installed
-                _log.exception("provider %s: emulator could not be imported; skipped", entry.name)
-                continue
-            if emulator is None:
-                _log.info("provider %s has no emulator", entry.name)
-                continue
-            urls[entry.name] = emulator.start()
-            emulators[entry.name] = emulator
-            _log.info("provider %s: emulator listening on %s", entry.name, urls[entry.name])
-    except BaseException:
-        _stop_emulators(emulators)
-        raise
-    return emulators, urls
-
-
-def _stop_emulators(emulators: dict[str, Emulator]) -> None:
-    for name, emulator in emulators.items():
-        try:
-            emulator.stop()
-        except Exception:
-            _log.exception("provider %s: emulator did not stop cleanly", name)
-
-
-def run(sandbox_dir: Path, settings: dict[str, Any]) -> None:
-    """The daemon's body: start the emulators, publish sandbox.json, serve until SIGTERM/SIGINT
-    (or until sandbox.json stops naming this process, e.g. the directory was deleted), then stop
-    the emulators and remove sandbox.json. Must run in the main thread (signal handlers)."""
-    sandbox_dir = sandbox_dir.resolve()
-    sandbox_dir.mkdir(parents=True, exist_ok=True)
-    os.close(_open_log(sandbox_dir / LOG_FILE))  # so that logging appends to an owner-only file
-    logging.basicConfig(
-        filename=sandbox_dir / LOG_FILE,
-        level=logging.INFO,
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda signum, frame: stopping.set())
-    pid = os.getpid()
-    lock = _hold_daemon_lock(sandbox_dir)
-    emulators: dict[str, Emulator] = {}
-    try:
-        _log.info("sandbox daemon starting in %s", sandbox_dir)
-        emulators, urls = _start_emulators(settings)
-        _write_state(
-            sandbox_dir,
-            {
-                "pid": pid,
-                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "urls": urls,
-                "settings": settings,
-            },
-        )
-        _log.info("sandbox ready: %s", urls or "no provider has an emulator")
-        while not stopping.wait(_WATCH_INTERVAL):
-            state = _read_state(sandbox_dir)
-            if state is None or state["pid"] != pid:
-                _log.warning("%s no longer names this daemon: exiting", sandbox_dir / STATE_FILE)
-                break
-        _log.info("sandbox daemon stopping")
-    except Exception:
-        _log.exception("sandbox daemon failed")
-        raise
-    finally:
-        _stop_emulators(emulators)
-        _remove_state(sandbox_dir, pid)
-        lock.close()
-        _log.info("sandbox daemon stopped")
+def _healthy(sandbox_dir: Path, name: str, entry: Mapping[str, Any]) -> bool:
+    return entry["pid"] == records.daemon_pid(sandbox_dir, name) and _answers(entry["url"])
 
 
 # ---- control from commands ----------------------------------------------------------------------------
 
 
+@dataclass
+class Startup:
+    """What `start` found or started, for the emulators asked for."""
+
+    endpoints: SandboxEndpoints  # those running now
+    started: list[str] = field(default_factory=list)  # those this call started
+    failures: dict[str, EmulatorFailure] = field(default_factory=dict)  # those that are not running
+
+
 def status(sandbox_dir: Path) -> dict[str, Any] | None:
-    """sandbox.json plus `"healthy"` (the daemon is alive and every emulator answers), or None
-    when no daemon has published one."""
-    state = _read_state(sandbox_dir)
-    if state is None:
+    """sandbox.json (see `records.py`) with `"healthy"` added to each emulator (its daemon is
+    alive and it answers) and to the whole (every emulator is), or None when no daemon runs."""
+    found = records.entries(sandbox_dir)
+    if not found:
         return None
-    return {**state, "healthy": _healthy(sandbox_dir, state)}
+    shown = {name: {**entry, "healthy": _healthy(sandbox_dir, name, entry)} for name, entry in found.items()}
+    return {
+        "emulators": shown,
+        "urls": {name: entry["url"] for name, entry in found.items()},
+        "settings": {name: entry.get("settings", {}) for name, entry in found.items()},
+        "started_at": min(str(entry.get("started_at", "")) for entry in found.values()),
+        "healthy": all(entry["healthy"] for entry in shown.values()),
+    }
+
+
+def _wanted(providers: Iterable[str] | None) -> list[str]:
+    return sorted(emulators.available()) if providers is None else list(dict.fromkeys(providers))
+
+
+def _endpoints(found: Mapping[str, Mapping[str, Any]]) -> SandboxEndpoints:
+    return SandboxEndpoints(
+        urls={name: entry["url"] for name, entry in found.items()},
+        settings={name: dict(entry.get("settings", {})) for name, entry in found.items()},
+    )
+
+
+def start(
+    sandbox_dir: Path,
+    providers: Iterable[str] | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    timeout: float = 30,
+) -> Startup:
+    """Make sure the emulators of `providers` (None: every installed emulator) run for
+    `sandbox_dir`, starting a daemon for each one that does not, and replacing one that is alive
+    but does not answer. The others, and their state, are left alone. `settings` ({name: {...}})
+    go to the daemons this call starts; a running daemon keeps its own (see `up`). An emulator
+    that cannot start is reported in `failures` and stops no other."""
+    sandbox_dir = sandbox_dir.resolve()
+    names = _wanted(providers)
+    found = records.entries(sandbox_dir) if sandbox_dir.is_dir() else {}
+    if all(name in found and _healthy(sandbox_dir, name, found[name]) for name in names):
+        return Startup(_endpoints({name: found[name] for name in names}))
+    (sandbox_dir / records.EMULATORS_DIR).mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with records.start_lock(sandbox_dir, timeout):
+        return _start_locked(sandbox_dir, names, dict(settings or {}), deadline)
+
+
+def _start_locked(
+    sandbox_dir: Path, names: list[str], settings: dict[str, Mapping[str, Any]], deadline: float
+) -> Startup:
+    found = records.entries(sandbox_dir)  # again: another command may have started some meanwhile
+    ready: dict[str, Mapping[str, Any]] = {}
+    failures: dict[str, EmulatorFailure] = {}
+    children: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    try:
+        for name in names:
+            if name in found and _healthy(sandbox_dir, name, found[name]):
+                ready[name] = found[name]
+            elif name not in emulators.available():
+                failures[name] = EmulatorFailure(name, str(emulators.unknown(name)))
+            else:
+                # A daemon alive but not answering (hung, or its emulator died) is replaced.
+                _stop_locked(sandbox_dir, name, timeout=max(1.0, deadline - time.monotonic()))
+                children[name] = _spawn(sandbox_dir, name, settings.get(name, {}))
+    except BaseException:  # e.g. Ctrl-C: what was started here must not be left behind
+        for name, (process, report_fd) in children.items():
+            os.close(report_fd)
+            _terminate(sandbox_dir, name, process.pid, timeout=5)
+        raise
+    # Started together, awaited in turn: each daemon imports its emulator in parallel.
+    for name, (process, report_fd) in children.items():
+        try:
+            ready[name] = _await(sandbox_dir, name, process, report_fd, deadline)
+        except EmulatorFailure as failure:
+            failures[name] = failure
+    return Startup(_endpoints(ready), [name for name in children if name in ready], failures)
+
+
+def _spawn(
+    sandbox_dir: Path, name: str, settings: Mapping[str, Any]
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start NAME's daemon; returns it and the end of the pipe it reports on."""
+    read_fd, write_fd = os.pipe()
+    command = [sys.executable, "-m", "mlops_gitops.sandbox.process", "--dir", str(sandbox_dir)]
+    command += ["--emulator", name, "--settings", json.dumps(dict(settings)), "--report-fd", str(write_fd)]
+    try:
+        with os.fdopen(records.open_log(log_path(sandbox_dir, name)), "ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_fd,),
+                start_new_session=True,  # no signal aimed at the command's terminal reaches it
+                cwd=sandbox_dir,  # not the command's directory, which may go away first
+            )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)  # the daemon has its own copy: EOF here means it is gone
+    _spawned[process.pid] = process
+    return process, read_fd
+
+
+def _await(
+    sandbox_dir: Path, name: str, process: subprocess.Popen[bytes], report_fd: int, deadline: float
+) -> Mapping[str, Any]:
+    """The sandbox.json entry of a daemon `_spawn` started, once it reports ready; otherwise an
+    EmulatorFailure, with the daemon gone."""
+    log = log_path(sandbox_dir, name)
+    try:
+        line = _read_line(report_fd, deadline)
+    finally:
+        os.close(report_fd)
+    try:
+        report = json.loads(line) if line else None
+    except ValueError:
+        report = None
+    if not isinstance(report, dict) or "url" not in report:
+        _terminate(sandbox_dir, name, process.pid, timeout=5)
+        if isinstance(report, dict) and report.get("error"):
+            reason = f"{report['error']} (log: {log})"
+            raise EmulatorFailure(name, reason, refused=bool(report.get("refused")))
+        if line is None:
+            raise EmulatorFailure(name, f"the {name} emulator did not start in time; see {log}")
+        raise EmulatorFailure(
+            name,
+            f"the {name} emulator's daemon exited with status {process.poll()} before it was ready; "
+            f"last lines of {log}:\n{records.tail(log)}",
+        )
+    entry = records.entries(sandbox_dir).get(name)
+    if entry is None or entry["pid"] != process.pid:
+        _terminate(sandbox_dir, name, process.pid, timeout=5)
+        raise EmulatorFailure(name, f"the {name} emulator started but is not in {sandbox_dir / STATE_FILE}")
+    return entry
+
+
+def _read_line(fd: int, deadline: float) -> str | None:
+    """One line from `fd` ("" at EOF), or None if none came before `deadline`."""
+    data = b""
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode("utf-8", "replace").strip()
 
 
 def ensure_running(
-    sandbox_dir: Path, settings: dict[str, Any] | None = None, timeout: float = 30
+    sandbox_dir: Path,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    timeout: float = 30,
+    providers: Iterable[str] | None = None,
 ) -> SandboxEndpoints:
-    """The endpoints of the healthy daemon in `sandbox_dir`, starting one if there is none.
+    """The endpoints of the emulators of `providers` (None: every installed one) running for
+    `sandbox_dir`, starting those that are not (see `start`). MlopsError if one cannot start; the
+    others asked for keep running."""
+    startup = start(sandbox_dir, providers, settings, timeout)
+    if startup.failures:
+        raise MlopsError("\n".join(failure.reason for failure in startup.failures.values()))
+    return startup.endpoints
 
-    `settings` ({provider: {...}}) apply to a daemon this call starts; a running daemon keeps
-    its own (emulators offer runtime control for changes, e.g. the SageMaker emulator's
-    `update_settings`)."""
+
+def up(
+    sandbox_dir: Path,
+    providers: Iterable[str] | None,
+    settings: Mapping[str, Mapping[str, Any]],
+    timeout: float = 30,
+) -> Startup:
+    """`mlops sandbox up`: `start` what is missing with `settings`, and give running emulators
+    theirs through the control API. All or nothing for settings: if an emulator refuses its
+    settings, the daemons this call started are stopped, the running emulators changed get their
+    previous values back, and EmulatorFailure (refused) is raised. An emulator that cannot start
+    for another reason is only reported in `failures`."""
     sandbox_dir = sandbox_dir.resolve()
-    sandbox_dir.mkdir(parents=True, exist_ok=True)
-    state = _read_state(sandbox_dir)
-    if state is not None and _healthy(sandbox_dir, state):
-        return SandboxEndpoints(urls=dict(state["urls"]), settings=dict(state["settings"]))
+    (sandbox_dir / records.EMULATORS_DIR).mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
-    with _start_lock(sandbox_dir, timeout):
-        # Another command may have started it while we waited for the lock.
-        state = _read_state(sandbox_dir)
-        if state is not None and _healthy(sandbox_dir, state):
-            return SandboxEndpoints(urls=dict(state["urls"]), settings=dict(state["settings"]))
-        # A daemon alive but not healthy (hung, or an emulator died) is replaced.
-        _stop_locked(sandbox_dir, timeout=max(1.0, deadline - time.monotonic()))
-        state = _spawn(sandbox_dir, settings or {}, deadline)
-    return SandboxEndpoints(urls=dict(state["urls"]), settings=dict(state["settings"]))
-
-
-def _spawn(sandbox_dir: Path, settings: dict[str, Any], deadline: float) -> dict[str, Any]:
-    command = [sys.executable, "-m", "mlops_gitops.sandbox.daemon", "--dir", str(sandbox_dir)]
-    command += ["--settings", json.dumps(settings)]
-    log_path = sandbox_dir / LOG_FILE
-    with os.fdopen(_open_log(log_path), "ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # no signal aimed at the command's terminal reaches it
-            cwd=sandbox_dir,  # not the command's directory, which may go away first
-        )
-    _spawned[process.pid] = process
-    while True:
-        state = _read_state(sandbox_dir)
-        if state is not None and state["pid"] == process.pid and _healthy(sandbox_dir, state):
-            return state
-        if process.poll() is not None:
-            _spawned.pop(process.pid, None)
-            raise MlopsError(
-                f"the sandbox daemon exited with status {process.returncode}; last lines of "
-                f"{log_path}:\n{_tail(log_path)}"
-            )
-        if time.monotonic() > deadline:
-            _terminate(sandbox_dir, process.pid, timeout=5)
-            raise MlopsError(
-                f"the sandbox did not start in time; last lines of {log_path}:\n{_tail(log_path)}"
-            )
-        time.sleep(_POLL)
+    with records.start_lock(sandbox_dir, timeout):
+        startup = _start_locked(sandbox_dir, _wanted(providers), dict(settings), deadline)
+        refused = [failure for failure in startup.failures.values() if failure.refused]
+        previous: dict[str, dict[str, Any]] = {}
+        for name, url in startup.endpoints.urls.items():
+            if refused or name in startup.started or not settings.get(name):
+                continue
+            try:
+                before = control.get_settings(url)
+                control.update_settings(url, settings[name])
+            except control.Refused as exc:
+                reason = f"the {name} emulator refused its settings: {exc.detail}"
+                refused.append(EmulatorFailure(name, reason, refused=True))
+            except (OSError, ValueError) as exc:
+                reason = f"the {name} emulator at {url} did not take its settings: {exc}"
+                startup.failures[name] = EmulatorFailure(name, " ".join(reason.split()))
+            else:
+                previous[name] = {key: before[key] for key in settings[name] if key in before}
+        if refused:
+            for name in startup.started:
+                _stop_locked(sandbox_dir, name, timeout=10)
+            for name, values in previous.items():
+                with contextlib.suppress(OSError, ValueError):  # best effort: it took them before
+                    control.update_settings(startup.endpoints.urls[name], values)
+            raise refused[0]
+    return startup
 
 
 def stop(sandbox_dir: Path, timeout: float = 10) -> bool:
-    """Stop the daemon of `sandbox_dir` (SIGTERM, then SIGKILL after `timeout`) and remove its
-    sandbox.json. False if no daemon was running."""
+    """Stop every emulator daemon of `sandbox_dir` (SIGTERM, then SIGKILL after `timeout`) and
+    remove sandbox.json. False if none was running."""
     sandbox_dir = sandbox_dir.resolve()
     if not sandbox_dir.is_dir():
         return False
-    # Under the start lock, so a command starting a new daemon meanwhile is not undone.
-    with _start_lock(sandbox_dir, timeout):
-        return _stop_locked(sandbox_dir, timeout)
+    # Under the start lock, so a command starting a daemon meanwhile is not undone.
+    with records.start_lock(sandbox_dir, timeout):
+        names = sorted({*records.daemon_names(sandbox_dir), *records.entries(sandbox_dir)})
+        stopped = [_stop_locked(sandbox_dir, name, timeout) for name in names]
+        (sandbox_dir / STATE_FILE).unlink(missing_ok=True)
+    return any(stopped)
 
 
-def _stop_locked(sandbox_dir: Path, timeout: float) -> bool:
-    pid = _daemon_pid(sandbox_dir, patience=1.0)
+def _stop_locked(sandbox_dir: Path, name: str, timeout: float) -> bool:
+    pid = records.daemon_pid(sandbox_dir, name, patience=1.0)
     if pid is not None:
-        _terminate(sandbox_dir, pid, timeout)
-    _remove_state(sandbox_dir)
+        _terminate(sandbox_dir, name, pid, timeout)
+    records.withdraw(sandbox_dir, name)
     return pid is not None
 
 
-def _terminate(sandbox_dir: Path, pid: int, timeout: float) -> None:
+def _terminate(sandbox_dir: Path, name: str, pid: int, timeout: float) -> None:
     for signum, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        if _wait_exit(sandbox_dir, pid, wait):
+        if _wait_exit(sandbox_dir, name, pid, wait):
             return
-        _log.warning("sandbox daemon %d did not exit after signal %d", pid, signum)
+        _log.warning("sandbox daemon %d (%s) did not exit after signal %d", pid, name, signum)
 
 
-def _wait_exit(sandbox_dir: Path, pid: int, timeout: float) -> bool:
+def _wait_exit(sandbox_dir: Path, name: str, pid: int, timeout: float) -> bool:
     """Wait until the daemon is gone: our own child is reaped; another process's daemon is gone
     once its lock is free (a pid can linger as a zombie of a parent that does not reap it)."""
     deadline = time.monotonic() + timeout
@@ -407,30 +334,8 @@ def _wait_exit(sandbox_dir: Path, pid: int, timeout: float) -> bool:
             if process.poll() is not None:
                 del _spawned[pid]
                 return True
-        elif _daemon_pid(sandbox_dir) != pid:
+        elif records.daemon_pid(sandbox_dir, name) != pid:
             return True
         if time.monotonic() > deadline:
             return False
-        time.sleep(_POLL)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlops_gitops.sandbox.daemon", description="Run the sandbox's emulators."
-    )
-    parser.add_argument("--dir", required=True, type=Path, help="the sandbox directory")
-    parser.add_argument("--settings", default="{}", help="JSON object: {provider: {setting: value}}")
-    args = parser.parse_args(argv)
-    settings = json.loads(args.settings)
-    if not isinstance(settings, dict):
-        parser.error("--settings must be a JSON object")
-    try:
-        run(args.dir, settings)
-    except Exception as exc:  # run() has logged the traceback; stderr goes to the same log
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        time.sleep(records.POLL)

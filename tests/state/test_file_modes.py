@@ -1,5 +1,5 @@
 """Files that may hold secrets are created readable by their owner only (0600), whatever the
-umask: state and its backup, the lock, and the sandbox daemon's log."""
+umask: state and its backup, the lock, and the sandbox daemons' logs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mlops_gitops.errors import StateError
-from mlops_gitops.sandbox import daemon
+from mlops_gitops.sandbox import daemon, records
 from mlops_gitops.state.local import LocalBackend
 from mlops_gitops.state.model import StateDoc
 
@@ -64,15 +64,16 @@ def test_the_daemon_log_is_created_owner_only(tmp_path: Path, monkeypatch: pytes
 
     monkeypatch.setattr(daemon.subprocess, "Popen", popen)
     with pytest.raises(_Stop):
-        daemon._spawn(tmp_path, {}, deadline=0)
+        daemon._spawn(tmp_path, "sagemaker", {})
     assert modes == [0o600]
-    assert mode(tmp_path / daemon.LOG_FILE) == 0o600
+    assert mode(records.log_path(tmp_path, "sagemaker")) == 0o600
 
 
 def test_a_log_left_readable_by_others_is_narrowed(tmp_path: Path) -> None:
-    log = tmp_path / daemon.LOG_FILE
+    log = records.log_path(tmp_path, "sagemaker")
+    log.parent.mkdir()
     log.write_text("old lines\n")
     log.chmod(0o644)
-    os.close(daemon._open_log(log))
+    os.close(records.open_log(log))
     assert mode(log) == 0o600
     assert log.read_text() == "old lines\n"

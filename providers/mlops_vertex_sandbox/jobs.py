@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .emulator_core import (
+from .core import (
     EMPTY,
     ApiError,
     Call,

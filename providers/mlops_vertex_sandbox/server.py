@@ -14,7 +14,7 @@ for `enum-encoding=int`, as it always does). Mutations that are long-running on 
 after `operation_delay_seconds`; their effect shows only then. Operations are served under
 `/ui/` (where the client polls them) and `/v1/`. Invalid requests get the errors Vertex gives
 (`{"error": {code, message, status}}` with 400/404/409...). What each resource does is described
-in `emulator_models.py` and `emulator_jobs.py`; the wire conventions in `emulator_core.py`.
+in `models.py` and `jobs.py`; the wire conventions in `core.py`.
 
 Settings (constructor argument, or at runtime through the control API):
 
@@ -39,16 +39,16 @@ Settings (constructor argument, or at runtime through the control API):
 
 Resource names carry the project NUMBER, as Vertex's do: a request may name the project by its
 ID (`projects/acme-ml/...`) or its number, and every name the emulator returns has the number (a
-stable 12-digit digest of the ID, `emulator_core.project_number`).
+stable 12-digit digest of the ID, `core.project_number`).
 
 Paths are matched (`re.search`) against the percent-decoded request path with the project
 number in it, e.g. `/v1/projects/123456789012/locations/l/models/m@2`. A fail rule's status
 follows from its code and the code from its status (INTERNAL/500 if neither is given).
 
-Control API (JSON): `GET /_emulator/settings`; `POST /_emulator/settings` with the keys to change
-(the others keep their value), answering the settings now in force, or 400 `{"error": ...}`;
-`POST /_emulator/reset` wipes every resource and operation and restores the settings the
-emulator was built with.
+Control API: the one every sandbox emulator serves (`mlops_gitops.sandbox.emulator`: health,
+settings, reset). Here `POST /_emulator/reset` wipes every resource and operation and restores the
+settings the emulator was built with. `mlops sandbox up --operation-delay` sets
+`operation_delay_seconds`.
 
 Importing this module imports no Google library (the CLI imports provider modules on its start-up
 path); it needs only the standard library, pydantic and, for schedules, croniter."""
@@ -71,14 +71,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mlops_gitops.sandbox import control
 from mlops_gitops.sandbox.background import BackgroundEmulator
 from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
 
-from . import emulator_jobs as jobs
-from . import emulator_models as models
-from .emulator_core import (
+from . import jobs, models
+from .core import (
     CODES,
     STATUS_FOR_HTTP,
     ApiError,
@@ -380,7 +380,7 @@ class _Gateway:
         path, _, query_string = target.partition("?")
         path = unquote(path)
         if path.startswith(CONTROL_PREFIX):
-            return self._control(method, path[len(CONTROL_PREFIX) :], raw)
+            return control.answer(self, method, path[len(CONTROL_PREFIX) :], raw, label=VertexEmulator.label)
         # Requests may name the project by ID or number; resources are kept under the number.
         path = canonical_name(path)
         with self.state.lock:
@@ -479,26 +479,6 @@ class _Gateway:
                 return ApiError(rule.error_status, message)
         return None
 
-    def _control(self, method: str, what: str, raw: bytes) -> tuple[int, Any]:
-        if what not in ("settings", "reset"):
-            return 404, {"error": f"no control endpoint {CONTROL_PREFIX}{what}"}
-        if what == "settings" and method == "GET":
-            return 200, self.settings()
-        if method != "POST":
-            return 405, {"error": f"{method} not allowed on {CONTROL_PREFIX}{what}"}
-        if what == "reset":
-            self.reset()
-            return 200, {"status": "ok"}
-        try:
-            changes = json.loads(raw or b"{}")
-            if not isinstance(changes, dict):
-                raise ValueError("the settings must be a JSON object")
-            return 200, self.update_settings(changes)
-        except ValidationError as exc:
-            problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return 400, {"error": "; ".join(problems)}
-        except ValueError as exc:
-            return 400, {"error": str(exc)}
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:
@@ -603,6 +583,8 @@ class VertexEmulator(BackgroundEmulator):
     `reset()` wipes every resource and operation."""
 
     label = "Vertex AI"
+    operation_delay_setting = "operation_delay_seconds"
+    latency_setting = "latency_ms"
 
     def __init__(
         self, settings: Mapping[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0

@@ -1,7 +1,7 @@
 """Deployment guardrails for the SageMaker emulator: the stages an `UpdateEndpoint` with a
 `DeploymentConfig` goes through, and the CloudWatch alarms that roll it back.
 
-Pure logic, no moto and no I/O: the gateway in `emulator.py` asks `plan()` for the stages of an
+Pure logic, no moto and no I/O: the gateway in `server.py` asks `plan()` for the stages of an
 update, then advances the resulting `Rollout` whenever it settles the endpoints, telling it which of
 the rollback alarms are in ALARM at that moment.
 

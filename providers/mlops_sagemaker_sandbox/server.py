@@ -18,10 +18,10 @@ application sits a small WSGI middleware that
   previous endpoint configuration with `FailureReason` set, and deployment guardrails: blue/green
   canary, linear or all-at-once traffic shifting and rolling batches with their baking periods, rolled
   back when an alarm of `AutoRollbackConfiguration` is in ALARM in moto's CloudWatch
-  (`emulator_guardrails.py`);
+  (`guardrails.py`);
 * makes `UpdateEndpointWeightsAndCapacities` change only the fields it is given;
 * refuses duplicate `CreateModel` / `CreateEndpointConfig` / `CreateEndpoint` as SageMaker does;
-* implements the MonitoringSchedule calls (`emulator_monitoring.py`: only Model Monitor's cron
+* implements the MonitoringSchedule calls (`monitoring.py`: only Model Monitor's cron
   forms, on an endpoint that exists and captures data) and refuses to delete a job definition a
   schedule runs;
 * gives processing jobs (baselining jobs) a lifecycle: `InProgress` -> `Completed` (or `Failed`)
@@ -65,14 +65,14 @@ Settings (constructor argument, or at runtime through the control API):
 Latency and failure rules apply to AWS calls, i.e. signed requests; unsigned ones (health
 probes, moto's own `/moto-api/`) go straight to moto.
 
-Control API (JSON): `GET /_emulator/settings`; `POST /_emulator/settings` with the keys to change
-(the others keep their value), answering the settings now in force, or 400 `{"error": ...}`;
-`POST /_emulator/reset` wipes every moto service's state (the emulator's own, such as monitoring
-schedules, is kept on moto's backend objects and goes with it), drops endpoint operations in flight
-and restores the settings the emulator was built with; `POST /_emulator/endpoint-status` with
-`{"endpoint": "fraud-api", "status": "SystemUpdating", "seconds": 2 (optional), "region": ...
-(optional)}` puts an endpoint in a status SageMaker may give it on its own (see
-`_Gateway.set_endpoint_status`).
+Control API: the one every sandbox emulator serves (`mlops_gitops.sandbox.emulator`: health,
+settings, reset). Here `POST /_emulator/reset` wipes every moto service's state (the emulator's
+own, such as monitoring schedules, is kept on moto's backend objects and goes with it), drops
+endpoint operations in flight and restores the settings the emulator was built with. One more:
+`POST /_emulator/endpoint-status` with `{"endpoint": "fraud-api", "status": "SystemUpdating",
+"seconds": 2 (optional), "region": ... (optional)}` puts an endpoint in a status SageMaker may give
+it on its own (see `_Gateway.set_endpoint_status`), answering 200 with the endpoint's status or 400
+`{"error": ...}`. `mlops sandbox up --operation-delay` sets `endpoint_delay_seconds`.
 
 Error messages SageMaker does not document (a schedule on an endpoint without data capture, an
 update of a Failed endpoint) are the emulator's own wording, with the documented error codes.
@@ -106,13 +106,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_gitops.sandbox.background import BackgroundEmulator
-from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
-from mlops_sagemaker.emulator_guardrails import Rollout, plan
-from mlops_sagemaker.emulator_monitoring import ACTIONS as MONITORING_ACTIONS
-from mlops_sagemaker.emulator_monitoring import JOB_DEFINITION_TYPES, MonitoringError, MonitoringSchedules
+from mlops_gitops.sandbox.control import CONTROL_PREFIX, answer, reset, update_settings
+from mlops_sagemaker_sandbox.guardrails import Rollout, plan
+from mlops_sagemaker_sandbox.monitoring import ACTIONS as MONITORING_ACTIONS
+from mlops_sagemaker_sandbox.monitoring import JOB_DEFINITION_TYPES, MonitoringError, MonitoringSchedules
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -791,39 +791,20 @@ class _Gateway:
         return _aws_error(environ, "InternalFailure", f"{type(exc).__name__}: {exc}", 500)
 
     def _control(self, environ: WSGIEnvironment) -> _Response:
-        what = environ.get("PATH_INFO", "")[len(CONTROL_PREFIX) :]
-        method = environ.get("REQUEST_METHOD", "GET")
-        if what not in ("settings", "reset", "endpoint-status"):
-            return _json_response(404, {"error": f"no control endpoint {CONTROL_PREFIX}{what}"})
-        if what == "settings" and method == "GET":
-            return _json_response(200, self.settings())
-        if method != "POST":
-            return _json_response(405, {"error": f"{method} not allowed on {CONTROL_PREFIX}{what}"})
-        if what == "reset":
-            self.reset()
-            return _json_response(200, {"status": "ok"})
-        try:
-            changes = json.loads(_read_body(environ) or b"{}")
-            if not isinstance(changes, dict):
-                raise ValueError(f"the body of {CONTROL_PREFIX}{what} must be a JSON object")
-            if what == "endpoint-status":
-                change = EndpointStatusChange.model_validate(changes)
-                return _json_response(
-                    200,
-                    self.set_endpoint_status(
-                        change.endpoint,
-                        change.status,
-                        seconds=change.seconds,
-                        region=change.region,
-                        account=change.account,
-                    ),
-                )
-            return _json_response(200, self.update_settings(changes))
-        except ValidationError as exc:
-            problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return _json_response(400, {"error": "; ".join(problems)})
-        except ValueError as exc:
-            return _json_response(400, {"error": str(exc)})
+        status, document = answer(
+            self,
+            environ.get("REQUEST_METHOD", "GET"),
+            environ.get("PATH_INFO", "")[len(CONTROL_PREFIX) :],
+            _read_body(environ),
+            label=SageMakerEmulator.label,
+            extra={"endpoint-status": self._endpoint_status_change},
+        )
+        return _json_response(status, document)
+
+    def _endpoint_status_change(self, document: dict[str, Any]) -> dict[str, Any]:
+        change = EndpointStatusChange.model_validate(document)
+        options = {"seconds": change.seconds, "region": change.region, "account": change.account}
+        return self.set_endpoint_status(change.endpoint, change.status, **options)
 
     # ---- SageMaker --------------------------------------------------------------------------------
     def _sagemaker(self, call: _Call, environ: WSGIEnvironment) -> _Response:
@@ -1386,6 +1367,8 @@ class SageMakerEmulator(BackgroundEmulator):
     `reset()` also drops endpoint operations in flight."""
 
     label = "SageMaker"
+    operation_delay_setting = "endpoint_delay_seconds"  # the long operations are endpoint changes
+    latency_setting = "latency_ms"
 
     def __init__(
         self, settings: Mapping[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0

@@ -1,6 +1,6 @@
 """Monitoring schedules for the SageMaker emulator: moto has none of the MonitoringSchedule calls.
 
-The gateway in `emulator.py` hands these operations to `MonitoringSchedules.serve()`, one instance
+The gateway in `server.py` hands these operations to `MonitoringSchedules.serve()`, one instance
 per account and region, with the request's parameters and moto's SageMaker backend for that account
 and region, where the job definitions a schedule names live (moto stores all four kinds). Responses
 are the API's output shapes as dicts (timestamps as datetimes, for the gateway to encode);

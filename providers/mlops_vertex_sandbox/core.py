@@ -2,7 +2,7 @@
 JSON conventions of the REST API (timestamps, enums, int64 as strings), labels, field masks,
 AIP-160 list filters, paging, and the in-memory state with its long-running operations.
 
-No HTTP here (see `emulator.py`) and no `google.cloud` import: the emulator knows the wire format
+No HTTP here (see `server.py`) and no `google.cloud` import: the emulator knows the wire format
 only, and the tests check it against the real client's types."""
 
 from __future__ import annotations

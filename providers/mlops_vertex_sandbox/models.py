@@ -17,10 +17,11 @@ Vertex semantics kept because a provider depends on them:
 * deploy, undeploy, mutate and deletions are long-running: their effect shows when the operation
   is done, and is checked again then.
 * models deploy on the machine types Vertex serves predictions on, with the accelerators each
-  takes (`machines.py`; accelerator-optimized types need theirs); anything else is
-  INVALID_ARGUMENT. A deployed model id given by the caller is taken from the moment its
-  deployment starts: a repeat is ALREADY_EXISTS, as is a repeated create under an ID in flight.
-* names carry the project number (see `emulator_core.canonical_name`); references to other
+  takes (`mlops_vertex.machines`: the one catalogue, which the provider's offline checks read
+  too; accelerator-optimized types need theirs); anything else is INVALID_ARGUMENT. A deployed
+  model id given by the caller is taken from the moment its deployment starts: a repeat is
+  ALREADY_EXISTS, as is a repeated create under an ID in flight.
+* names carry the project number (see `core.canonical_name`); references to other
   resources in a request (a model to deploy, a parent model) may use the project ID."""
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import machines
-from .emulator_core import (
+from mlops_vertex import machines
+
+from .core import (
     EMPTY,
     ApiError,
     Call,
