@@ -4,71 +4,84 @@ boto3 is imported inside functions only: loading the provider (as `mlops validat
 pay for it. In the sandbox every AWS service is served by the emulator's single URL, with dummy
 credentials and quick polling.
 
-Retries are ours, not botocore's: botocore retries every call that fails with a 5xx or a broken
-connection, and a call that took effect before its reply was lost is then sent again. That is
-harmless for a read, and for a call whose second sending leaves things as the first did (a
-delete, a put, a tag, a create whose caller adopts its own object when it finds it there), but
-a second `UpdateEndpoint` fails ("in-progress endpoint") and a second `CreateModelPackage`
-without a token registers a second version. So botocore makes one attempt per call, and `call`
-/ `collect` retry:
+Retries follow the core's policy (`mlops_gitops.retry`), not botocore's: botocore retries every
+call that fails with a 5xx or a broken connection, and a call that took effect before its reply
+was lost is then sent again. That is harmless for a read, and for a call whose second sending
+leaves things as the first did (a delete, a put, a tag, a create whose caller adopts its own
+object when it finds it there), but a second `UpdateEndpoint` fails ("in-progress endpoint") and
+a second `CreateModelPackage` without a token registers a second version. So botocore makes one
+attempt per call, and `call` / `collect` run the policy, which sends again:
 
 * a throttled call, always: a throttled request is refused before it does anything;
 * a call that never reached the server (connection refused, connect timeout), always;
 * a 5xx, or a connection that broke after the request was sent, only if the operation may be
   sent twice (`_repeatable`): reads, the mutations listed in `_IDEMPOTENT`, and operations with
-  an idempotency token, which `call` fills in once so every attempt carries the same one.
-  Otherwise the error says the outcome is unknown (`OutcomeUnknownError`), and the caller
-  looks at what the call did (see `endpoints.py`).
+  an idempotency token, which `call` fills in once so every attempt carries the same one; or
+  once the caller's `recover` found that the call did nothing. Otherwise the error says the
+  outcome is unknown (`OutcomeUnknownError`), and the caller looks at what the call did.
 
-Only clients built by `Clients` retry; a client made elsewhere gets one attempt."""
+What is AWS's own stays here: what its error codes mean (`_KINDS`), which operations may be sent
+twice, and idempotency tokens. Only clients built by `Clients` retry; a client made elsewhere
+gets one attempt."""
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from mlops_gitops.cloud_errors import Kind, map_error, redact
+from mlops_gitops.cloud_errors import NotFoundError as NotFoundError
 from mlops_gitops.errors import ProviderError
 from mlops_gitops.provider import SandboxEndpoints
+from mlops_gitops.retry import NO_RETRY, Failure, RetryPolicy, status_failure
+from mlops_gitops.retry import OutcomeUnknownError as OutcomeUnknownError
+from mlops_gitops.sdk import import_sdk
 from mlops_sagemaker.config import SageMakerConfig
 
 _T = TypeVar("_T")
 
-# Error codes AWS uses for rate limiting.
-_THROTTLING = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "SlowDown",
-    }
-)
-# Error codes of a server-side failure that may pass; HTTP 5xx answers count too (501, "not
-# implemented", excepted: it never passes).
-_TRANSIENT = frozenset(
-    {
-        "InternalFailure",
-        "InternalError",
-        "InternalServerError",
-        "InternalServerException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
+# What AWS's error codes mean. A code not listed is a verdict on the call, unless the answer is
+# an HTTP 5xx (501, "not implemented", excepted: it never passes), a failure that may pass.
+_KINDS: dict[str, Kind] = {
+    # rate limiting
+    **dict.fromkeys(
+        (
+            "Throttling",
+            "ThrottlingException",
+            "ThrottledException",
+            "RequestThrottledException",
+            "TooManyRequestsException",
+            "RequestLimitExceeded",
+            "SlowDown",
+        ),
+        Failure.THROTTLED,
+    ),
+    # server-side failures that may pass
+    **dict.fromkeys(
+        (
+            "InternalFailure",
+            "InternalError",
+            "InternalServerError",
+            "InternalServerException",
+            "ServiceUnavailable",
+            "ServiceUnavailableException",
+            "RequestTimeout",
+            "RequestTimeoutException",
+        ),
+        Failure.TRANSIENT,
+    ),
+    # a missing object
+    **dict.fromkeys(
+        ("ResourceNotFound", "ResourceNotFoundException", "ObjectNotFoundException"), NotFoundError
+    ),
+}
 # SageMaker (and moto's Application Auto Scaling) report a missing object as a ValidationException;
 # only these messages mean "absent", so other validation errors are never taken for it.
 _ABSENT_MESSAGES = ("Could not find", "No scalable target found", "No scaling policy found")
-_ABSENT_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException", "ObjectNotFoundException"})
 # Operations that only read.
 _READ_PREFIXES = ("Describe", "List", "Get", "Search", "Query", "BatchGet", "BatchDescribe")
 # Mutations whose second sending, after a first that took effect, leaves things as the first did
@@ -125,15 +138,6 @@ _IDEMPOTENT = frozenset(
 )
 
 
-class NotFoundError(ProviderError):
-    """The object the call names does not exist."""
-
-
-class OutcomeUnknownError(ProviderError):
-    """A call that may not be sent twice failed after it was sent (a 5xx, or the connection
-    broke): it may or may not have taken effect."""
-
-
 @dataclass(frozen=True)
 class Polling:
     """Exponential backoff between status polls."""
@@ -148,27 +152,12 @@ class Polling:
             delay = min(self.cap, delay * 2)
 
 
-@dataclass(frozen=True)
-class Retry:
-    """How often a failed call is tried again, and the backoff between attempts: exponential
-    with full jitter, so parallel callers throttled together do not come back together."""
-
-    attempts: int  # in all, the first included
-    base: float
-    cap: float
-
-    def delays(self) -> Iterator[float]:
-        for n in range(self.attempts - 1):
-            yield random.uniform(0, min(self.cap, self.base * 2**n))
-
-
 SANDBOX_POLLING = Polling(initial=0.05, cap=0.5)
 CLOUD_POLLING = Polling(initial=5.0, cap=30.0)
-SANDBOX_RETRY = Retry(attempts=6, base=0.02, cap=0.2)
-CLOUD_RETRY = Retry(attempts=6, base=0.5, cap=20.0)
-_NO_RETRY = Retry(attempts=1, base=0.0, cap=0.0)
+SANDBOX_RETRY = RetryPolicy(attempts=6, base=0.02, cap=0.2, deadline=10.0)
+CLOUD_RETRY = RetryPolicy(attempts=6, base=0.5, cap=20.0, deadline=120.0)
 # The retry policy of each client `Clients` built (see the module docstring).
-_RETRIES: weakref.WeakKeyDictionary[Any, Retry] = weakref.WeakKeyDictionary()
+_RETRIES: weakref.WeakKeyDictionary[Any, RetryPolicy] = weakref.WeakKeyDictionary()
 
 
 class Clients:
@@ -206,16 +195,15 @@ class Clients:
             return self._clients[service]
 
     def _build(self, service: str) -> Any:
-        try:
-            import boto3
-            from botocore.config import Config
-            from botocore.exceptions import BotoCoreError
-        except ImportError as exc:
-            raise ProviderError(
-                "the sagemaker provider needs boto3: pip install 'mlops-gitops[sagemaker]'"
-            ) from exc
+        boto3 = import_sdk("boto3", extra="sagemaker")
+        from botocore.config import Config  # botocore comes with boto3
+        from botocore.exceptions import BotoCoreError
+
         config = Config(
-            # One attempt: `call` and `collect` retry what may be retried (module docstring).
+            # One attempt: `call` and `collect` retry what may be retried, through the core's
+            # policy (module docstring). Retry layers multiply (a call is sent up to botocore's
+            # attempts times the policy's), and botocore's would resend a call that may not be
+            # sent twice: with its layer at 1, the policy's `attempts` alone bounds the sends.
             retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=10,
             read_timeout=60,
@@ -242,15 +230,29 @@ class Clients:
             url = self._config.endpoint_url if service == "sagemaker" else None
             return self._session.client(service, endpoint_url=url, config=config)
         except BotoCoreError as exc:  # e.g. an unknown profile
-            raise ProviderError(f"AWS session: {exc}") from exc
+            raise ProviderError(redact(f"AWS session: {exc}")) from exc
 
 
-def call(client: Any, method: str, **params: Any) -> dict[str, Any]:
+def call(
+    client: Any,
+    method: str,
+    *,
+    recover: Callable[[], dict[str, Any] | None] | None = None,
+    cancel: threading.Event | None = None,
+    **params: Any,
+) -> dict[str, Any]:
     """`client.<method>(**params)`, retried as the module docstring says, with botocore's errors
-    turned into ProviderErrors."""
+    turned into ProviderErrors. `recover`, for an operation that may not be sent twice, looks
+    after a failure that may have taken effect for what the call did (see `RetryPolicy.run`);
+    `cancel` ends a wait between attempts."""
     operation = _operation(client, method)
     params = {**_tokens(client, operation, params), **params}
-    return _attempts(client, operation, lambda: getattr(client, method)(**params))
+    return _RETRIES.get(client, NO_RETRY).run(
+        lambda: _send(operation, lambda: getattr(client, method)(**params)),
+        idempotent=_repeatable(client, operation),
+        recover=recover,
+        cancel=cancel,
+    )
 
 
 def collect(client: Any, method: str, key: str, **params: Any) -> list[dict[str, Any]]:
@@ -260,41 +262,27 @@ def collect(client: Any, method: str, key: str, **params: Any) -> list[dict[str,
         paginator = client.get_paginator(method)
         return [item for page in paginator.paginate(**params) for item in page.get(key, [])]
 
-    return _attempts(client, _operation(client, method), pages)
+    operation = _operation(client, method)
+    return _RETRIES.get(client, NO_RETRY).run(
+        lambda: _send(operation, pages), idempotent=_repeatable(client, operation)
+    )
 
 
-def _attempts(client: Any, operation: str, send: Callable[[], _T]) -> _T:
+def _send(operation: str, send: Callable[[], _T]) -> _T:
+    """`send()`, with botocore's exceptions as ProviderErrors of the kinds the policy reads."""
     from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
     from botocore.exceptions import ConnectionError as NotConnected
 
-    repeatable = _repeatable(client, operation)
-    delays = _RETRIES.get(client, _NO_RETRY).delays()
-    while True:
-        try:
-            return send()
-        except ClientError as exc:
-            failure: Exception = exc
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            throttled = code in _THROTTLING
-            # A 5xx may have done what was asked before it failed.
-            maybe_done = not throttled and (code in _TRANSIENT or (status >= 500 and status != 501))
-            if not throttled and not maybe_done:
-                raise _provider_error(exc) from exc
-        except NotConnected as exc:  # no connection (refused, timed out): never reached the server
-            failure, throttled, maybe_done = exc, False, False
-        except HTTPClientError as exc:  # the connection broke or timed out after the request went
-            failure, throttled, maybe_done = exc, False, True
-        except BotoCoreError as exc:  # bad parameters, no credentials: trying again changes nothing
-            raise ProviderError(f"{operation}: {exc}") from exc
-        if maybe_done and not repeatable:
-            raise _unknown_outcome(operation, failure) from failure
-        delay = next(delays, None)
-        if delay is None:
-            if isinstance(failure, ClientError):
-                raise _provider_error(failure, retryable=True) from failure
-            raise ProviderError(f"{operation}: {failure}", retryable=True) from failure
-        time.sleep(delay)
+    try:
+        return send()
+    except ClientError as exc:
+        raise provider_error(exc) from exc
+    except NotConnected as exc:  # no connection (refused, timed out): never reached the server
+        raise map_error(operation, "ConnectionError", str(exc), Failure.UNSENT) from exc
+    except HTTPClientError as exc:  # the connection broke or timed out after the request went
+        raise map_error(operation, "ConnectionError", str(exc), Failure.TRANSIENT) from exc
+    except BotoCoreError as exc:  # bad parameters, no credentials: trying again changes nothing
+        raise map_error(operation, type(exc).__name__, str(exc)) from exc
 
 
 def _operation(client: Any, method: str) -> str:
@@ -329,24 +317,16 @@ def _repeatable(client: Any, operation: str) -> bool:
     )
 
 
-def _unknown_outcome(operation: str, exc: Exception) -> OutcomeUnknownError:
-    if hasattr(exc, "response"):
-        detail = str(_provider_error(exc))
-        code = str(exc.response.get("Error", {}).get("Code", ""))  # type: ignore[attr-defined]
-    else:
-        detail, code = f"{operation}: {exc}", "ConnectionError"
-    return OutcomeUnknownError(
-        f"{detail} (the call may have taken effect before it failed, so it was not sent again)",
-        code=code,
-        retryable=True,
-    )
-
-
-def _provider_error(exc: Any, *, retryable: bool = False) -> ProviderError:
+def provider_error(exc: Any) -> ProviderError:
+    """A botocore ClientError as a ProviderError carrying AWS's own code and message."""
     error = exc.response.get("Error", {})
     code = str(error.get("Code", "Unknown"))
     message = str(error.get("Message", exc))
-    text = f"{exc.operation_name}: {code}: {message}"
-    if code in _ABSENT_CODES or (code == "ValidationException" and message.startswith(_ABSENT_MESSAGES)):
-        return NotFoundError(text, code=code)
-    return ProviderError(text, code=code, retryable=retryable or code in _THROTTLING)
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return map_error(exc.operation_name, code, message, _kind(code, message, status))
+
+
+def _kind(code: str, message: str, status: int) -> Kind | None:
+    if code == "ValidationException" and message.startswith(_ABSENT_MESSAGES):
+        return NotFoundError
+    return _KINDS.get(code) or status_failure(status)

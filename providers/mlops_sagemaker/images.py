@@ -17,9 +17,11 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
-from mlops_gitops.errors import StackError
 from mlops_gitops.files import atomic_write
+from mlops_gitops.framework_images import ImageError, unknown_framework, unknown_version, unsupported
+from mlops_gitops.sdk import MissingSdkError, import_sdk
 from mlops_gitops.stack.schema import FrameworkImage
 
 # image_uris picks the CPU or GPU flavour from an instance type; any type of the family will do.
@@ -27,12 +29,12 @@ _SAMPLE_INSTANCE = {"cpu": "ml.m5.large", "gpu": "ml.g5.xlarge"}
 _CACHE_FILE = "sagemaker-images.json"
 _SDK = "sagemaker-core"
 
+_CLOUD, _NOUN = "SageMaker", "inference image"
+
 _lock = threading.Lock()
 _memory: dict[str, str] = {}  # key -> URI, for this process
 
-
-class ImageError(StackError):
-    """A framework image that cannot be resolved (unknown framework, version or Python)."""
+__all__ = ["ImageError", "cache_path", "resolve"]  # ImageError: the core's, raised here
 
 
 def resolve(image: FrameworkImage, region: str) -> str:
@@ -102,11 +104,15 @@ def _write_cache(sdk: str | None, key: str, uri: str) -> None:
 
 def _retrieve(framework: str, version: str, py_version: str | None, processor: str, region: str) -> str:
     try:
-        from sagemaker.core import image_uris
-    except ImportError as exc:
+        image_uris: Any = import_sdk(
+            "sagemaker.core.image_uris",
+            extra="sagemaker",
+            package="sagemaker-core",
+            needed_by="framework images",
+        )
+    except MissingSdkError as exc:
         raise ImageError(
-            f"framework images need the SageMaker SDK (pip install 'mlops-gitops[sagemaker]'), "
-            f"or give the image URI instead of {{framework: {framework}, version: {version}}}"
+            f"{exc}; or give the image URI instead of {{framework: {framework}, version: {version}}}"
         ) from exc
     what = f"{framework} {version}" + (f" ({py_version})" if py_version else "")
     try:
@@ -121,11 +127,23 @@ def _retrieve(framework: str, version: str, py_version: str | None, processor: s
             )
         )
     except FileNotFoundError as exc:  # no table for this framework
-        raise ImageError(
-            f"unknown framework {framework!r}; known: {', '.join(_frameworks(image_uris.__file__))}"
-        ) from exc
-    except ValueError as exc:  # the message lists the supported versions when it has them
-        raise ImageError(f"no SageMaker inference image for {what} in {region}: {exc}") from exc
+        raise unknown_framework(_CLOUD, _NOUN, framework, _frameworks(image_uris.__file__)) from exc
+    except ValueError as exc:  # an unknown version, Python version or region
+        versions = _versions(image_uris, framework)
+        if versions and version not in versions:
+            raise unknown_version(_CLOUD, _NOUN, framework, version, versions, where=f" in {region}") from exc
+        raise unsupported(_CLOUD, _NOUN, f"{what} in {region}", str(exc)) from exc
+
+
+def _versions(image_uris: Any, framework: str) -> list[str]:
+    """The inference versions (and version aliases) the SDK's table lists for `framework`; empty
+    if the table is not shaped as expected, and then the SDK's own message has to do."""
+    try:
+        config = image_uris.config_for_framework(framework)
+        scoped = config if "scope" in config else config.get("inference", {})
+        return [*scoped.get("versions", {}), *scoped.get("version_aliases", {})]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
 
 
 def _frameworks(module_file: str) -> list[str]:

@@ -13,7 +13,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from mlops_gitops.provider import TAG_ADDRESS, TAG_STACK, UNKNOWN
+from mlops_gitops.ownership import TAGS
+from mlops_gitops.provider import UNKNOWN
 from mlops_gitops.stack.schema import Autoscaling, DataCapture, EndpointSpec, ModelSpec
 from mlops_sagemaker.config import EndpointSettings, ModelSettings
 
@@ -28,7 +29,6 @@ MODEL_FORCE_NEW = (
 SCALING_NAMESPACE = "sagemaker"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
-MANAGED_TAGS = (TAG_STACK, TAG_ADDRESS)
 MAX_NAME = 63  # SageMaker's limit for model, endpoint and endpoint-config names
 # SageMaker's tag limits (the API reference's Tag and TagList); CloudWatch, SNS and EventBridge have
 # the same ones for the objects a monitor or a schedule tags.
@@ -42,15 +42,6 @@ PACKAGE_KEYS = ("model_package", "model_package_arn", "model_package_version", "
 
 
 # ------------------------------------------------------------------------------------- general
-def known(value: Any) -> Any:
-    """`value` without UNKNOWN entries: what may be recorded in state before apply finishes."""
-    if isinstance(value, Mapping):
-        return {k: known(v) for k, v in value.items() if v is not UNKNOWN}
-    if isinstance(value, list):
-        return [known(v) for v in value if v is not UNKNOWN]
-    return value
-
-
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
@@ -103,7 +94,7 @@ def _tag_character(c: str) -> bool:
 
 
 def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in tags.items() if k not in MANAGED_TAGS}
+    return TAGS.user(tags)
 
 
 def _number(value: float) -> int | float:

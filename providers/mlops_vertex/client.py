@@ -7,38 +7,41 @@ become ProviderErrors.
 service-account key, `gcloud auth application-default login` and workload identity federation in
 CI), or in the sandbox against the emulator's `http://127.0.0.1:PORT` with anonymous credentials.
 
-The REST clients retry nothing by default, so retries are made here, with exponential backoff
-and a bounded number of attempts (see `Clients.call`): throttled calls always, transient failures
-when repeating the call is safe or its effect can be recognised. Long-running operations are
-polled with backoff (a failed poll is polled again), reporting progress and honouring
-cancellation between polls."""
+Calls are retried by the core's policy (`mlops_gitops.retry`, see `Clients.call`): throttled
+calls always, transient failures when repeating the call is safe or its effect can be recognised.
+The REST clients retry nothing by default, and every call says `retry=None`, so that a default
+retry a later release adds cannot multiply the policy's attempts. Long-running operations are
+polled by google-api-core, whose retry of a failed poll (a read) is then the one layer, given the
+policy's numbers; progress is reported and cancellation honoured between polls. What is Google's
+own stays here: what its errors mean (`_KINDS`, `provider_error`)."""
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_gitops.cloud_errors import AlreadyExistsError as AlreadyExistsError
+from mlops_gitops.cloud_errors import Kind, map_error, redact
+from mlops_gitops.cloud_errors import NotFoundError as NotFoundError
 from mlops_gitops.errors import ProviderError
 from mlops_gitops.provider import ApplyContext, SandboxEndpoints
+from mlops_gitops.retry import Failure, RetryPolicy, failure_of, status_failure
+from mlops_gitops.sdk import import_sdk
 from mlops_vertex.config import VertexConfig
 
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-_THROTTLED = ("TooManyRequests", "ResourceExhausted")
-_ATTEMPTS = 5  # tries of a throttled or transiently failing call, the first included
+# What Google's errors mean, by exception class (over REST the class follows the HTTP status).
+# Beyond these, a 5xx but 501 may pass and a 429 is throttling (`status_failure`); ALREADY_EXISTS
+# shares 409 with ABORTED, so it is told by the reply's status (`status_of`); the rest are verdicts.
+_KINDS: dict[str, Kind] = {
+    "TooManyRequests": Failure.THROTTLED,
+    "ResourceExhausted": Failure.THROTTLED,
+    "NotFound": NotFoundError,
+}
 _RPC_TIMEOUT = 60.0  # seconds for one HTTP call
-
-
-class NotFoundError(ProviderError):
-    """The object the call names does not exist."""
-
-
-class AlreadyExistsError(ProviderError):
-    """The object a create names exists already (ALREADY_EXISTS): maybe made by an earlier
-    attempt of the same create whose answer was lost."""
 
 
 @dataclass(frozen=True)
@@ -49,13 +52,15 @@ class Timing:
     poll_initial: float  # first delay between polls of an operation
     poll_max: float
     progress_every: float  # seconds between progress messages while an operation runs
-    backoff_initial: float  # first delay before retrying a throttled or failed call
     operation_timeout: float  # give up waiting for one operation after this long
     minute: float  # seconds in a rollout minute (bakes and intervals)
 
 
-CLOUD_TIMING = Timing(1.0, 20.0, 15.0, 1.0, 3600.0, 60.0)
-SANDBOX_TIMING = Timing(0.02, 0.2, 1.0, 0.05, 600.0, 1.0)
+CLOUD_TIMING = Timing(1.0, 20.0, 15.0, 3600.0, 60.0)
+SANDBOX_TIMING = Timing(0.02, 0.2, 1.0, 600.0, 1.0)
+# Five tries of a throttled or transiently failing call, the first included.
+CLOUD_RETRY = RetryPolicy(attempts=5, base=1.0, cap=20.0, deadline=120.0)
+SANDBOX_RETRY = RetryPolicy(attempts=5, base=0.05, cap=1.0, deadline=10.0)
 
 
 def sandbox_timing(settings: Mapping[str, Any]) -> Timing:
@@ -78,6 +83,7 @@ class Clients:
         self._clients: dict[str, Any] = {}
         settings = (sandbox.settings.get("vertex") or {}) if sandbox is not None else {}
         self.timing = sandbox_timing(settings) if sandbox is not None else CLOUD_TIMING
+        self.retry = SANDBOX_RETRY if sandbox is not None else CLOUD_RETRY
         self.parent = f"projects/{config.project}/locations/{config.location}"
 
     @property
@@ -103,13 +109,11 @@ class Clients:
             return self._clients[kind]
 
     def _build(self, kind: str) -> Any:
-        try:
-            from google.api_core.gapic_v1.client_info import ClientInfo
-            from google.cloud import aiplatform_v1
-        except ImportError as exc:
-            raise ProviderError(
-                "the vertex provider needs google-cloud-aiplatform: pip install 'mlops-gitops[vertex]'"
-            ) from exc
+        aiplatform_v1 = import_sdk(
+            "google.cloud.aiplatform_v1", extra="vertex", package="google-cloud-aiplatform"
+        )
+        from google.api_core.gapic_v1.client_info import ClientInfo  # google-api-core comes with it
+
         if self._credentials is None:
             self._credentials = self._load_credentials()
         return getattr(aiplatform_v1, kind)(
@@ -153,10 +157,11 @@ class Clients:
         *,
         idempotent: bool | None = None,
         recover: Callable[[], Any] | None = None,
+        cancel: threading.Event | None = None,
         **request: Any,
     ) -> Any:
         """`method(request=request)`, with Google's errors turned into ProviderErrors
-        (NotFoundError, AlreadyExistsError).
+        (NotFoundError, AlreadyExistsError), run by the retry policy (`cancel` ends its waits).
 
         Throttled calls (429) are retried: Vertex refused them before doing anything. Transient
         failures (5xx, UNAVAILABLE, DEADLINE_EXCEEDED, a dropped connection or a timeout) say
@@ -168,63 +173,21 @@ class Clients:
         (the call is made again)."""
         if idempotent is None:
             idempotent = _is_read(method)
-        return self._attempt(
-            lambda: method(request=request, timeout=_RPC_TIMEOUT),
-            what,
+        return self.retry.run(
+            lambda: _send(what, lambda: method(request=request, timeout=_RPC_TIMEOUT, retry=None)),
             idempotent=idempotent,
             recover=recover,
+            cancel=cancel,
         )
 
     def collect(self, method: Callable[..., Any], what: str, **request: Any) -> list[dict[str, Any]]:
         """Every item of a paginated list call, as dicts (pages are fetched while iterating, so
         the whole listing is retried when a page fails)."""
-        return self._attempt(
-            lambda: [to_dict(item) for item in method(request=request, timeout=_RPC_TIMEOUT)],
-            what,
-            idempotent=True,
-            recover=None,
-        )
 
-    def _attempt(
-        self, function: Callable[[], Any], what: str, *, idempotent: bool, recover: Callable[[], Any] | None
-    ) -> Any:
-        import requests
-        from google.api_core import exceptions as gexc
-        from google.auth.exceptions import GoogleAuthError
+        def items() -> list[dict[str, Any]]:
+            return [to_dict(item) for item in method(request=request, timeout=_RPC_TIMEOUT, retry=None)]
 
-        delay = self.timing.backoff_initial
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                return function()
-            except gexc.GoogleAPICallError as exc:
-                error = provider_error(exc, what)
-                if not error.retryable:  # a verdict on the call: asking again changes nothing
-                    raise error from exc
-                failure: Exception = exc
-            except (requests.ConnectionError, requests.Timeout) as exc:  # reset, dropped, too slow
-                error = ProviderError(
-                    f"{what}: {type(exc).__name__}: {exc}", code="Unavailable", retryable=True
-                )
-                failure = exc
-            except (requests.RequestException, GoogleAuthError) as exc:  # TLS, token refresh
-                raise ProviderError(f"{what}: {type(exc).__name__}: {exc}") from exc
-            throttled = error.code in _THROTTLED
-            if not (throttled or idempotent or recover is not None):
-                raise ProviderError(
-                    f"{error}. Vertex AI may or may not have done it: the next plan shows what exists",
-                    code=error.code,
-                    retryable=True,
-                ) from failure
-            # Full jitter, so parallel refreshes that were refused together spread out.
-            time.sleep(random.uniform(delay / 2, delay))
-            delay *= 2
-            if recover is not None and not throttled:
-                found = recover()
-                if found is not None:
-                    return found
-            if attempt == _ATTEMPTS:
-                raise error from failure
-        raise AssertionError("unreachable")
+        return self.retry.run(lambda: _send(what, items), idempotent=True)
 
     def wait(self, operation: Any, ctx: ApplyContext | None, what: str) -> Any:
         """The result of a long-running operation, polled with backoff (a poll that fails
@@ -241,14 +204,14 @@ class Clients:
 
         t = self.timing
         polling = DEFAULT_POLLING.with_delay(initial=t.poll_initial, maximum=t.poll_max, multiplier=2.0)
-        # How a poll that is itself refused or lost is retried (not how often to poll).
+        # How a poll that is itself refused or lost is retried (not how often to poll): by
+        # google-api-core, the one retry layer of a poll, with the policy's numbers. A poll is a
+        # read, so every failure the policy would retry qualifies.
         poll_retry = retry.Retry(
-            predicate=lambda exc: (
-                isinstance(exc, (gexc.TooManyRequests, gexc.ResourceExhausted)) or transient(exc)
-            ),
-            initial=t.backoff_initial,
-            maximum=t.poll_max * 4,
-            timeout=t.progress_every * 10,
+            predicate=lambda exc: failure_of(_as_provider_error(exc, what)) is not None,
+            initial=self.retry.base,
+            maximum=self.retry.cap,
+            timeout=self.retry.deadline,
         )
         started = time.monotonic()
         while True:
@@ -268,10 +231,12 @@ class Clients:
             except gexc.GoogleAPICallError as exc:
                 raise provider_error(exc, what) from exc
             except gexc.RetryError as exc:
-                raise ProviderError(f"{what}: polling the operation failed: {exc}", retryable=True) from exc
+                raise ProviderError(
+                    redact(f"{what}: polling the operation failed: {exc}"), retryable=True
+                ) from exc
             except (requests.RequestException, GoogleAuthError) as exc:
                 raise ProviderError(
-                    f"{what}: polling the operation failed: {type(exc).__name__}: {exc}"
+                    redact(f"{what}: polling the operation failed: {type(exc).__name__}: {exc}")
                 ) from exc
 
     def call_and_wait(
@@ -283,7 +248,8 @@ class Clients:
         idempotent: bool | None = None,
         **request: Any,
     ) -> Any:
-        return self.wait(self.call(method, what, idempotent=idempotent, **request), ctx, what)
+        cancel = ctx.cancel if ctx is not None else None
+        return self.wait(self.call(method, what, idempotent=idempotent, cancel=cancel, **request), ctx, what)
 
     def settle(self, client: Any, resource: str, ctx: ApplyContext | None, what: str) -> None:
         """Wait until no long-running operation on `resource` (a model, an endpoint) is running:
@@ -333,15 +299,43 @@ def _is_read(method: Callable[..., Any]) -> bool:
     return getattr(method, "__name__", "").startswith(("get_", "list_"))
 
 
-def transient(exc: BaseException) -> bool:
-    """A failure that says nothing about the call itself and may pass: a server error (5xx but
-    501, which is a verdict), UNAVAILABLE, DEADLINE_EXCEEDED, a dropped connection, a timeout."""
+def _send(what: str, function: Callable[[], Any]) -> Any:
+    """`function()`, with the exceptions of Google's libraries as ProviderErrors of the kinds the
+    retry policy reads."""
+    try:
+        return function()
+    except Exception as exc:
+        error = _as_provider_error(exc, what)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _as_provider_error(exc: BaseException, what: str) -> ProviderError | None:
+    """`exc` as a ProviderError, None if it is not an API, HTTP or credentials failure."""
     import requests
     from google.api_core import exceptions as gexc
+    from google.auth.exceptions import GoogleAuthError
 
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        return True
-    return isinstance(exc, gexc.ServerError) and not isinstance(exc, gexc.MethodNotImplemented)
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return provider_error(exc, what)
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):  # refused, reset, too slow
+        return map_error(what, "Unavailable", f"{type(exc).__name__}: {exc}", _connection_failure(exc))
+    if isinstance(exc, (requests.RequestException, GoogleAuthError)):  # TLS, token refresh: verdicts
+        return map_error(what, type(exc).__name__, str(exc))
+    return None
+
+
+def _connection_failure(exc: BaseException) -> Failure:
+    """UNSENT when no connection was made (refused, connect timeout): the request never left.
+    Otherwise (reset, dropped, read timeout) it may have reached Vertex AI and taken effect."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return Failure.UNSENT
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return Failure.UNSENT if isinstance(reason, NewConnectionError) else Failure.TRANSIENT
 
 
 def status_of(exc: Any) -> str:
@@ -364,12 +358,11 @@ def provider_error(exc: Any, what: str) -> ProviderError:
     """A google.api_core GoogleAPICallError as a ProviderError carrying Google's own message."""
     code = type(exc).__name__
     message = getattr(exc, "message", None) or str(exc)
-    text = f"{what}: {code}: {message}"
-    if code == "NotFound":
-        return NotFoundError(text, code=code)
-    if status_of(exc) == "ALREADY_EXISTS":
-        return AlreadyExistsError(text, code="AlreadyExists")
-    return ProviderError(text, code=code, retryable=code in _THROTTLED or transient(exc))
+    if code != "NotFound" and status_of(exc) == "ALREADY_EXISTS":
+        return map_error(what, "AlreadyExists", message, AlreadyExistsError)
+    status = getattr(exc, "code", None)  # the HTTP status, for an API error over REST
+    kind = _KINDS.get(code) or status_failure(status if isinstance(status, int) else None)
+    return map_error(what, code, message, kind)
 
 
 def to_dict(message: Any) -> dict[str, Any]:

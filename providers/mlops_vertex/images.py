@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 
-from mlops_gitops.errors import StackError
+from mlops_gitops.framework_images import ImageError, unknown_framework, unknown_version, unsupported
 from mlops_gitops.stack.schema import FrameworkImage
+
+__all__ = ["ImageError", "registry_host", "resolve"]  # ImageError: the core's, raised here
 
 _CPU_ONLY = ("cpu",)
 _BOTH = ("cpu", "gpu")
@@ -25,10 +27,7 @@ _SUPPORTED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 _ALIASES = {"scikit-learn": "sklearn", "tf": "tensorflow", "torch": "pytorch"}
 _VERSION = re.compile(r"^(\d+)[.-](\d+)")
-
-
-class ImageError(StackError):
-    """A framework image Vertex AI has no prebuilt prediction container for."""
+_CLOUD, _NOUN = "Vertex AI", "prediction container"
 
 
 def registry_host(location: str) -> str:
@@ -43,20 +42,14 @@ def registry_host(location: str) -> str:
 def resolve(image: FrameworkImage, location: str) -> str:
     framework = _ALIASES.get(image.framework.lower(), image.framework.lower())
     if framework not in _SUPPORTED:
-        raise ImageError(
-            f"Vertex AI has no prebuilt prediction container for {image.framework!r} (it has "
-            f"{', '.join(_SUPPORTED)}): give the serving image URI instead"
-        )
+        raise unknown_framework(_CLOUD, _NOUN, image.framework, _SUPPORTED)
     processors, versions = _SUPPORTED[framework]
     if image.processor not in processors:
-        raise ImageError(f"Vertex AI's prebuilt {framework} prediction containers are CPU only")
+        raise unsupported(_CLOUD, _NOUN, f"{framework} on {image.processor.upper()}", "they are CPU only")
     m = _VERSION.match(image.version)
     version = f"{m.group(1)}.{m.group(2)}" if m else image.version
     if version not in versions:
-        raise ImageError(
-            f"no prebuilt Vertex AI prediction container for {framework} {image.version}; "
-            f"supported versions: {', '.join(versions)}"
-        )
+        raise unknown_version(_CLOUD, _NOUN, framework, image.version, versions)
     repository = framework
     if framework == "tensorflow":
         repository = "tf" if version.startswith("1.") else "tf2"

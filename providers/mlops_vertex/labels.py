@@ -6,8 +6,8 @@ label deterministically (so what the cloud returns equals what the plan wanted);
 up as the same key, a key or value over 63 characters, and more than 62 tags (the provider adds
 two labels of its own) are errors at validate time.
 
-Every object the provider creates carries two ownership labels, the equivalents of the core's
-`mlops-gitops:stack` and `mlops-gitops:address` tags (`:` and `.` are not allowed in labels):
+Every object the provider creates carries two ownership labels, the core's ownership markers
+(`mlops_gitops.ownership`) spelled as labels allow (neither `:` nor `.`):
 
     mlops-gitops-stack:   the stack name                 (e.g. churn)
     mlops-gitops-address: the address, `.` written `_`   (e.g. endpoint_churn-api)
@@ -18,9 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-LABEL_STACK = "mlops-gitops-stack"
-LABEL_ADDRESS = "mlops-gitops-address"
-MANAGED = (LABEL_STACK, LABEL_ADDRESS)
+from mlops_gitops.ownership import Markers
+
 _MAX = 63  # characters in a label key or value (Google Cloud's rule for every labelled resource)
 MAX_LABELS = 64  # labels on one resource, the two ownership labels included
 _INVALID = re.compile(r"[^a-z0-9_-]")
@@ -37,16 +36,23 @@ def sanitize_key(key: str) -> str:
 
 
 def address_value(address: str) -> str:
-    """`endpoint.churn-api` -> `endpoint_churn-api`: names are `[a-z0-9-]`, so `_` is unambiguous."""
+    """`endpoint.churn-api` -> `endpoint_churn-api`: names are `[a-z0-9-]`, so `_` is unambiguous.
+    Not cut to 63 characters: `limits` refuses a longer one (cut, two could become one)."""
     return _INVALID.sub("_", address.replace(".", "_").lower())
+
+
+# The ownership markers as labels: `mlops-gitops:stack` -> `mlops-gitops-stack`, values lowercased
+# with `.` and other characters labels refuse written `_` (a stack name, like an address, fits).
+MARKERS = Markers("labels", encode_key=lambda key: key.replace(":", "-"), encode_value=address_value)
+LABEL_STACK = MARKERS.stack_key
+LABEL_ADDRESS = MARKERS.address_key
+MANAGED = MARKERS.keys
 
 
 def from_tags(tags: Mapping[str, str], *, stack: str, address: str) -> dict[str, str]:
     """The labels for a resource: its tags (sanitized) plus the ownership labels."""
-    labels = {sanitize_key(k): sanitize_value(v) for k, v in tags.items()}
-    labels[LABEL_STACK] = sanitize_value(stack)
-    labels[LABEL_ADDRESS] = address_value(address)
-    return labels
+    user = {sanitize_key(k): sanitize_value(v) for k, v in tags.items()}
+    return MARKERS.add(user, stack=stack, address=address)
 
 
 def collisions(tags: Mapping[str, str]) -> list[str]:
@@ -93,7 +99,7 @@ def limits(tags: Mapping[str, str], *, stack: str, address: str) -> list[tuple[s
                 "tags",
             )
         )
-    for label, value in ((LABEL_STACK, stack), (LABEL_ADDRESS, address_value(address))):
+    for label, value in MARKERS.of(stack=stack, address=address).items():
         if len(value) > _MAX:
             out.append(
                 (f"label {label} would be {value!r}, longer than {_MAX} characters: use a shorter name", "")
@@ -102,10 +108,8 @@ def limits(tags: Mapping[str, str], *, stack: str, address: str) -> list[tuple[s
 
 
 def user_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in labels.items() if k not in MANAGED}
+    return MARKERS.user(labels)
 
 
 def owned_by(labels: Mapping[str, str], *, stack: str, address: str) -> bool:
-    return labels.get(LABEL_STACK) == sanitize_value(stack) and labels.get(LABEL_ADDRESS) == address_value(
-        address
-    )
+    return MARKERS.owned_by(labels, stack=stack, address=address)

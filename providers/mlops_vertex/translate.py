@@ -17,8 +17,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mlops_gitops.provider import UNKNOWN
-
 DEFAULT_ALIAS = "default"  # the registry's alias of a model's default version
 # What makes a new model version: everything the serving container sees.
 VERSION_BASIS = ("artifact", "image", "environment")
@@ -36,15 +34,6 @@ _MAX_ID = 63
 
 
 # ------------------------------------------------------------------------------------- general
-def known(value: Any) -> Any:
-    """`value` without UNKNOWN entries: what may be recorded in state before apply finishes."""
-    if isinstance(value, Mapping):
-        return {k: known(v) for k, v in value.items() if v is not UNKNOWN}
-    if isinstance(value, list):
-        return [known(v) for v in value if v is not UNKNOWN]
-    return value
-
-
 def last_segment(name: str) -> str:
     """`projects/P/locations/L/models/ID@2` -> `ID`."""
     return name.rsplit("/", 1)[-1].split("@", 1)[0]

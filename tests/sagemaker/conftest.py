@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 import pytest
-from mlops_sagemaker.emulator import SageMakerEmulator
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 TEST_ENDPOINT_DELAY = 0.05
 REGION = "us-east-1"

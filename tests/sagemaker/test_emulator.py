@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from mlops_sagemaker.emulator import SageMakerEmulator, reset, update_settings
+from mlops_sagemaker_sandbox.server import SageMakerEmulator, reset, update_settings
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/sagemaker-execution"
 # Long enough that the calls right after an operation see it in progress, even on a slow runner.
@@ -638,7 +638,7 @@ def test_start_fails_on_a_port_in_use() -> None:
 
 
 def test_importing_the_module_imports_no_sdk() -> None:
-    code = "import sys, mlops_sagemaker.emulator; print(sorted({'moto', 'boto3'} & sys.modules.keys()))"
+    code = "import sys, mlops_sagemaker_sandbox.server; print(sorted({'moto', 'boto3'} & sys.modules.keys()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ParamValidationError
-from mlops_sagemaker.emulator import SageMakerEmulator
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/sagemaker-execution"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/xgb:1.7-1"

@@ -6,40 +6,24 @@ is looked at before it is sent again."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 from mlops_sagemaker.client import OutcomeUnknownError, call
 from mlops_sagemaker.config import SageMakerConfig
-from mlops_sagemaker.emulator import SageMakerEmulator
 from mlops_sagemaker.provider import SageMakerProvider
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.errors import ProviderError
 from mlops_gitops.provider import SandboxEndpoints
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import EndpointSpec, ModelSpec, MonitorSpec
+from mlops_gitops.testing import RecordingContext
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 CAPTURE = {"destination": "s3://ml-capture/fraud/", "sample_percent": 20, "capture": ["input", "output"]}
-
-
-class Ctx:
-    def __init__(self, address: str) -> None:
-        self.stack = "fraud"
-        self.address = address
-        self.cancel = threading.Event()
-        self.destroying = False
-        self.checkpoints: list[dict[str, Any]] = []
-        self.messages: list[str] = []
-
-    def checkpoint(self, attributes: Mapping[str, Any]) -> None:
-        self.checkpoints.append(dict(attributes))
-
-    def progress(self, message: str) -> None:
-        self.messages.append(message)
 
 
 @pytest.fixture
@@ -82,7 +66,9 @@ def endpoint_res(count: int = 1, **spec: Any) -> Resource:
 def create(
     provider: SageMakerProvider, res: Resource, refs: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    return provider.create(res.kind, provider.desired(res, None, refs or {}, None), Ctx(res.address))
+    return provider.create(
+        res.kind, provider.desired(res, None, refs or {}, None), RecordingContext(res.address)
+    )
 
 
 def deployed(provider: SageMakerProvider, **spec: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -94,7 +80,7 @@ def update(
     provider: SageMakerProvider, prior: Mapping[str, Any], res: Resource, model: Mapping[str, Any]
 ) -> dict[str, Any]:
     desired = provider.desired(res, None, {"model.fraud-xgb": model}, prior)
-    return provider.update("endpoint", prior, desired, Ctx(res.address))
+    return provider.update("endpoint", prior, desired, RecordingContext(res.address))
 
 
 def names(sm: Any) -> dict[str, list[str]]:
@@ -148,7 +134,7 @@ def test_someone_elses_object_under_the_name_is_not_taken_for_ours(
         Tags=[{"Key": "mlops-gitops:address", "Value": "model.someone-else"}],
     )
     with pytest.raises(ProviderError, match="a different SageMaker model"):
-        provider.create("model", desired, Ctx("model.fraud-xgb"))
+        provider.create("model", desired, RecordingContext("model.fraud-xgb"))
 
 
 def test_a_monitor_whose_creates_lost_their_replies_is_made_once(
@@ -284,6 +270,20 @@ def test_reads_are_retried_through_5xx_answers_and_dropped_connections(
     )
     assert provider.read("endpoint", endpoint) == endpoint
     assert rules_left(sm_emulator) == []
+
+
+def test_a_read_that_keeps_failing_is_sent_as_often_as_the_policy_says(
+    provider: SageMakerProvider, sm_emulator: SageMakerEmulator
+) -> None:
+    # botocore makes one attempt per send, so the core policy's attempts alone reach the server:
+    # the two retry layers do not multiply.
+    sm_emulator.update_settings(
+        {"fail": [{"action": "DescribeEndpoint", "code": "ServiceUnavailable", "status": 503, "times": 50}]}
+    )
+    with pytest.raises(ProviderError, match="ServiceUnavailable") as info:
+        provider.read("endpoint", {"name": "fraud-api"})
+    assert info.value.retryable
+    assert rules_left(sm_emulator)[0]["times"] == 50 - provider.aws.retry.attempts
 
 
 def test_an_apply_goes_through_5xx_answers_and_lost_replies_at_a_rate(

@@ -389,8 +389,3 @@ def test_tag_changes() -> None:
     assert add == {"b": "9", "d": "4"}
     assert remove == ["c"]
     assert translate.tag_dict([{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]) == {"a": "2"}
-
-
-def test_known_drops_unknown_values() -> None:
-    attrs = {"arn": UNKNOWN, "variants": [{"model": UNKNOWN, "name": "a"}], "name": "x"}
-    assert translate.known(attrs) == {"variants": [{"name": "a"}], "name": "x"}

@@ -23,7 +23,7 @@ import pytest
 from google.api_core.future.polling import DEFAULT_POLLING
 from google.api_core.retry import Retry
 from google.auth.credentials import AnonymousCredentials
-from mlops_vertex.emulator import VertexEmulator
+from mlops_vertex_sandbox.server import VertexEmulator
 
 TEST_OPERATION_DELAY = 0.02
 

@@ -28,12 +28,12 @@ from google.api_core import exceptions
 from google.api_core.retry import Retry
 from google.cloud import aiplatform_v1 as v1
 from google.protobuf import field_mask_pb2, json_format
-from mlops_vertex import emulator_core, emulator_jobs, emulator_models
-from mlops_vertex.emulator import VertexEmulator, reset, update_settings
+from mlops_vertex_sandbox import core, jobs, models
+from mlops_vertex_sandbox.server import VertexEmulator, reset, update_settings
 
 PARENT = "projects/test-project/locations/europe-west4"
 # Vertex answers with the project number where requests named the project by its ID.
-NAMED = f"projects/{emulator_core.project_number('test-project')}/locations/europe-west4"
+NAMED = f"projects/{core.project_number('test-project')}/locations/europe-west4"
 IMAGE = "europe-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.1-7:latest"
 # Long enough that the calls right after an operation starts see it in flight, even on a slow runner.
 OBSERVABLE_DELAY = 0.5
@@ -910,22 +910,22 @@ def test_invalid_enum_values_are_refused(vx_emulator: VertexEmulator, vx: _Verte
 @pytest.mark.parametrize(
     ("table", "client_enum"),
     [
-        (emulator_models.ACCELERATOR_TYPE, v1.AcceleratorType),
-        (emulator_models.DEPLOYMENT_RESOURCES_TYPE, v1.Model.DeploymentResourcesType),
-        (emulator_models.RESERVATION_AFFINITY_TYPE, v1.ReservationAffinity.Type),
-        (emulator_jobs.JOB_STATE, v1.JobState),
-        (emulator_jobs.MONITORING_SCHEDULE_STATE, v1.ModelDeploymentMonitoringJob.MonitoringScheduleState),
+        (models.ACCELERATOR_TYPE, v1.AcceleratorType),
+        (models.DEPLOYMENT_RESOURCES_TYPE, v1.Model.DeploymentResourcesType),
+        (models.RESERVATION_AFFINITY_TYPE, v1.ReservationAffinity.Type),
+        (jobs.JOB_STATE, v1.JobState),
+        (jobs.MONITORING_SCHEDULE_STATE, v1.ModelDeploymentMonitoringJob.MonitoringScheduleState),
         (
-            emulator_jobs.PREDICTION_FORMAT,
+            jobs.PREDICTION_FORMAT,
             v1.ModelMonitoringObjectiveConfig.ExplanationConfig.ExplanationBaseline.PredictionFormat,
         ),
-        (emulator_jobs.SCHEDULE_STATE, v1.Schedule.State),
-        (emulator_jobs.PIPELINE_STATE, v1.PipelineState),
-        (emulator_jobs.PIPELINE_FAILURE_POLICY, v1.PipelineFailurePolicy),
-        (emulator_core.DEPLOYMENT_STAGE, v1.DeploymentStage),
+        (jobs.SCHEDULE_STATE, v1.Schedule.State),
+        (jobs.PIPELINE_STATE, v1.PipelineState),
+        (jobs.PIPELINE_FAILURE_POLICY, v1.PipelineFailurePolicy),
+        (core.DEPLOYMENT_STAGE, v1.DeploymentStage),
     ],
 )
-def test_enum_tables_match_the_client(table: emulator_core.Enum, client_enum: Any) -> None:
+def test_enum_tables_match_the_client(table: core.Enum, client_enum: Any) -> None:
     assert dict(table.values) == {member.name: member.value for member in client_enum}
     assert table.proto_name == client_enum._meta.full_name
 
@@ -1072,7 +1072,7 @@ def test_importing_the_module_imports_no_google_library() -> None:
     # Namespace packages (`google`, `google.cloud`) are set up at start-up by a .pth file: only
     # what the import adds counts.
     code = (
-        "import sys; before = set(sys.modules); import mlops_vertex.emulator; "
+        "import sys; before = set(sys.modules); import mlops_vertex_sandbox.server; "
         "print(sorted(m for m in set(sys.modules) - before if m.startswith(('google', 'grpc', 'croniter'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -1121,11 +1121,11 @@ _DOC = {
     ],
 )
 def test_filters(text: str, expected: bool) -> None:
-    assert emulator_core.parse_filter(text)(_DOC) is expected
+    assert core.parse_filter(text)(_DOC) is expected
 
 
 @pytest.mark.parametrize("text", ["labels.team=", "(state=ACTIVE", "state=ACTIVE)", "fraud", "state=="])
 def test_malformed_filters_are_refused(text: str) -> None:
-    with pytest.raises(emulator_core.ApiError) as refused:
-        emulator_core.parse_filter(text)
+    with pytest.raises(core.ApiError) as refused:
+        core.parse_filter(text)
     assert refused.value.status == "INVALID_ARGUMENT"

@@ -14,8 +14,8 @@ import requests
 from google.api_core import exceptions
 from google.api_core.retry import Retry
 from google.cloud import aiplatform_v1 as v1
-from mlops_vertex.emulator import VertexEmulator
-from mlops_vertex.emulator_core import project_number
+from mlops_vertex_sandbox.core import project_number
+from mlops_vertex_sandbox.server import VertexEmulator
 
 PROJECT = "fidelity-project"
 PARENT = f"projects/{PROJECT}/locations/us-central1"

@@ -7,7 +7,6 @@ behind, cleaned up by `finish_interrupted`."""
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,13 +17,14 @@ import pytest
 from google.api_core.retry import Retry
 from google.cloud import aiplatform_v1 as v1
 from mlops_vertex.config import VertexConfig
-from mlops_vertex.emulator import VertexEmulator
 from mlops_vertex.provider import VertexProvider
+from mlops_vertex_sandbox.server import VertexEmulator
 
 from mlops_gitops.errors import ProviderError
 from mlops_gitops.provider import SandboxEndpoints
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import EndpointSpec, ModelSpec, MonitorSpec, ScheduleSpec
+from mlops_gitops.testing import RecordingContext
 from mlops_gitops.testing.harness import StackHarness, actions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,24 +104,6 @@ def harness(tmp_path: Path, sandbox: SandboxEndpoints) -> StackHarness:
     return StackHarness(tmp_path / "stack.yaml", sandbox)
 
 
-class Ctx:
-    """The engine's side of an apply, as the provider sees it."""
-
-    def __init__(self, address: str, *, destroying: bool = False) -> None:
-        self.stack = "churn"
-        self.address = address
-        self.cancel = threading.Event()
-        self.destroying = destroying
-        self.checkpoints: list[dict[str, Any]] = []
-        self.messages: list[str] = []
-
-    def checkpoint(self, attributes: Mapping[str, Any]) -> None:
-        self.checkpoints.append(dict(attributes))
-
-    def progress(self, message: str) -> None:
-        self.messages.append(message)
-
-
 def model(artifact: str = "gs://acme-ml/churn/v1/") -> Resource:
     return Resource(
         "model", "churn-xgb", ModelSpec(artifact=artifact, image={"framework": "xgboost", "version": "1.7"})
@@ -187,7 +169,7 @@ def serving(cloud: SimpleNamespace, endpoint_id: str) -> v1.Endpoint:
 def test_reads_are_retried_through_503s_and_dropped_connections(
     provider: VertexProvider, vx_emulator: VertexEmulator
 ) -> None:
-    created = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    created = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     vx_emulator.update_settings(
         {
             "transient": [
@@ -207,6 +189,20 @@ def test_reads_are_retried_through_503s_and_dropped_connections(
     assert raised.value.retryable and time.monotonic() - started < 5
 
 
+def test_a_read_that_keeps_failing_is_sent_as_often_as_the_policy_says(
+    provider: VertexProvider, vx_emulator: VertexEmulator
+) -> None:
+    # Every call says `retry=None`, so the core policy's attempts alone reach the server.
+    created = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
+    vx_emulator.update_settings(
+        {"transient": [{"rate": 1, "method": "GET", "status": "UNAVAILABLE", "times": 50}]}
+    )
+    with pytest.raises(ProviderError, match="ServiceUnavailable") as raised:
+        provider.read("model", created)
+    assert raised.value.retryable
+    assert vx_emulator.settings["transient"][0]["times"] == 50 - provider.api.retry.attempts
+
+
 def test_polls_of_an_operation_are_retried(provider: VertexProvider, vx_emulator: VertexEmulator) -> None:
     vx_emulator.update_settings(
         {
@@ -215,7 +211,7 @@ def test_polls_of_an_operation_are_retried(provider: VertexProvider, vx_emulator
             ]
         }
     )
-    created = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    created = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     assert created["version_id"] == "1" and vx_emulator.settings["transient"] == []
 
 
@@ -231,12 +227,15 @@ def test_a_lost_upload_reply_makes_one_model_and_one_version(
 ) -> None:
     lost_upload = {"rate": 1, "method": "POST", "path": "models:upload$", "lost_reply": True, "times": 1}
     vx_emulator.update_settings({"transient": [lost_upload]})
-    first = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    first = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     assert versions(cloud, first["id"]) == {"1": ["default"]}
 
     vx_emulator.update_settings({"transient": [{**lost_upload, "disconnect": True}]})
     second = provider.update(
-        "model", first, desired(provider, model("gs://acme-ml/churn/v2/"), {}, first), Ctx("model.churn-xgb")
+        "model",
+        first,
+        desired(provider, model("gs://acme-ml/churn/v2/"), {}, first),
+        RecordingContext("model.churn-xgb"),
     )
     assert second["version_id"] == "2" and second["version_count"] == 2
     assert versions(cloud, first["id"]) == {"1": [], "2": ["default"]}, (
@@ -247,7 +246,7 @@ def test_a_lost_upload_reply_makes_one_model_and_one_version(
 def test_a_lost_deploy_reply_deploys_once(
     provider: VertexProvider, vx_emulator: VertexEmulator, cloud: SimpleNamespace
 ) -> None:
-    first = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    first = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     vx_emulator.update_settings(
         {
             "transient": [
@@ -257,7 +256,9 @@ def test_a_lost_deploy_reply_deploys_once(
         }
     )
     served = provider.create(
-        "endpoint", desired(provider, endpoint(), {"model.churn-xgb": first}), Ctx("endpoint.churn-api")
+        "endpoint",
+        desired(provider, endpoint(), {"model.churn-xgb": first}),
+        RecordingContext("endpoint.churn-api"),
     )
     live = serving(cloud, served["id"])
     assert [dm.id for dm in live.deployed_models] == [served["variants"][0]["deployed_model_id"]]
@@ -268,9 +269,11 @@ def test_a_lost_deploy_reply_deploys_once(
 def test_lost_replies_of_calls_vertex_names_itself_are_recognised(
     provider: VertexProvider, vx_emulator: VertexEmulator, cloud: SimpleNamespace, tmp_path: Path
 ) -> None:
-    first = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    first = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     served = provider.create(
-        "endpoint", desired(provider, endpoint(), {"model.churn-xgb": first}), Ctx("endpoint.churn-api")
+        "endpoint",
+        desired(provider, endpoint(), {"model.churn-xgb": first}),
+        RecordingContext("endpoint.churn-api"),
     )
     shutil.copy(SPEC, tmp_path / "churn-train.json")
     monitor = Resource(
@@ -302,10 +305,10 @@ def test_lost_replies_of_calls_vertex_names_itself_are_recognised(
     job = provider.create(
         "monitor",
         provider.desired(monitor, None, {"endpoint.churn-api": served}, None),
-        Ctx("monitor.churn-drift"),
+        RecordingContext("monitor.churn-drift"),
     )
     scheduled = provider.create(
-        "schedule", provider.desired(schedule, None, {}, None), Ctx("schedule.churn-retrain")
+        "schedule", provider.desired(schedule, None, {}, None), RecordingContext("schedule.churn-retrain")
     )
     assert vx_emulator.settings["transient"] == []
     assert [
@@ -366,19 +369,24 @@ def test_a_stack_applies_and_destroys_through_503s_and_lost_replies(
 def test_every_deployment_says_the_split_it_means(
     provider: VertexProvider, cloud: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    first = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     sent = deploys_sent(monkeypatch)
     served = provider.create(
-        "endpoint", desired(provider, endpoint(), {"model.churn-xgb": first}), Ctx("endpoint.churn-api")
+        "endpoint",
+        desired(provider, endpoint(), {"model.churn-xgb": first}),
+        RecordingContext("endpoint.churn-api"),
     )
     second = provider.update(
-        "model", first, desired(provider, model("gs://acme-ml/churn/v2/"), {}, first), Ctx("model.churn-xgb")
+        "model",
+        first,
+        desired(provider, model("gs://acme-ml/churn/v2/"), {}, first),
+        RecordingContext("model.churn-xgb"),
     )
     provider.update(
         "endpoint",
         served,
         desired(provider, endpoint(), {"model.churn-xgb": second}, served),
-        Ctx("endpoint.churn-api"),
+        RecordingContext("endpoint.churn-api"),
     )
     old = served["variants"][0]["deployed_model_id"]
     # The first model takes all traffic; the next one none, said explicitly.
@@ -391,14 +399,17 @@ def _half_way(
 ) -> tuple[dict[str, Any], dict[str, Any], str, str]:
     """An endpoint serving v1, and a v2 deployed beside it by an apply that died: (endpoint as
     recorded before that apply, model v2, old deployed model, new deployed model)."""
-    first = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    first = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     served = provider.create(
         "endpoint",
         desired(provider, endpoint(rollout), {"model.churn-xgb": first}),
-        Ctx("endpoint.churn-api"),
+        RecordingContext("endpoint.churn-api"),
     )
     second = provider.update(
-        "model", first, desired(provider, model("gs://acme-ml/churn/v2/"), {}, first), Ctx("model.churn-xgb")
+        "model",
+        first,
+        desired(provider, model("gs://acme-ml/churn/v2/"), {}, first),
+        RecordingContext("model.churn-xgb"),
     )
     old = served["variants"][0]["deployed_model_id"]
     name = f"{PARENT}/endpoints/{served['id']}"
@@ -436,7 +447,7 @@ def test_a_rollout_left_half_way_is_resumed_in_steps(
     sent = deploys_sent(monkeypatch)
     live = provider.read("endpoint", recorded)
     assert live is not None
-    ctx = Ctx("endpoint.churn-api")
+    ctx = RecordingContext("endpoint.churn-api")
     after = provider.update(
         "endpoint", live, desired(provider, endpoint(rollout), {"model.churn-xgb": second}, live), ctx
     )
@@ -466,7 +477,7 @@ def test_the_old_model_left_without_traffic_is_undeployed(
         "endpoint",
         live,
         desired(provider, endpoint(), {"model.churn-xgb": second}, live),
-        Ctx("endpoint.churn-api"),
+        RecordingContext("endpoint.churn-api"),
     )
     assert splits == [] and [v["deployed_model_id"] for v in after["variants"]] == [new]
 
@@ -474,12 +485,17 @@ def test_the_old_model_left_without_traffic_is_undeployed(
 def test_a_deployment_still_running_when_the_apply_died_is_not_made_twice(
     provider: VertexProvider, cloud: SimpleNamespace, vx_emulator: VertexEmulator
 ) -> None:
-    first = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    first = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     served = provider.create(
-        "endpoint", desired(provider, endpoint(), {"model.churn-xgb": first}), Ctx("endpoint.churn-api")
+        "endpoint",
+        desired(provider, endpoint(), {"model.churn-xgb": first}),
+        RecordingContext("endpoint.churn-api"),
     )
     second = provider.update(
-        "model", first, desired(provider, model("gs://acme-ml/churn/v2/"), {}, first), Ctx("model.churn-xgb")
+        "model",
+        first,
+        desired(provider, model("gs://acme-ml/churn/v2/"), {}, first),
+        RecordingContext("model.churn-xgb"),
     )
     vx_emulator.update_settings({"operation_delay_seconds": 0.4})
     # The dead apply's deployment, still running when the next apply starts.
@@ -502,7 +518,7 @@ def test_a_deployment_still_running_when_the_apply_died_is_not_made_twice(
         "endpoint",
         live,
         desired(provider, endpoint(), {"model.churn-xgb": second}, live),
-        Ctx("endpoint.churn-api"),
+        RecordingContext("endpoint.churn-api"),
     )
     deployed = serving(cloud, served["id"]).deployed_models
     assert len(deployed) == 1 and deployed[0].id == after["variants"][0]["deployed_model_id"]
@@ -518,7 +534,7 @@ def test_finish_interrupted_undeploys_what_the_dead_rollout_left(
     live = provider.read("endpoint", recorded)
     assert live is not None
     live = {**live, "variants": [v for v in live["variants"] if v["deployed_model_id"] == old]}
-    ctx = Ctx("endpoint.churn-api")
+    ctx = RecordingContext("endpoint.churn-api")
     provider.finish_interrupted("endpoint", recorded, live, ctx)
     now = serving(cloud, recorded["id"])
     assert [dm.id for dm in now.deployed_models] == [old] and dict(now.traffic_split) == {old: 100}
@@ -539,7 +555,10 @@ def test_finish_interrupted_never_undeploys_a_serving_model(
     live = provider.read("endpoint", recorded)
     assert live is not None
     provider.finish_interrupted(
-        "endpoint", recorded, {**live, "variants": live["variants"][:1]}, Ctx("endpoint.churn-api")
+        "endpoint",
+        recorded,
+        {**live, "variants": live["variants"][:1]},
+        RecordingContext("endpoint.churn-api"),
     )
     assert {dm.id for dm in serving(cloud, recorded["id"]).deployed_models} == {old, new}
 
@@ -564,9 +583,9 @@ def _upload_version(cloud: SimpleNamespace, model_id: str, artifact: str, **extr
 def test_a_version_a_dead_apply_uploaded_is_used_not_uploaded_again(
     provider: VertexProvider, cloud: SimpleNamespace
 ) -> None:
-    first = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    first = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     assert _upload_version(cloud, first["id"], "gs://acme-ml/churn/v2/") == "2"
-    ctx = Ctx("model.churn-xgb")
+    ctx = RecordingContext("model.churn-xgb")
     second = provider.update(
         "model", first, desired(provider, model("gs://acme-ml/churn/v2/"), {}, first), ctx
     )
@@ -577,11 +596,11 @@ def test_a_version_a_dead_apply_uploaded_is_used_not_uploaded_again(
 def test_finish_interrupted_deletes_versions_nothing_uses(
     provider: VertexProvider, cloud: SimpleNamespace
 ) -> None:
-    first = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    first = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     # The dead apply uploaded v2, someone uploaded v3 with an alias, and the stack moved on (v4).
     _upload_version(cloud, first["id"], "gs://acme-ml/churn/v2/")
     _upload_version(cloud, first["id"], "gs://acme-ml/churn/other/", version_aliases=["keep-me"])
-    ctx = Ctx("model.churn-xgb")
+    ctx = RecordingContext("model.churn-xgb")
     live = provider.update("model", first, desired(provider, model("gs://acme-ml/churn/v3/"), {}, first), ctx)
     assert live["version_id"] == "4"
     provider.finish_interrupted("model", first, live, ctx)
@@ -656,13 +675,13 @@ def test_finish_interrupted_keeps_history_newer_than_the_recorded_version(
     provider: VertexProvider, cloud: SimpleNamespace
 ) -> None:
     # The stack was rolled back to v1 while v2 and v3 stayed in the registry: history, kept.
-    first = provider.create("model", desired(provider, model(), {}), Ctx("model.churn-xgb"))
+    first = provider.create("model", desired(provider, model(), {}), RecordingContext("model.churn-xgb"))
     _upload_version(cloud, first["id"], "gs://acme-ml/churn/v2/")
     _upload_version(cloud, first["id"], "gs://acme-ml/churn/v3/")
     recorded = provider.read("model", first)
     assert recorded is not None and (recorded["version_id"], recorded["latest_version"]) == ("1", "3")
     _upload_version(cloud, first["id"], "gs://acme-ml/churn/v4/")  # by the killed apply
-    ctx = Ctx("model.churn-xgb")
+    ctx = RecordingContext("model.churn-xgb")
     live = provider.update(
         "model", recorded, desired(provider, model("gs://acme-ml/churn/v5/"), {}, recorded), ctx
     )
