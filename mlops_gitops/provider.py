@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic
 from mlops_gitops.stack.model import Resource
+from mlops_gitops.stack.schema import FrameworkImage
 
 
 class _Unknown:
@@ -42,6 +43,18 @@ class _Unknown:
 
 
 UNKNOWN: Any = _Unknown()
+# The key of `resolved` that holds a framework image's URI (`Provider.framework_image`).
+IMAGE = "image"
+
+
+def known(value: Any) -> Any:
+    """`value` without UNKNOWN entries: what may be recorded in state before apply finishes."""
+    if isinstance(value, Mapping):
+        return {k: known(v) for k, v in value.items() if v is not UNKNOWN}
+    if isinstance(value, list):
+        return [known(v) for v in value if v is not UNKNOWN]
+    return value
+
 
 # Tag keys every provider writes on what it creates, so a console user can tell who owns what.
 TAG_STACK = "mlops-gitops:stack"
@@ -70,6 +83,11 @@ class ResourceType:
     # The kind serves live traffic (an endpoint): destroying or replacing one in place is a
     # risk the plan names, and a destroy-then-create replacement needs --allow-downtime.
     serving: bool = False
+    # The optional parts of the neutral spec (`mlops_gitops.features.FEATURES`) this provider
+    # supports for the kind, each with the values it accepts (None: any). A stack using any other
+    # is refused at validate time; `unsupported` may say why, and what to write instead.
+    supports: Mapping[str, tuple[Any, ...] | None] = field(default_factory=dict)
+    unsupported: Mapping[str, str] = field(default_factory=dict)
 
     def failed(self, attributes: Mapping[str, Any] | None) -> str | None:
         """The cloud's status when `attributes` (as read) describe a failed object, else None."""
@@ -100,19 +118,11 @@ class ApplyContext(Protocol):
 
 @dataclass
 class SandboxEndpoints:
-    """Where the sandbox emulators listen, keyed by provider name (e.g. {"sagemaker": url})."""
+    """Where the sandbox emulators listen, keyed by provider name (e.g. {"sagemaker": url}).
+    The emulators themselves are no part of a provider: see `mlops_gitops.sandbox.emulator`."""
 
     urls: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
-
-
-class Emulator(Protocol):
-    """A provider's local control-plane emulator, run inside the sandbox daemon."""
-
-    def start(self) -> str:  # returns the base URL it listens on (loopback)
-        ...
-
-    def stop(self) -> None: ...
 
 
 class Provider(ABC):
@@ -132,6 +142,35 @@ class Provider(ABC):
         """Provider-specific checks of a resource that need no cloud call."""
         return []
 
+    def framework_image(self, kind: str, image: FrameworkImage) -> str:
+        """The image URI of a framework image (`image: {framework: xgboost, version: "1.7-1"}`)
+        in this cloud: called by the core when the stack is validated, so an image the cloud has
+        not is an error with its position before any plan. The URI reaches `desired` as
+        `resolved["image"]` and is recorded in the plan. Raise `framework_images.ImageError`
+        (see that module for the messages) when there is none."""
+        from mlops_gitops.framework_images import unsupported
+
+        raise unsupported(
+            f"provider {self.name}", "image", image.framework, "it resolves no framework images"
+        )
+
+    # ---- plan time -------------------------------------------------------------------------
+    def resolve(
+        self,
+        resource: Resource,
+        settings: BaseModel | None,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The lookups `desired` needs beyond the stack and state, done once when the plan is
+        made (I/O allowed): e.g. which version `group@latest-approved` names in a registry. The
+        result (JSON values; UNKNOWN where it depends on what this apply creates) is recorded
+        in the plan, shown to the reviewer, and handed to `desired` as `resolved`, so that a
+        saved plan applies exactly what was shown. Raise StackError for a lookup that finds
+        nothing usable. The engine calls `resolve` again at apply time only for a resource
+        whose recorded result holds UNKNOWN."""
+        return {}
+
     # ---- pure --------------------------------------------------------------------------------
     @abstractmethod
     def desired(
@@ -140,10 +179,12 @@ class Provider(ABC):
         settings: BaseModel | None,
         refs: Mapping[str, Mapping[str, Any]],
         prior: Mapping[str, Any] | None,
+        resolved: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The attributes the cloud should hold for `resource`. `refs` maps each dependency's
         address to its planned attributes (values may be UNKNOWN); `prior` is the refreshed
-        state, if any, so stable computed values (ids, generated names) can be carried over."""
+        state, if any, so stable computed values (ids, generated names) can be carried over;
+        `resolved` is what `resolve` found. Pure: no cloud call."""
 
     def notes(self, kind: str, attributes: Mapping[str, Any]) -> list[str]:
         """Lines the plan shows under a resource about to change (e.g. a schedule's next runs).
@@ -222,15 +263,3 @@ class Provider(ABC):
     def to_spec(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """Stack-file YAML (as a dict) that would plan with no changes against `attributes`."""
         raise NotImplementedError(f"provider {self.name} cannot generate config for {kind}")
-
-    @classmethod
-    def sandbox_settings(cls, *, operation_delay: float | None, latency_ms: float | None) -> dict[str, Any]:
-        """Emulator settings for `mlops sandbox up --operation-delay/--latency-ms`, in the names
-        this provider's emulator uses."""
-        settings = {"operation_delay_seconds": operation_delay, "latency_ms": latency_ms}
-        return {k: v for k, v in settings.items() if v is not None}
-
-    @classmethod
-    def emulator(cls, settings: Mapping[str, Any]) -> Emulator | None:
-        """The sandbox emulator for this cloud, or None if the provider has none."""
-        return None

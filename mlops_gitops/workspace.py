@@ -5,16 +5,18 @@ provider does not support, or a bad `<provider>:` block is a StackError with a p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlops_gitops import plugins
+from mlops_gitops import features, plugins
 from mlops_gitops.errors import Diagnostic, MlopsError, NotSupportedError, Position, StackError
-from mlops_gitops.provider import Provider, SandboxEndpoints
+from mlops_gitops.provider import IMAGE, Provider, SandboxEndpoints
 from mlops_gitops.stack.model import Resource, Stack
+from mlops_gitops.stack.schema import FrameworkImage
 
 if TYPE_CHECKING:  # the state layer loads only for commands that touch state
     from mlops_gitops.state.backend import StateBackend
@@ -27,6 +29,21 @@ class Workspace:
     settings: dict[str, BaseModel | None] = field(default_factory=dict)  # address -> `<provider>:` block
     sandbox: SandboxEndpoints | None = None
     warnings: list[Diagnostic] = field(default_factory=list)  # shown with the plan
+    # address -> URI of its framework image, found when the stack was validated
+    images: dict[str, str] = field(default_factory=dict)
+
+    def resolution(
+        self,
+        res: Resource,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """What the provider's plan-time lookups find for `res` now, its framework image's URI
+        included (see `Provider.resolve` and `Provider.framework_image`)."""
+        found = dict(self.provider.resolve(res, self.settings.get(res.address), refs, prior))
+        if res.address in self.images:
+            found[IMAGE] = self.images[res.address]
+        return found
 
 
 def locate(stack: Stack, path: str) -> Position | None:
@@ -45,8 +62,19 @@ def _pydantic_diagnostics(
 
 
 def check_stack(stack: Stack) -> tuple[type[Provider], BaseModel, dict[str, BaseModel | None]]:
-    """Everything `validate` checks beyond the schema: the provider, its config, its kinds and its
-    per-resource settings. Raises StackError with every problem found."""
+    """Everything `validate` checks beyond the schema and the provider's own checks: the
+    provider, its config, its kinds and its per-resource settings. Raises StackError with every
+    problem found."""
+    cls, config, settings, diags = _check(stack)
+    if diags:
+        raise StackError.of(diags)
+    assert config is not None
+    return cls, config, settings
+
+
+def _check(
+    stack: Stack,
+) -> tuple[type[Provider], BaseModel | None, dict[str, BaseModel | None], list[Diagnostic]]:
     name = stack.provider
     try:
         cls = plugins.provider_class(name)
@@ -74,8 +102,8 @@ def check_stack(stack: Stack) -> tuple[type[Provider], BaseModel, dict[str, Base
             )
             continue
         settings[res.address] = _settings(stack, cls, res, section, diags)
-        for other in ("sagemaker", "vertex", "azureml"):
-            if other != name and getattr(res.spec, other, None) is not None:
+        for other in _blocks(res):
+            if other != name:
                 path = f"{section}.{res.name}.{other}"
                 diags.append(
                     Diagnostic(
@@ -84,10 +112,12 @@ def check_stack(stack: Stack) -> tuple[type[Provider], BaseModel, dict[str, Base
                         locate(stack, path),
                     )
                 )
-    if diags:
-        raise StackError.of(diags)
-    assert config is not None
-    return cls, config, settings
+    return cls, config, settings, diags
+
+
+def _blocks(res: Resource) -> dict[str, dict[str, Any]]:
+    blocks = getattr(res.spec, "provider_blocks", None)
+    return blocks if isinstance(blocks, dict) else {}
 
 
 def _section(res: Resource) -> str:
@@ -99,7 +129,7 @@ def _section(res: Resource) -> str:
 def _settings(
     stack: Stack, cls: type[Provider], res: Resource, section: str, diags: list[Diagnostic]
 ) -> BaseModel | None:
-    raw = getattr(res.spec, cls.name, None)
+    raw = _blocks(res).get(cls.name)
     model = cls.settings_models.get(res.kind)
     base = f"{section}.{res.name}.{cls.name}"
     if model is None:
@@ -118,15 +148,30 @@ def _settings(
 def with_sandbox(ws: Workspace, sandbox: SandboxEndpoints) -> Workspace:
     """The same checked workspace, its provider pointed at the sandbox emulators."""
     provider = type(ws.provider)(ws.provider.config, stack=ws.stack.name, sandbox=sandbox)
-    return Workspace(ws.stack, provider, ws.settings, sandbox, ws.warnings)
+    return Workspace(ws.stack, provider, ws.settings, sandbox, ws.warnings, ws.images)
 
 
 def open_workspace(stack: Stack, *, sandbox: SandboxEndpoints | None = None) -> Workspace:
-    cls, config, settings = check_stack(stack)
+    cls, config, settings, diags = _check(stack)
+    if config is None:  # no provider can be made: its own checks cannot run
+        raise StackError.of(diags)
     provider = cls(config, stack=stack.name, sandbox=sandbox)
-    diags: list[Diagnostic] = []
+    images: dict[str, str] = {}
     for res in stack.resources.values():
-        for d in provider.validate(res, settings.get(res.address)):
+        if res.address not in settings:
+            continue  # a kind the provider does not support: refused already
+        # What the provider lacks, beside its own checks: one run shows every problem.
+        diags += features.problems(res, cls.kinds[res.kind], cls.name, _section(res), stack.positions)
+        if settings[res.address] is None and res.kind in cls.settings_models:
+            continue  # its settings block is refused already: the provider cannot check it
+        found = list(provider.validate(res, settings.get(res.address)))
+        image = getattr(res.spec, "image", None)
+        if isinstance(image, FrameworkImage):
+            try:
+                images[res.address] = provider.framework_image(res.kind, image)
+            except StackError as exc:
+                found.append(Diagnostic(str(exc), "image"))
+        for d in found:
             if d.position is None:
                 full = f"{_section(res)}.{res.name}" + (f".{d.path}" if d.path else "")
                 d = Diagnostic(d.message, full, locate(stack, full), d.severity)
@@ -135,19 +180,38 @@ def open_workspace(stack: Stack, *, sandbox: SandboxEndpoints | None = None) -> 
     if errors:
         raise StackError.of(errors)
     warnings = [*stack.warnings, *(d for d in diags if d.severity == "warning")]
-    return Workspace(stack, provider, settings, sandbox, warnings)
+    return Workspace(stack, provider, settings, sandbox, warnings, images)
 
 
 def local_root(stack: Stack) -> Path:
-    """`.mlops/` beside the stack file (or `backend.local.path`): local state and the sandbox."""
-    return Path(stack.base_dir) / (stack.backend.local.path if stack.backend.local else ".mlops")
+    """`.mlops/` beside the stack file (or the stack's `backend.local.path`): the sandbox, and
+    local state (an environment's below it, in `env/<name>/`)."""
+    return Path(stack.base_dir) / stack.local_dir
 
 
 def state_backend(stack: Stack, *, sandbox: bool) -> StateBackend:
-    kind = stack.backend.kind
-    if sandbox or kind == "local":
+    """Where the stack's state lives: its backend, or on the sandbox a local directory. Each
+    environment has its own state (and lock): `.mlops/env/<name>/` when it is local."""
+    backend = stack.backend
+    if sandbox:
         from mlops_gitops.state.local import LocalBackend
 
-        root = local_root(stack)
-        return LocalBackend(root / "sandbox" if sandbox else root)
-    raise NotSupportedError(f"the {kind} state backend is not supported yet; use backend: {{local: {{}}}}")
+        root = local_root(stack) / "sandbox"
+        return LocalBackend(root / "env" / stack.environment if stack.environment else root)
+    if backend.local is not None or backend.kind == "local":
+        from mlops_gitops.state.local import LocalBackend
+
+        return LocalBackend(Path(stack.base_dir) / (backend.local.path if backend.local else stack.local_dir))
+    if backend.s3 is not None:
+        from mlops_gitops.state.s3 import S3StateBackend
+
+        return S3StateBackend(backend.s3)
+    if backend.gcs is not None:
+        from mlops_gitops.state.gcs import GcsStateBackend
+
+        return GcsStateBackend(backend.gcs)
+    if backend.azureblob is not None:
+        from mlops_gitops.state.azureblob import AzureBlobStateBackend
+
+        return AzureBlobStateBackend(backend.azureblob)
+    raise NotSupportedError(f"the {backend.kind} state backend is not supported")

@@ -63,7 +63,9 @@ def load_stack(
     cli_vars: Mapping[str, str] = _NO_VARS,
     var_files: Sequence[str | Path] = (),
     environ: Mapping[str, str] | None = None,
+    environment: str | None = None,
 ) -> Stack:
+    """`environment` chooses one of the stack's `environments:` (required when it declares any)."""
     file = str(path)
     environ = os.environ if environ is None else environ
     try:
@@ -74,6 +76,7 @@ def load_stack(
     if parsed.data is None:
         raise StackError.of(parsed.diagnostics)
     positions = parsed.positions
+    _check_environment(parsed.data, environment, file)
     variables = resolve(
         parsed.data,
         positions,
@@ -81,6 +84,7 @@ def load_stack(
         var_files=var_files,
         environ=environ,
         refused=parsed.refused,
+        environment=environment,
     )
     interpolated = interpolate(parsed.data, positions, variables)
     data, sensitive = interpolated.data, interpolated.sensitive_paths
@@ -116,23 +120,40 @@ def load_stack(
         ],
         file,
     )
+    env = spec.environments.get(environment) if spec is not None and environment else None
+    if spec is not None and env is not None:
+        diagnostics += _environment_problems(spec, environment or "", positions, file)
     if spec is None or any(d.severity == "error" for d in diagnostics):
         raise StackError.of(diagnostics)
+    tags = {**spec.tags, **(env.tags if env else {})}
     for res in resources.values():
         # Stack-wide tags apply to every resource; a resource's own tag of the same key wins.
-        res.spec.tags = {**spec.tags, **res.spec.tags}  # type: ignore[attr-defined]
+        res.spec.tags = {**tags, **res.spec.tags}  # type: ignore[attr-defined]
         res.base_dir = str(base_dir)
+    provider_config = {
+        **spec.provider[spec.provider_name],
+        **(env.provider.get(spec.provider_name, {}) if env else {}),
+    }
     return Stack(
         name=spec.name,
         path=file,
-        digest=_digest(raw, variables.values, resources.values(), base_dir),
+        # The environment is part of what a saved plan was made from: a dev plan is no prod plan.
+        digest=_digest(
+            raw,
+            {**variables.values, **({"\0environment": environment} if environment else {})},
+            resources.values(),
+            base_dir,
+        ),
         provider=spec.provider_name,
-        provider_config=spec.provider[spec.provider_name],
-        backend=spec.backend,
+        provider_config=provider_config,
+        backend=_environment_backend(spec, environment),
+        local_dir=spec.backend.local.path if spec.backend.local else schema.LocalBackend().path,
+        environment=environment,
+        environments=list(spec.environments),
         resources=resources,
         order=order,
         outputs=spec.outputs,
-        tags=spec.tags,
+        tags=tags,
         variables=variables.values,
         sensitive_variables=variables.sensitive,
         base_dir=str(base_dir),
@@ -140,6 +161,65 @@ def load_stack(
         warnings=diagnostics,  # no errors among them by now
         moved=[(m.from_, m.to) for m in spec.moved],
     )
+
+
+def _check_environment(data: Mapping[Any, Any], environment: str | None, file: str) -> None:
+    """An environment is chosen exactly when the stack declares some, and names one of them."""
+    envs = data.get("environments")
+    names = [str(n) for n in envs] if isinstance(envs, dict) else []
+    if environment is None and names:
+        raise StackError(
+            f"{file}: this stack has environments {', '.join(names)}: choose one with --env NAME "
+            "(or MLOPS_ENV)"
+        )
+    if environment is not None and not names:
+        raise StackError(f"{file}: --env {environment}: this stack declares no environments")
+    if environment is not None and environment not in names:
+        raise StackError(
+            f"{file}: --env {environment}: no such environment{did_you_mean(environment, names)}; "
+            f"the stack has {', '.join(names)}"
+        )
+
+
+def _environment_backend(spec: schema.StackSpec, environment: str | None) -> schema.Backend:
+    """Where the state of `environment` lives: its own `backend:`, else the stack's with the
+    environment's name in the path (as Terraform's workspaces), so environments never share one
+    state or one lock."""
+    if environment is None:
+        return spec.backend
+    env = spec.environments[environment]
+    if env.backend is not None:
+        return env.backend
+    b, where = spec.backend, f"env/{environment}"
+    if b.s3 is not None:
+        return schema.Backend(s3=b.s3.model_copy(update={"key": f"{where}/{b.s3.key}"}))
+    if b.gcs is not None:
+        prefix = "/".join(p for p in (b.gcs.prefix.strip("/"), where) if p)
+        return schema.Backend(gcs=b.gcs.model_copy(update={"prefix": prefix}))
+    if b.azureblob is not None:
+        blob = f"{where}/{b.azureblob.blob}"
+        return schema.Backend(azureblob=b.azureblob.model_copy(update={"blob": blob}))
+    local = b.local or schema.LocalBackend()
+    return schema.Backend(local=local.model_copy(update={"path": f"{local.path}/{where}"}))
+
+
+def _environment_problems(
+    spec: schema.StackSpec, environment: str, positions: yamlpos.Positions, file: str
+) -> list[Diagnostic]:
+    env = spec.environments[environment]
+    out = []
+    for name in env.provider:
+        if name != spec.provider_name:
+            path = f"environments.{environment}.provider.{name}"
+            out.append(
+                Diagnostic(
+                    f"this stack uses provider {spec.provider_name}: an environment can only change "
+                    "its settings",
+                    path,
+                    positions.key(path),
+                )
+            )
+    return out
 
 
 class _Prefixes:
@@ -166,7 +246,7 @@ def in_provider_block(path: str) -> bool:
     if head not in SECTIONS:
         return False
     block = re.match(r"[^.\[]+[.]([^.\[]+)", rest)
-    return block is not None and block[1] in schema.ProviderBlocks.model_fields
+    return block is not None and block[1] in schema.provider_block_names()
 
 
 def _truthy(value: str | None) -> bool:
@@ -378,6 +458,9 @@ class _Explainer:
             parent = self.path(located.segments[:-1])
             message = f"missing required field {located.segments[-1]!r}"
             return Diagnostic(message, parent, self.positions.value(parent))
+        if kind == "extra_forbidden" and located.segments[-1] in schema.provider_block_names():
+            # A `<provider>:` block that is not a mapping (see schema.ResourceBase).
+            return Diagnostic("must be a mapping", path, self.positions.value(path))
         on_key = located.on_key or kind == "extra_forbidden"
         where = self.positions.key(path) if on_key else self.positions.value(path)
         return Diagnostic(self.message(located, path), path, where)

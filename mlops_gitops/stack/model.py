@@ -26,6 +26,11 @@ class Resource:
     def address(self) -> str:
         return f"{self.kind}.{self.name}"
 
+    @property
+    def tags(self) -> dict[str, str]:
+        """The resource's tags, the stack's merged in (every kind's spec has them)."""
+        return dict(getattr(self.spec, "tags", {}))
+
     def spec_json(self) -> dict[str, Any]:
         return self.spec.model_dump(mode="json", exclude_none=True)
 
@@ -48,3 +53,6 @@ class Stack:
     positions: Positions = field(default_factory=Positions)  # path -> where it is written
     warnings: list[Diagnostic] = field(default_factory=list)  # e.g. a --var-file value nothing declares
     moved: list[tuple[str, str]] = field(default_factory=list)  # (from, to) addresses, in file order
+    environment: str | None = None  # the environment chosen (`--env`), when the stack has some
+    local_dir: str = ".mlops"  # the stack's local directory (relative): the sandbox lives there
+    environments: list[str] = field(default_factory=list)  # every environment it declares

@@ -1,15 +1,29 @@
 """The stack file schema (apiVersion mlops-gitops/v1), as pydantic v2 models.
 
 Every model forbids unknown keys so a misspelt field is an error with a position, never silently
-ignored. Cloud-specific knobs live in a `<provider>:` block inside a resource and are validated by
-that provider's own model (see `mlops_gitops.provider.Provider.resource_settings`)."""
+ignored. Cloud-specific knobs live in a `<provider>:` block inside a resource, named after an
+installed provider: the schema sets those blocks aside (`ResourceBase.provider_blocks`) and the
+provider that owns one validates it with its own settings model (`Provider.settings_models`), so
+the core names no provider. The vocabulary here is neutral; values only some clouds accept (a
+serverless memory size, an approval status) are checked against what the stack's provider
+declares it supports (`ResourceType.supports`, see `mlops_gitops.features`)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 NAME_RE = r"^[a-z]([a-z0-9-]{0,46}[a-z0-9])?$"
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*://.+")
@@ -29,18 +43,49 @@ class Lifecycle(Strict):
     )
 
 
-class ProviderBlocks(Strict):
-    """Per-resource provider-specific settings, checked by the provider's own schema."""
-
-    sagemaker: dict[str, Any] | None = None
-    vertex: dict[str, Any] | None = None
-    azureml: dict[str, Any] | None = None
+# Validation context key: the names that are provider blocks (the installed providers by default).
+PROVIDER_BLOCKS_CONTEXT = "provider_blocks"
 
 
-class ResourceBase(ProviderBlocks):
+def provider_block_names(info: ValidationInfo | None = None) -> frozenset[str]:
+    """The keys of a resource that are `<provider>:` blocks: those the validation context names,
+    else every installed provider's (entry-point names: nothing is imported)."""
+    context = info.context if info is not None else None
+    if isinstance(context, Mapping) and PROVIDER_BLOCKS_CONTEXT in context:
+        return frozenset(context[PROVIDER_BLOCKS_CONTEXT])
+    from mlops_gitops.plugins import available
+
+    return frozenset(available())
+
+
+class ResourceBase(Strict):
     description: str | None = None
     tags: Tags = Field(default_factory=dict)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    # `<provider>: {...}` blocks, by provider name, as written: validated by that provider.
+    _provider_blocks: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _set_aside_provider_blocks(
+        cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        # A block that is not a mapping stays in `data`, where it fails as a field of its own
+        # (the loader words that error "must be a mapping", at the block's position).
+        blocks: dict[str, Any] = {}
+        if isinstance(data, Mapping):
+            names = provider_block_names(info)
+            blocks = {k: v for k, v in data.items() if k in names and (v is None or isinstance(v, Mapping))}
+            if blocks:
+                data = {k: v for k, v in data.items() if k not in blocks}
+        model = handler(data)
+        if blocks:
+            model._provider_blocks = {k: dict(v) for k, v in blocks.items() if v is not None}
+        return model
+
+    @property
+    def provider_blocks(self) -> dict[str, dict[str, Any]]:
+        return self._provider_blocks
 
 
 # ---------------------------------------------------------------------------- models
@@ -55,14 +100,16 @@ class Registry(Strict):
     """Register the model as a new version of a model registry group (created if absent)."""
 
     group: Name = Field(description="model registry group the version is registered in")
-    approval: Literal["Approved", "PendingManualApproval", "Rejected"] = "PendingManualApproval"
+    approval: str | None = Field(
+        None, description="the version's approval status, in the registry's terms (default: pending)"
+    )
     description: str | None = Field(
         None, description="kept with the version when it is registered (a change applies to the next one)"
     )
 
 
 class ModelSpec(ResourceBase):
-    artifact: str = Field(description="URI of the model artifact (s3://, gs://, azureml://, https://)")
+    artifact: str = Field(description="URI of the model artifact (e.g. s3://, gs://, https://)")
     image: str | FrameworkImage = Field(description="serving image URI, or {framework, version}")
     environment: dict[str, str] = Field(default_factory=dict, description="container environment")
     registry: Registry | None = None
@@ -77,7 +124,7 @@ class ModelSpec(ResourceBase):
 
 # ------------------------------------------------------------------------- endpoints
 class Serverless(Strict):
-    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    memory_mb: int = Field(2048, ge=1, description="memory per instance (the provider lists the sizes)")
     max_concurrency: int = Field(5, ge=1, le=200)
 
 
@@ -321,21 +368,30 @@ class LocalBackend(Strict):
     path: str = ".mlops"
 
 
+# Remote backends. Credentials never go here: each store's SDK finds them in its default chain
+# (environment, profile, workload identity / OIDC in CI). `endpoint_url` points at an
+# S3-compatible store or an emulator.
 class S3Backend(Strict):
-    bucket: str
-    key: str
-    region: str | None = None
+    bucket: str = Field(description="bucket holding the state (versioning recommended)")
+    key: str = Field(description="object key of the state, e.g. fraud/prod/state.json")
+    region: str | None = Field(None, description="bucket region (default: the SDK's)")
+    endpoint_url: str | None = Field(None, description="another S3-compatible endpoint (an emulator)")
 
 
 class GcsBackend(Strict):
-    bucket: str
-    prefix: str = ""
+    bucket: str = Field(description="bucket holding the state (object versioning recommended)")
+    prefix: str = Field("", description="folder of the state objects, e.g. fraud/prod")
+    endpoint_url: str | None = Field(None, description="a storage endpoint instead of Google's (an emulator)")
 
 
 class AzureBlobBackend(Strict):
-    account: str
-    container: str
-    key: str
+    account_url: str | None = Field(
+        None,
+        description="https://<account>.blob.core.windows.net; without it, the connection string in "
+        "AZURE_STORAGE_CONNECTION_STRING",
+    )
+    container: str = Field(description="container holding the state")
+    blob: str = Field(description="blob name of the state, e.g. fraud/prod/state.json")
 
 
 class Backend(Strict):
@@ -380,12 +436,27 @@ class MovedBlock(Strict):
         return self
 
 
+class EnvironmentSpec(Strict):
+    """One environment of the stack (dev, staging, prod): its own state, and what differs there.
+    A resource differs between environments only through these: variable values, the provider's
+    settings (another account, region or project), tags, and where state lives."""
+
+    description: str | None = None
+    variables: dict[str, Any] = Field(default_factory=dict, description="variable values here")
+    provider: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="settings merged over the stack's provider settings: {<provider>: {...}}",
+    )
+    backend: Backend | None = Field(None, description="where this environment's state lives")
+    tags: Tags = Field(default_factory=dict, description="tags added to every resource here")
+
+
 class StackSpec(Strict):
     api_version: Literal["mlops-gitops/v1"] = Field(alias="apiVersion")
     name: Name
     description: str | None = None
     provider: dict[str, dict[str, Any]] = Field(
-        description="exactly one provider and its settings, e.g. {sagemaker: {region: us-east-1}}"
+        description="exactly one provider and its settings: {<provider>: {...}} (see `mlops providers`)"
     )
     backend: Backend = Field(default_factory=lambda: Backend(local=LocalBackend()))
     variables: dict[str, VariableSpec] = Field(default_factory=dict)
@@ -396,12 +467,20 @@ class StackSpec(Strict):
     schedules: dict[Name, ScheduleSpec] = Field(default_factory=dict)
     outputs: dict[str, OutputSpec] = Field(default_factory=dict)
     moved: list[MovedBlock] = Field(default_factory=list, description="resources renamed in this file")
+    environments: dict[Name, EnvironmentSpec] = Field(
+        default_factory=dict, description="the environments this stack is applied to (choose with --env)"
+    )
 
     @field_validator("provider")
     @classmethod
     def _one_provider(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if len(v) != 1:
-            raise ValueError("name exactly one provider, e.g. provider: {sagemaker: {region: us-east-1}}")
+            from mlops_gitops.plugins import available
+
+            installed = ", ".join(sorted(available())) or "none"
+            raise ValueError(
+                f"name exactly one provider, as provider: {{<name>: {{...}}}} (installed: {installed})"
+            )
         return v
 
     @property

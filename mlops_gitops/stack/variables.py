@@ -1,6 +1,7 @@
 """Stack variables: where their values come from, and `${var.NAME}` interpolation.
 
-Sources, lowest precedence first (as in Terraform): the declared `default`, the environment
+Sources, lowest precedence first (as in Terraform): the declared `default`, the chosen
+environment's `environments.<env>.variables` in the stack file, the process environment
 (`MLOPS_VAR_<name>`), `--var-file` files in the order given, then `--var name=value`. A string that
 is exactly `${var.x}` takes the variable's typed value; inside longer text the value is
 stringified. `$${` writes a literal `${`.
@@ -66,22 +67,34 @@ def resolve(
     var_files: Sequence[str | Path],
     environ: Mapping[str, str],
     refused: Collection[str] = (),
+    environment: str | None = None,
 ) -> Variables:
     """The value of every declared variable, from all its sources (`default: null` is no default).
     `refused` are paths of the stack whose values could not be parsed (already reported): a
-    declaration among them is treated as malformed."""
+    declaration among them is treated as malformed. `environment` names the entry of
+    `environments:` whose `variables` apply."""
     out = Variables()
     decls = _declarations(doc, out, refused)
     offered: dict[str, list[_Candidate]] = {name: [] for name in decls}
+    env_values = _environment_values(doc, environment)
     for name, spec in decls.items():
         if spec.default is not None:
             path = f"variables.{name}.default"
             offered[name].append(_Candidate(spec.default, "", path, positions.value(path)))
+        if name in env_values:
+            path = f"environments.{environment}.variables.{name}"
+            given = _REFUSED if path in refused else env_values[name]
+            offered[name].append(_Candidate(given, "", path, positions.value(path)))
         if ENV_PREFIX + name in environ:
             offered[name].append(
                 _from_declaration(environ[ENV_PREFIX + name], ENV_PREFIX + name, name, positions)
             )
     declared = set(offered) | out.unresolved  # malformed declarations still declare a name
+    for name in env_values:
+        if name not in declared:
+            path = f"environments.{environment}.variables.{name}"
+            message = f"no variable named {shown(name)} is declared{did_you_mean(str(name), declared)}"
+            out.diagnostics.append(Diagnostic(message, path, positions.key(path)))
     for file in var_files:
         _offer_var_file(str(file), offered, declared, out)
     for name, text in cli_vars.items():
@@ -118,6 +131,16 @@ def _declarations(
 
 # Stands for a var file's value that could not be parsed (already reported).
 _REFUSED = object()
+
+
+def _environment_values(doc: Mapping[str, Any], environment: str | None) -> dict[str, Any]:
+    """The `variables` of `environments.<environment>`, as written (checked by the schema)."""
+    if environment is None:
+        return {}
+    envs = doc.get("environments")
+    env = envs.get(environment) if isinstance(envs, dict) else None
+    values = env.get("variables") if isinstance(env, dict) else None
+    return {str(k): v for k, v in values.items()} if isinstance(values, dict) else {}
 
 
 def _from_declaration(value: str, source: str, name: str, positions: yamlpos.Positions) -> _Candidate:
@@ -242,8 +265,9 @@ def interpolate(doc: Mapping[Any, Any], positions: yamlpos.Positions, variables:
     """A copy of `doc` with variable references replaced, except in `variables:` itself (its
     defaults are values, not templates)."""
     walker = _Interpolator(positions, variables)
+    # `environments:` holds values and settings per environment, not templates, like `variables:`.
     data = {
-        key: value if key == "variables" else walker.walk(value, (key,), key == "outputs")
+        key: value if key in ("variables", "environments") else walker.walk(value, (key,), key == "outputs")
         for key, value in doc.items()
     }
     return Interpolated(

@@ -29,16 +29,18 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, NamedTuple, cast
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
-from mlops_gitops.provider import OWNERSHIP_TAG_PATHS, TAG_ADDRESS, UNKNOWN, ApplyContext, ResourceType
-from mlops_gitops.stack.model import Resource
+from mlops_gitops.features import ANY
+from mlops_gitops.handlers import Request
+from mlops_gitops.ownership import TAGS
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType, known
 from mlops_gitops.stack.schema import EndpointSpec
 from mlops_sagemaker import endpoint_scaling, registry, rollout, translate
-from mlops_sagemaker.client import NotFoundError, OutcomeUnknownError, call, collect
+from mlops_sagemaker.client import NotFoundError, call, collect
 from mlops_sagemaker.config import EndpointSettings
 from mlops_sagemaker.endpoint_scaling import VariantScaling
 from mlops_sagemaker.kind import KindHandler, already_exists
@@ -57,12 +59,20 @@ ENDPOINT = ResourceType(
         "variants[*].allow_unapproved",
         "status",
         "pending_config",
-        *OWNERSHIP_TAG_PATHS,
+        *TAGS.not_drift,
     ),
     create_before_destroy=False,
     status_path="status",
     failed_statuses=("Failed",),
     serving=True,
+    supports={
+        "variants[*].serverless": ANY,
+        "variants[*].serverless.memory_mb": (1024, 2048, 3072, 4096, 5120, 6144),
+        "variants[*].model_package": ANY,
+        "data_capture": ANY,
+        "rollout.strategy": ("all_at_once", "canary", "linear"),
+        "rollout.rollback_on": ANY,
+    },
 )
 _IN_FLIGHT = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 _MAX_VARIANTS = 10  # SageMaker's limit of production variants per endpoint config
@@ -99,7 +109,7 @@ def _pending_models(attrs: Mapping[str, Any]) -> list[str]:
     return [str(m) for m in pending.get("models") or []] if isinstance(pending, Mapping) else []
 
 
-class EndpointHandler(KindHandler):
+class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
     rtype: ClassVar[ResourceType] = ENDPOINT
     settings_model: ClassVar[type[BaseModel] | None] = EndpointSettings
 
@@ -109,8 +119,9 @@ class EndpointHandler(KindHandler):
         return self.cfg.role_arn or ""
 
     # ---- offline ------------------------------------------------------------------------------
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        spec = cast(EndpointSpec, resource.spec)
+    def validate(self, req: Request[EndpointSpec, EndpointSettings]) -> list[Diagnostic]:
+        resource = req.resource
+        spec = req.spec
         diags = self.tag_problems(resource)
         if len(resource.name) > _MAX_ENDPOINT_NAME:
             diags.append(
@@ -166,23 +177,44 @@ class EndpointHandler(KindHandler):
             lines.append(f"a new endpoint configuration rolls out {rollout.describe(attributes['rollout'])}")
         return lines
 
-    # ---- pure (the registry lookups of `model_package` variants aside) -------------------------
-    def desired(
-        self,
-        resource: Resource,
-        settings: BaseModel | None,
-        refs: Mapping[str, Mapping[str, Any]],
-        prior: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        spec = cast(EndpointSpec, resource.spec)
+    # ---- plan time: which registry version each `model_package` variant names -----------------
+    def resolve(self, req: Request[EndpointSpec, EndpointSettings]) -> dict[str, Any]:
+        """What each `model_package` variant deploys, resolved against the registry as this
+        apply leaves it (the stack's own registrations and approvals included): recorded in the
+        plan, so a saved plan deploys the version its reviewer saw. A reference that names no
+        version, or a version that may not be deployed, stops the plan here."""
+        resource, spec = req.resource, req.spec
+        out: dict[str, dict[str, Any]] = {}
+        listed: dict[str, list[registry.PackageVersion]] = {}
+        for i, v in enumerate(spec.variants):
+            if v.model_package is None:
+                continue
+            ref = PackageRef.parse(v.model_package)
+            if ref.group not in listed:
+                listed[ref.group] = self.registry.versions(ref.group)
+            path = f"endpoints.{resource.name}.variants[{i}].model_package"
+            try:
+                planned = registry.planned_versions(ref.group, req.refs)
+                found = registry.resolve(ref, listed[ref.group], planned)
+            except ResolveError as exc:
+                raise StackError.of([Diagnostic(str(exc), path, resource.position)]) from exc
+            problem = registry.refusal(ref, found, v.allow_unapproved) if found else None
+            if problem:
+                raise StackError.of([Diagnostic(problem, path, resource.position)])
+            out[v.name] = registry.variant_source(v, resource.name, found, self._role)
+        return {"packages": out} if out else {}
+
+    # ---- pure ---------------------------------------------------------------------------------
+    def desired(self, req: Request[EndpointSpec, EndpointSettings]) -> dict[str, Any]:
+        resource, refs, prior, spec = req.resource, req.refs, req.prior, req.spec
         models = {
             v.model: refs.get(f"model.{v.model}", {}).get("name", UNKNOWN) for v in spec.variants if v.model
         }
         body = translate.endpoint_attributes(
             spec,
-            cast(EndpointSettings | None, settings) or EndpointSettings(),
+            req.settings,
             model_names=models,
-            packages=self._package_variants(resource, spec, refs),
+            packages=dict(req.resolved.get("packages", {})),
             tags=self.tags(resource),
         )
         if spec.rollout is not None:
@@ -197,31 +229,6 @@ class EndpointHandler(KindHandler):
             "status": (prior or {}).get("status", UNKNOWN),
             **body,
         }
-
-    def _package_variants(
-        self, resource: Resource, spec: EndpointSpec, refs: Mapping[str, Mapping[str, Any]]
-    ) -> dict[str, dict[str, Any]]:
-        """What each `model_package` variant deploys, resolved against the registry as this
-        apply leaves it (the stack's own registrations and approvals included). A reference that
-        names no version, or a version that may not be deployed, stops the plan here."""
-        out: dict[str, dict[str, Any]] = {}
-        listed: dict[str, list[registry.PackageVersion]] = {}
-        for i, v in enumerate(spec.variants):
-            if v.model_package is None:
-                continue
-            ref = PackageRef.parse(v.model_package)
-            if ref.group not in listed:
-                listed[ref.group] = self.registry.versions(ref.group)
-            path = f"endpoints.{resource.name}.variants[{i}].model_package"
-            try:
-                found = registry.resolve(ref, listed[ref.group], registry.planned_versions(ref.group, refs))
-            except ResolveError as exc:
-                raise StackError.of([Diagnostic(str(exc), path, resource.position)]) from exc
-            problem = registry.refusal(ref, found, v.allow_unapproved) if found else None
-            if problem:
-                raise StackError.of([Diagnostic(problem, path, resource.position)])
-            out[v.name] = registry.variant_source(v, resource.name, found, self._role)
-        return out
 
     def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         return translate.endpoint_spec(attributes)
@@ -330,9 +337,9 @@ class EndpointHandler(KindHandler):
             raise
         # Recorded before CreateEndpoint, so a failure from here on leaves state naming the config
         # (and the models made for it, in its variants).
-        ctx.checkpoint(translate.known({**desired, "endpoint_config_name": config}))
+        ctx.checkpoint(known({**desired, "endpoint_config_name": config}))
         arn = self._create_endpoint(name, config, desired["tags"], ctx.address)
-        ctx.checkpoint(translate.known({**desired, "arn": arn, "endpoint_config_name": config}))
+        ctx.checkpoint(known({**desired, "arn": arn, "endpoint_config_name": config}))
         self._expect_in_service(self._wait(ctx, name, "Creating"), name, "CreateEndpoint")
         endpoint_scaling.sync(self.aws, name, {}, desired)
         # Configs and package models left by earlier attempts at this endpoint, wherever they
@@ -432,13 +439,11 @@ class EndpointHandler(KindHandler):
 
     def _update_capacity(self, ctx: ApplyContext, name: str, requested: list[dict[str, Any]]) -> None:
         self._send(
-            lambda: call(
-                self.aws.sagemaker,
-                "update_endpoint_weights_and_capacities",
-                EndpointName=name,
-                DesiredWeightsAndCapacities=requested,
-            ),
+            ctx,
+            "update_endpoint_weights_and_capacities",
             lambda: self._capacity_requested(name, requested),
+            EndpointName=name,
+            DesiredWeightsAndCapacities=requested,
         )
         self._expect_in_service(self._wait(ctx, name, "Updating"), name, "UpdateEndpointWeightsAndCapacities")
 
@@ -452,20 +457,18 @@ class EndpointHandler(KindHandler):
                 code="EndpointFailed",
             )
 
-    def _send(self, send: Callable[[], Any], took_effect: Callable[[], bool]) -> None:
+    def _send(self, ctx: ApplyContext, method: str, took_effect: Callable[[], bool], **params: Any) -> None:
         """Send a call that must not simply be repeated (UpdateEndpoint and
         UpdateEndpointWeightsAndCapacities: a second one is refused while the first runs). When its
         reply is lost, what the endpoint shows tells whether it went through; only if it did not
-        is it sent again."""
-        for attempt in range(1, self.aws.retry.attempts + 1):
-            try:
-                send()
-                return
-            except OutcomeUnknownError:
-                if took_effect():
-                    return
-                if attempt == self.aws.retry.attempts:
-                    raise
+        is it sent again (the retry policy's `recover`, within the same attempts as throttling)."""
+        call(
+            self.aws.sagemaker,
+            method,
+            recover=lambda: {} if took_effect() else None,
+            cancel=ctx.cancel,
+            **params,
+        )
 
     def _config_requested(self, name: str, config: str) -> bool:
         """Whether an UpdateEndpoint to `config` went through: the endpoint deploys it, or runs it."""
@@ -546,10 +549,7 @@ class EndpointHandler(KindHandler):
         if deployment:
             request["DeploymentConfig"] = dict(deployment)
         try:
-            self._send(
-                lambda: call(self.aws.sagemaker, "update_endpoint", **request),
-                lambda: self._config_requested(name, config),
-            )
+            self._send(ctx, "update_endpoint", lambda: self._config_requested(name, config), **request)
         except ProviderError:
             self._abandon(abandon, scaling)
             raise
@@ -759,7 +759,7 @@ class EndpointHandler(KindHandler):
                 continue
             if config not in recorded:
                 try:
-                    owner = self.list_tags(item["EndpointConfigArn"]).get(TAG_ADDRESS)
+                    owner = TAGS.owner(self.list_tags(item["EndpointConfigArn"]))
                 except NotFoundError:
                     continue
                 if owner != address:

@@ -7,13 +7,13 @@ no AWS SDK at import time: clients come from `self.aws`, built on first use."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from mlops_gitops import handlers
 from mlops_gitops.errors import Diagnostic, ProviderError
-from mlops_gitops.provider import TAG_ADDRESS
+from mlops_gitops.handlers import S, T
+from mlops_gitops.ownership import TAGS
 from mlops_gitops.stack.model import Resource
-from mlops_gitops.stack.schema import ResourceBase
 from mlops_sagemaker import translate
 from mlops_sagemaker.client import NotFoundError, call, collect
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mlops_sagemaker.registry import Registry
 
 
-class KindHandler(handlers.KindHandler["SageMakerProvider"]):
+class KindHandler(handlers.KindHandler["SageMakerProvider", S, T]):
     @property
     def aws(self) -> Clients:
         return self.provider.aws
@@ -39,19 +39,19 @@ class KindHandler(handlers.KindHandler["SageMakerProvider"]):
 
     def tags(self, resource: Resource) -> dict[str, str]:
         """The resource's tags (stack tags merged in by the loader) plus the ownership tags."""
-        return {**cast(ResourceBase, resource.spec).tags, **self.provider.default_tags(resource.address)}
+        return {**resource.tags, **self.provider.default_tags(resource.address)}
 
     def tag_problems(self, resource: Resource) -> list[Diagnostic]:
         """What SageMaker (and CloudWatch, SNS, EventBridge: the same limits) would refuse in the
         resource's tags, with the ownership tags counted in."""
         managed = self.provider.default_tags(resource.address)
-        user = {k: v for k, v in cast(ResourceBase, resource.spec).tags.items() if k not in managed}
+        user = {k: v for k, v in resource.tags.items() if k not in managed}
         return [Diagnostic(message, path) for path, message in translate.tag_problems(user, len(managed))]
 
     def owner(self, arn: str) -> str | None:
         """The address in an object's ownership tag, None if it has none (or is gone)."""
         try:
-            return self.list_tags(arn).get(TAG_ADDRESS)
+            return TAGS.owner(self.list_tags(arn))
         except NotFoundError:
             return None
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from mlops_gitops.errors import Diagnostic, ProviderError, StackError
-from mlops_gitops.provider import OWNERSHIP_TAG_PATHS, TAG_ADDRESS, UNKNOWN, ApplyContext, ResourceType
-from mlops_gitops.stack.model import Resource
-from mlops_gitops.stack.schema import ModelSpec
+from mlops_gitops.errors import Diagnostic, ProviderError
+from mlops_gitops.features import ANY
+from mlops_gitops.handlers import Request
+from mlops_gitops.ownership import TAGS
+from mlops_gitops.provider import IMAGE, UNKNOWN, ApplyContext, ResourceType
+from mlops_gitops.stack.schema import FrameworkImage, ModelSpec
 from mlops_sagemaker import images, registry, translate
 from mlops_sagemaker.client import NotFoundError, call
 from mlops_sagemaker.config import ModelSettings
@@ -31,21 +33,23 @@ MODEL = ResourceType(
     force_new=("name", *translate.MODEL_FORCE_NEW),
     computed=("arn", "package_arn", "package_version", "package_group_owned"),
     # A version's description is fixed when it is registered; a new one goes with the next.
-    not_drift=("package_description", *OWNERSHIP_TAG_PATHS),
+    not_drift=("package_description", *TAGS.not_drift),
     create_before_destroy=True,
+    supports={"registry": ANY, "registry.approval": ("Approved", "PendingManualApproval", "Rejected")},
 )
 # `<model>-<8 hex>` names the SageMaker Model: of SageMaker's 63 characters, 54 are left.
 _MAX_MODEL_NAME = translate.MAX_NAME - 9
 
 
-class ModelHandler(KindHandler):
+class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
     rtype: ClassVar[ResourceType] = MODEL
     settings_model: ClassVar[type[BaseModel] | None] = ModelSettings
 
     # ---- offline ------------------------------------------------------------------------------
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        spec = cast(ModelSpec, resource.spec)
-        chosen = cast(ModelSettings | None, settings)
+    def validate(self, req: Request[ModelSpec, ModelSettings]) -> list[Diagnostic]:
+        resource = req.resource
+        spec = req.spec
+        chosen = req.settings
         diags = self.tag_problems(resource)
         if len(resource.name) > _MAX_MODEL_NAME:
             diags.append(
@@ -68,25 +72,16 @@ class ModelHandler(KindHandler):
             diags.append(Diagnostic("SageMaker loads model artifacts from S3: use an s3:// URI", "artifact"))
         return diags
 
-    # ---- pure (framework images aside, which resolve from tables shipped with the SDK) ------
-    def desired(
-        self,
-        resource: Resource,
-        settings: BaseModel | None,
-        refs: Mapping[str, Mapping[str, Any]],
-        prior: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        spec = cast(ModelSpec, resource.spec)
-        chosen = cast(ModelSettings | None, settings) or ModelSettings()
-        if isinstance(spec.image, str):
-            image = spec.image
-        else:
-            try:
-                image = images.resolve(spec.image, self.cfg.region)
-            except images.ImageError as exc:
-                raise StackError.of(
-                    [Diagnostic(str(exc), f"models.{resource.name}.image", resource.position)]
-                ) from exc
+    def framework_image(self, image: FrameworkImage) -> str:
+        # From the tables shipped with the SDK (cached on disk): called once, at validate time.
+        return images.resolve(image, self.cfg.region)
+
+    # ---- pure ---------------------------------------------------------------------------------
+    def desired(self, req: Request[ModelSpec, ModelSettings]) -> dict[str, Any]:
+        resource, prior = req.resource, req.prior
+        spec = req.spec
+        chosen = req.settings
+        image = spec.image if isinstance(spec.image, str) else req.resolved[IMAGE]
         body = translate.model_attributes(
             spec,
             chosen,
@@ -177,7 +172,7 @@ class ModelHandler(KindHandler):
             current = self._read(name, None)
             if (
                 current is None
-                or current["tags"].get(TAG_ADDRESS) != ctx.address
+                or not TAGS.owned_by(current["tags"], address=ctx.address)
                 or translate.replacement_basis(current) != translate.replacement_basis(desired)
             ):
                 raise ProviderError(

@@ -26,25 +26,26 @@ import time
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
+from mlops_gitops.framework_images import ImageError
+from mlops_gitops.handlers import Request
+from mlops_gitops.ownership import TAGS
 from mlops_gitops.provider import (
-    OWNERSHIP_TAG_PATHS,
-    TAG_ADDRESS,
     UNKNOWN,
     ApplyContext,
     ResourceType,
+    known,
 )
-from mlops_gitops.stack.model import Resource
+from mlops_gitops.sdk import install_hint
 from mlops_gitops.stack.schema import BaselineJob, MonitorSpec
 from mlops_sagemaker import monitors_translate as mt
 from mlops_sagemaker.client import NotFoundError, call, collect
-from mlops_sagemaker.images import ImageError
 from mlops_sagemaker.kind import KindHandler, already_exists
-from mlops_sagemaker.translate import known, tag_changes, tag_dict, tag_list
+from mlops_sagemaker.translate import tag_changes, tag_dict, tag_list
 
 MONITOR = ResourceType(
     "monitor",
@@ -54,10 +55,14 @@ MONITOR = ResourceType(
     computed=("arn", "alarm_arn", "topic_arn", "baseline_job_name"),
     # Ownership tags are written with every change, but their absence is no reason for one: a
     # schedule made by hand and imported plans with no changes.
-    not_drift=OWNERSHIP_TAG_PATHS,
+    not_drift=TAGS.not_drift,
     # The schedule, alarm and topic names are fixed by the monitor's name: the old ones must go
     # before the new ones can be made.
     create_before_destroy=False,
+    supports={
+        "type": ("data_quality", "model_quality", "bias", "explainability"),
+        "every": ("hourly", "daily", "cron"),
+    },
 )
 _PENDING = "Pending"
 _JOB_ENDED = ("Completed", "Failed", "Stopped")  # a processing job's final statuses
@@ -72,19 +77,20 @@ _TAGGING = {
 _ECR_DOMAINS = (("cn-", "amazonaws.com.cn"), ("us-isof-", "csp.hci.ic.gov"))
 
 
-class MonitorHandler(KindHandler):
+class MonitorHandler(KindHandler[MonitorSpec, mt.MonitorSettings]):
     rtype: ClassVar[ResourceType] = MONITOR
     settings_model: ClassVar[type[BaseModel] | None] = mt.MonitorSettings
 
     # ---- offline ------------------------------------------------------------------------------
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        spec = cast(MonitorSpec, resource.spec)
+    def validate(self, req: Request[MonitorSpec, mt.MonitorSettings]) -> list[Diagnostic]:
+        resource = req.resource
+        spec = req.spec
         if spec.type not in mt.MONITORING_TYPES:
             # The schema has no place yet for what these need (facets, labels, SHAP baselines).
             return [
                 Diagnostic(f"monitor type {spec.type} is not supported by provider sagemaker yet", "type")
             ]
-        s = cast(mt.MonitorSettings | None, settings) or mt.MonitorSettings()
+        s = req.settings
         diags = self.tag_problems(resource)
         diags += [Diagnostic(message, path) for path, message in mt.alert_problems(spec)]
         if len(resource.name) > mt.MAX_NAME - 9:
@@ -154,15 +160,10 @@ class MonitorHandler(KindHandler):
         return diags
 
     # ---- pure ---------------------------------------------------------------------------------
-    def desired(
-        self,
-        resource: Resource,
-        settings: BaseModel | None,
-        refs: Mapping[str, Mapping[str, Any]],
-        prior: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        spec = cast(MonitorSpec, resource.spec)
-        s = cast(mt.MonitorSettings | None, settings) or mt.MonitorSettings()
+    def desired(self, req: Request[MonitorSpec, mt.MonitorSettings]) -> dict[str, Any]:
+        resource, refs, prior = req.resource, req.refs, req.prior
+        spec = req.spec
+        s = req.settings
         endpoint = refs.get(f"endpoint.{spec.endpoint}", {})
         capture = endpoint.get("data_capture")
         if s.output:
@@ -323,7 +324,7 @@ class MonitorHandler(KindHandler):
             config = (found or {}).get("MonitoringScheduleConfig") or {}
             if (
                 found is not None
-                and self._tags("sagemaker", found["MonitoringScheduleArn"]).get(TAG_ADDRESS) == address
+                and TAGS.owner(self._tags("sagemaker", found["MonitoringScheduleArn"])) == address
                 and config.get("MonitoringJobDefinitionName") == attrs["job_definition_name"]
                 and (config.get("ScheduleConfig") or {}).get("ScheduleExpression")
                 == attrs["schedule_expression"]
@@ -418,10 +419,10 @@ class MonitorHandler(KindHandler):
             # adopting it.
             kind, name = attrs["type"], attrs["job_definition_name"]
             current = self._describe_job(kind, name)
-            address = attrs["tags"].get(TAG_ADDRESS)
+            address = TAGS.owner(attrs["tags"])
             if (
                 current is None
-                or self._tags("sagemaker", current["JobDefinitionArn"]).get(TAG_ADDRESS) != address
+                or TAGS.owner(self._tags("sagemaker", current["JobDefinitionArn"])) != address
                 or mt.job_basis({"type": kind, **mt.job_from_describe(kind, current)}) != mt.job_basis(attrs)
             ):
                 raise ProviderError(
@@ -446,7 +447,7 @@ class MonitorHandler(KindHandler):
         for name in sorted((set(listed) | recorded) - {keep or "", ""}):
             if name not in recorded:
                 try:
-                    owner = self._tags("sagemaker", listed[name]).get(TAG_ADDRESS)
+                    owner = TAGS.owner(self._tags("sagemaker", listed[name]))
                 except NotFoundError:
                     continue
                 if owner != address:
@@ -640,7 +641,7 @@ def analyzer_image(region: str) -> str:
         dist = importlib.metadata.distribution("sagemaker-core")
     except importlib.metadata.PackageNotFoundError as exc:
         raise ImageError(
-            "the Model Monitor image is looked up in sagemaker-core (pip install 'mlops-gitops[sagemaker]'); "
+            f"the Model Monitor image is looked up in sagemaker-core ({install_hint('sagemaker')}); "
             "or give sagemaker.image_uri"
         ) from exc
     table = Path(str(dist.locate_file("sagemaker/core/image_uri_config/model-monitor.json")))

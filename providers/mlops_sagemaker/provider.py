@@ -9,13 +9,12 @@ model registry calls. Importing this module imports no AWS SDK: see `client.py`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
 from pydantic import BaseModel
 
 from mlops_gitops.handlers import HandlerProvider, KindHandler
-from mlops_gitops.provider import Emulator, SandboxEndpoints
+from mlops_gitops.provider import SandboxEndpoints
 from mlops_sagemaker.client import Clients
 from mlops_sagemaker.config import SageMakerConfig
 from mlops_sagemaker.endpoints import EndpointHandler
@@ -28,7 +27,7 @@ from mlops_sagemaker.schedules import ScheduleHandler
 class SageMakerProvider(HandlerProvider):
     name: ClassVar[str] = "sagemaker"
     config_model: ClassVar[type[BaseModel]] = SageMakerConfig
-    handlers: ClassVar[tuple[type[KindHandler[Any]], ...]] = (
+    handlers: ClassVar[tuple[type[KindHandler[Any, Any, Any]], ...]] = (
         ModelHandler,
         EndpointHandler,
         MonitorHandler,
@@ -53,15 +52,3 @@ class SageMakerProvider(HandlerProvider):
     def registry(self) -> Registry:
         """Model registry calls: models register versions, endpoints deploy them."""
         return self._registry
-
-    @classmethod
-    def emulator(cls, settings: Mapping[str, Any]) -> Emulator | None:
-        from mlops_sagemaker.emulator import SageMakerEmulator
-
-        return SageMakerEmulator(settings)
-
-    @classmethod
-    def sandbox_settings(cls, *, operation_delay: float | None, latency_ms: float | None) -> dict[str, Any]:
-        # The SageMaker emulator's long operations are endpoint creates and updates.
-        settings = {"endpoint_delay_seconds": operation_delay, "latency_ms": latency_ms}
-        return {k: v for k, v in settings.items() if v is not None}

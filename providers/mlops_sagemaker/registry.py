@@ -31,13 +31,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mlops_gitops.errors import ProviderError
-from mlops_gitops.provider import TAG_ADDRESS, TAG_STACK, UNKNOWN
+from mlops_gitops.ownership import TAGS
+from mlops_gitops.provider import UNKNOWN
 from mlops_gitops.stack.schema import Registry as RegistrySpec
 from mlops_gitops.stack.schema import Variant
 from mlops_sagemaker import translate
 from mlops_sagemaker.client import Clients, NotFoundError, call, collect
 
 APPROVED = "Approved"
+PENDING = "PendingManualApproval"  # a new version's status when the stack gives none
 LATEST_APPROVED = "latest-approved"
 # SageMaker reports a missing package or group as a ValidationException with one of these.
 _ABSENT = re.compile(r"does not exist|not found|could not find", re.IGNORECASE)
@@ -195,7 +197,7 @@ def model_attributes(spec: RegistrySpec, prior: Mapping[str, Any] | None) -> dic
         "package_group_owned": carried.get("package_group_owned", UNKNOWN),
         "package_arn": carried.get("package_arn", UNKNOWN),
         "package_version": carried.get("package_version", UNKNOWN),
-        "approval": spec.approval,
+        "approval": spec.approval or PENDING,
     }
     if spec.description:
         attrs["package_description"] = spec.description
@@ -272,7 +274,7 @@ class Registry:
                 return {}
             raise
         owner = self._tags(group_arn(package_arn))
-        owned = bool(tags.get(TAG_ADDRESS)) and owner.get(TAG_ADDRESS) == tags.get(TAG_ADDRESS)
+        owned = bool(TAGS.owner(tags)) and TAGS.owner(owner) == TAGS.owner(tags)
         return registration_from_describe(desc, owned)
 
     def package_of_model(self, model: str) -> str | None:
@@ -304,12 +306,12 @@ class Registry:
         """The version an earlier, interrupted create of this model registered, if its latest
         version in the group is one: tagged with the model's address and holding its image,
         artifact and environment. Registering again would make a second version of it."""
-        group, address = attrs.get("package_group"), attrs.get("tags", {}).get(TAG_ADDRESS)
+        group, address = attrs.get("package_group"), TAGS.owner(attrs.get("tags", {}))
         if not group or not address:
             return None
         wanted = package_request(attrs)["InferenceSpecification"]["Containers"][0]
         for v in reversed(self.versions(group)):
-            if self._tags(v.arn).get(TAG_ADDRESS) != address:
+            if TAGS.owner(self._tags(v.arn)) != address:
                 continue
             desc = call(self._sm, "describe_model_package", ModelPackageName=v.arn)
             containers = (desc.get("InferenceSpecification") or {}).get("Containers") or [{}]
@@ -329,7 +331,7 @@ class Registry:
                 self._sm,
                 "create_model_package_group",
                 ModelPackageGroupName=group,
-                ModelPackageGroupDescription=f"created by mlops-gitops stack {tags.get(TAG_STACK, '')}",
+                ModelPackageGroupDescription=f"created by mlops-gitops stack {tags.get(TAGS.stack_key, '')}",
                 Tags=translate.tag_list(tags),
             )
         except ProviderError as exc:
@@ -346,14 +348,14 @@ class Registry:
         nothing else is left in it. A replaced model's leftover (deposed) record keeps its
         version: a newer version of its address exists, which goes with the live record."""
         arn, group = attrs.get("package_arn"), attrs.get("package_group")
-        address = attrs.get("tags", {}).get(TAG_ADDRESS)
+        address = TAGS.owner(attrs.get("tags", {}))
         if not arn or not group or not address:
             return
         versions = self.versions(group)
         mine = next((v.version for v in versions if v.arn == arn), 0)
-        if any(self._tags(v.arn).get(TAG_ADDRESS) == address for v in versions if v.version > mine):
+        if any(TAGS.owner(self._tags(v.arn)) == address for v in versions if v.version > mine):
             return
-        ours = [v for v in versions if v.version <= mine and self._tags(v.arn).get(TAG_ADDRESS) == address]
+        ours = [v for v in versions if v.version <= mine and TAGS.owner(self._tags(v.arn)) == address]
         for v in ours:
             self._delete_package(v.arn)
         if attrs.get("package_group_owned") is True and len(ours) == len(versions):
@@ -404,11 +406,11 @@ class Registry:
             return False
         containers = [desc.get("PrimaryContainer") or {}, *(desc.get("Containers") or [])]
         made_from = {c.get("ModelPackageName") for c in containers}
-        owner = self._tags(desc["ModelArn"]).get(TAG_ADDRESS)
+        owner = TAGS.owner(self._tags(desc["ModelArn"]))
         return (
             variant["model_package_arn"] in made_from
             and desc.get("ExecutionRoleArn") == role
-            and owner == tags.get(TAG_ADDRESS)
+            and owner == TAGS.owner(tags)
         )
 
     def delete_models(self, names: Iterable[str]) -> None:
@@ -427,6 +429,6 @@ class Registry:
             name = item["ModelName"]
             if name in keep or not name.startswith(prefix):
                 continue
-            if name not in recorded and self._tags(item["ModelArn"]).get(TAG_ADDRESS) != address:
+            if name not in recorded and TAGS.owner(self._tags(item["ModelArn"])) != address:
                 continue
             self.delete_models([name])

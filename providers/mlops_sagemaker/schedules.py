@@ -33,19 +33,19 @@ import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
+from mlops_gitops.handlers import Request
+from mlops_gitops.ownership import TAGS
 from mlops_gitops.provider import (
-    OWNERSHIP_TAG_PATHS,
-    TAG_ADDRESS,
-    TAG_STACK,
     UNKNOWN,
     ApplyContext,
     ResourceType,
+    known,
 )
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import ScheduleSpec
@@ -55,7 +55,7 @@ from mlops_sagemaker import schedules_translate as st
 from mlops_sagemaker.client import NotFoundError, call, collect
 from mlops_sagemaker.config import _ROLE_ARN
 from mlops_sagemaker.kind import KindHandler, already_exists
-from mlops_sagemaker.translate import known, tag_changes, tag_dict, tag_list, user_tags
+from mlops_sagemaker.translate import tag_changes, tag_dict, tag_list, user_tags
 
 if TYPE_CHECKING:
     from mlops_sagemaker.provider import SageMakerProvider
@@ -66,7 +66,7 @@ SCHEDULE = ResourceType(
     computed=("pipeline_arn", "schedule_arn"),
     # Ownership tags are written with every change, but their absence is no reason for one: a
     # schedule made by hand and imported plans with no changes.
-    not_drift=OWNERSHIP_TAG_PATHS,
+    not_drift=TAGS.not_drift,
     # The pipeline, schedule and rule have fixed names: a replacement must delete first.
     create_before_destroy=False,
 )
@@ -110,9 +110,9 @@ class _DefinitionError(Exception):
     """The pipeline definition file cannot be used (unreadable, not JSON, not an object)."""
 
 
-def _load_definition(resource: Resource) -> tuple[str, dict[str, Any]]:
+def _load_definition(resource: Resource, spec: ScheduleSpec) -> tuple[str, dict[str, Any]]:
     """The definition file's text and its parsed JSON object."""
-    relative = cast(ScheduleSpec, resource.spec).pipeline.definition or ""
+    relative = spec.pipeline.definition or ""
     try:
         text = (Path(resource.base_dir) / relative).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -126,7 +126,7 @@ def _load_definition(resource: Resource) -> tuple[str, dict[str, Any]]:
     return text, body
 
 
-class ScheduleHandler(KindHandler):
+class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
     rtype: ClassVar[ResourceType] = SCHEDULE
     settings_model: ClassVar[type[BaseModel] | None] = ScheduleSettings
 
@@ -136,9 +136,10 @@ class ScheduleHandler(KindHandler):
         self._definitions: dict[str, str] = {}
 
     # ---- offline ------------------------------------------------------------------------------
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        spec = cast(ScheduleSpec, resource.spec)
-        chosen = cast(ScheduleSettings | None, settings) or ScheduleSettings()
+    def validate(self, req: Request[ScheduleSpec, ScheduleSettings]) -> list[Diagnostic]:
+        resource = req.resource
+        spec = req.spec
+        chosen = req.settings
         diags = self.tag_problems(resource)
         if spec.pipeline.template_uri:
             diags.append(
@@ -171,7 +172,7 @@ class ScheduleHandler(KindHandler):
                 diags.append(Diagnostic(f"cron {spec.cron!r}: {exc}", "cron"))
         if spec.pipeline.definition:
             try:
-                _, body = _load_definition(resource)
+                _, body = _load_definition(resource, spec)
             except _DefinitionError as exc:
                 diags.append(Diagnostic(str(exc), "pipeline.definition"))
             else:
@@ -189,17 +190,12 @@ class ScheduleHandler(KindHandler):
         return lines
 
     # ---- pure (the definition file aside) -------------------------------------------------------
-    def desired(
-        self,
-        resource: Resource,
-        settings: BaseModel | None,
-        refs: Mapping[str, Mapping[str, Any]],
-        prior: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        spec = cast(ScheduleSpec, resource.spec)
-        chosen = cast(ScheduleSettings | None, settings) or ScheduleSettings()
+    def desired(self, req: Request[ScheduleSpec, ScheduleSettings]) -> dict[str, Any]:
+        resource, refs, prior = req.resource, req.refs, req.prior
+        spec = req.spec
+        chosen = req.settings
         try:
-            text, body = _load_definition(resource)
+            text, body = _load_definition(resource, spec)
         except _DefinitionError as exc:
             path = f"schedules.{resource.name}.pipeline.definition"
             raise StackError.of([Diagnostic(str(exc), path, resource.position)]) from exc
@@ -292,12 +288,6 @@ class ScheduleHandler(KindHandler):
         except NotFoundError:
             return None
 
-    def _must_read(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        attrs = self.read(attributes)
-        if attrs is None:
-            raise ProviderError(f"schedule {attributes['name']}: its objects disappeared", code="NotFound")
-        return attrs
-
     # ---- create / update ----------------------------------------------------------------------
     def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         existing = self.read(desired)
@@ -340,7 +330,7 @@ class ScheduleHandler(KindHandler):
             ctx.checkpoint(known(done))
         if self._sync_rule(current, desired, pipeline_arn):
             ctx.checkpoint(known(done))
-        return self._must_read(desired)
+        return self.must_read(desired)
 
     def _sync_pipeline(self, current: Mapping[str, Any], desired: Mapping[str, Any]) -> str:
         sm = self.aws.sagemaker
@@ -624,6 +614,4 @@ def _trigger_fields(
 
 def _owned(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
     tags = existing.get("tags", {})
-    return "pipeline_arn" in existing and all(
-        tags.get(k) == desired["tags"][k] for k in (TAG_STACK, TAG_ADDRESS)
-    )
+    return "pipeline_arn" in existing and all(tags.get(k) == desired["tags"][k] for k in TAGS.keys)

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, ProviderError
-from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
-from mlops_gitops.stack.model import Resource
+from mlops_gitops.features import ANY
+from mlops_gitops.handlers import Request
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType, known
 from mlops_gitops.stack.schema import EndpointSpec
 from mlops_vertex import labels, machines, traffic, translate
 from mlops_vertex.client import AlreadyExistsError, NotFoundError, to_dict
@@ -46,38 +47,32 @@ ENDPOINT = ResourceType(
     create_before_destroy=True,
     id_field="id",
     serving=True,
+    supports={"data_capture": ANY, "rollout.strategy": ("all_at_once", "canary", "linear")},
+    unsupported={
+        "variants[*].serverless": "Vertex AI has no serverless deployments: give instance_type (a "
+        "machine type such as n1-standard-4) and instance_count or autoscaling",
+        "variants[*].model_package": "Vertex AI deploys versions of the models in this stack: name one "
+        "with model (its versions follow the model's artifact, image and environment)",
+        "rollout.rollback_on": "Vertex AI has no alarms to watch during a rollout: remove rollback_on. "
+        "Each step is verified by reading the endpoint back, and a failed step restores the previous "
+        "traffic split",
+    },
 )
 
 
-class EndpointHandler(KindHandler):
+class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
     rtype: ClassVar[ResourceType] = ENDPOINT
     settings_model: ClassVar[type[BaseModel] | None] = EndpointSettings
     noun: ClassVar[str] = "Vertex AI endpoint"
 
     # ---- offline ------------------------------------------------------------------------------
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        spec = cast(EndpointSpec, resource.spec)
-        chosen = cast(EndpointSettings | None, settings) or EndpointSettings()
-        diags = super().validate(resource, settings)
+    def validate(self, req: Request[EndpointSpec, EndpointSettings]) -> list[Diagnostic]:
+        spec = req.spec
+        chosen = req.settings
+        diags = super().validate(req)
         names = [v.name for v in spec.variants]
         for i, v in enumerate(spec.variants):
             where = f"variants[{i}]"
-            if v.serverless is not None:
-                diags.append(
-                    Diagnostic(
-                        "Vertex AI has no serverless deployments: give instance_type (a machine "
-                        "type such as n1-standard-4) and instance_count or autoscaling",
-                        f"{where}.serverless",
-                    )
-                )
-            if v.model_package is not None:
-                diags.append(
-                    Diagnostic(
-                        "Vertex AI deploys versions of the models in this stack: name one with model "
-                        "(its versions follow the model's artifact, image and environment)",
-                        f"{where}.model_package",
-                    )
-                )
             if v.instance_type:
                 diags += self._machine_problems(v.name, v.instance_type, chosen, where)
         scalings = [("autoscaling", spec.autoscaling)] + [
@@ -102,15 +97,6 @@ class EndpointHandler(KindHandler):
                         f"vertex.accelerators.{variant}",
                     )
                 )
-        if spec.rollout is not None and spec.rollout.rollback_on:
-            diags.append(
-                Diagnostic(
-                    "Vertex AI has no alarms to watch during a rollout: remove rollback_on. Each step "
-                    "is verified by reading the endpoint back, and a failed step restores the "
-                    "previous traffic split",
-                    "rollout.rollback_on",
-                )
-            )
         capture = spec.data_capture
         if capture is not None:
             if not capture.destination.startswith("bq://"):
@@ -151,15 +137,10 @@ class EndpointHandler(KindHandler):
         return [Diagnostic(problem, f"vertex.accelerators.{variant}")]
 
     # ---- pure ---------------------------------------------------------------------------------
-    def desired(
-        self,
-        resource: Resource,
-        settings: BaseModel | None,
-        refs: Mapping[str, Mapping[str, Any]],
-        prior: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        spec = cast(EndpointSpec, resource.spec)
-        chosen = cast(EndpointSettings | None, settings) or EndpointSettings()
+    def desired(self, req: Request[EndpointSpec, EndpointSettings]) -> dict[str, Any]:
+        resource, refs, prior = req.resource, req.refs, req.prior
+        spec = req.spec
+        chosen = req.settings
         shares = traffic.percentages({v.name: v.weight for v in spec.variants})
         was = {v["name"]: v for v in (prior or {}).get("variants", [])}
         variants = []
@@ -263,7 +244,7 @@ class EndpointHandler(KindHandler):
                     ) from None
             else:
                 # Recorded before waiting, without variants: it serves nothing yet.
-                ctx.checkpoint(translate.known({**desired, "variants": []}))
+                ctx.checkpoint(known({**desired, "variants": []}))
                 self.api.wait(operation, ctx, f"creating endpoint {endpoint_id}")
         # Ours only if labelled so: left by a create that died before recording it, or whose
         # answer was lost.

@@ -6,15 +6,12 @@ Google library at import time: clients come from `self.api`, built on first use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, ClassVar
 
 from mlops_gitops import handlers
 from mlops_gitops.errors import Diagnostic, ProviderError
+from mlops_gitops.handlers import Request, S, T
 from mlops_gitops.stack.model import Resource
-from mlops_gitops.stack.schema import ResourceBase
 from mlops_vertex import labels
 
 if TYPE_CHECKING:
@@ -38,7 +35,7 @@ def display_name_problems(name: str, path: str) -> list[Diagnostic]:
     ]
 
 
-class KindHandler(handlers.KindHandler["VertexProvider"]):
+class KindHandler(handlers.KindHandler["VertexProvider", S, T]):
     noun: ClassVar[str]  # what Vertex calls the object, for messages
 
     @property
@@ -51,27 +48,22 @@ class KindHandler(handlers.KindHandler["VertexProvider"]):
 
     def labels(self, resource: Resource) -> dict[str, str]:
         """The resource's tags (stack tags merged in by the loader) as labels, plus ownership."""
-        tags = cast(ResourceBase, resource.spec).tags
+        tags = resource.tags
         return labels.from_tags(tags, stack=self.stack, address=resource.address)
 
     def name(self, collection: str, object_id: str) -> str:
         return f"{self.api.parent}/{collection}/{object_id}"
 
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
+    def validate(self, req: Request[S, T]) -> list[Diagnostic]:
         """What every kind shares: its labels, and its display name (the resource's name)."""
-        tags = cast(ResourceBase, resource.spec).tags
+        resource = req.resource
+        tags = resource.tags
         diags = [Diagnostic(m, "tags") for m in labels.collisions(tags)]
         diags += [
             Diagnostic(m, path) for m, path in labels.limits(tags, stack=self.stack, address=resource.address)
         ]
         diags += display_name_problems(resource.name, "")
         return diags
-
-    def must_read(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        attrs = self.read(attributes)
-        if attrs is None:
-            raise ProviderError(f"{self.noun} {attributes['id']!r} disappeared", code="NotFound")
-        return attrs
 
     def not_found(self, cloud_id: str) -> ProviderError:
         return ProviderError(f"no {self.noun} {cloud_id!r} in {self.api.parent}", code="NotFound")

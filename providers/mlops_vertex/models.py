@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from mlops_gitops.errors import Diagnostic, ProviderError, StackError
-from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
-from mlops_gitops.stack.model import Resource
-from mlops_gitops.stack.schema import ModelSpec
+from mlops_gitops.errors import Diagnostic, ProviderError
+from mlops_gitops.handlers import Request
+from mlops_gitops.provider import IMAGE, UNKNOWN, ApplyContext, ResourceType, known
+from mlops_gitops.stack.schema import FrameworkImage, ModelSpec
 from mlops_vertex import images, labels, translate
 from mlops_vertex.client import AlreadyExistsError, NotFoundError, to_dict
 from mlops_vertex.config import ModelSettings
@@ -49,37 +49,27 @@ MODEL = ResourceType(
     not_drift=("version_count", "latest_version"),
     create_before_destroy=True,
     id_field="id",
+    unsupported={
+        "registry": "Vertex AI keeps versions inside the model: every change of artifact, image or "
+        "environment uploads a new version of it. Remove registry (name versions with vertex.aliases)",
+    },
 )
 
 
-class ModelHandler(KindHandler):
+class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
     rtype: ClassVar[ResourceType] = MODEL
     settings_model: ClassVar[type[BaseModel] | None] = ModelSettings
     noun: ClassVar[str] = "Vertex AI model"
 
     # ---- offline ------------------------------------------------------------------------------
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        spec = cast(ModelSpec, resource.spec)
-        chosen = cast(ModelSettings | None, settings) or ModelSettings()
-        diags = super().validate(resource, settings)
+    def validate(self, req: Request[ModelSpec, ModelSettings]) -> list[Diagnostic]:
+        spec = req.spec
+        chosen = req.settings
+        diags = super().validate(req)
         if not spec.artifact.startswith("gs://"):
             diags.append(
                 Diagnostic("Vertex AI loads model artifacts from Cloud Storage: use a gs:// URI", "artifact")
             )
-        if spec.registry is not None:
-            diags.append(
-                Diagnostic(
-                    "Vertex AI keeps versions inside the model: every change of artifact, image or "
-                    "environment uploads a new version of it. Remove registry (name versions with "
-                    "vertex.aliases)",
-                    "registry",
-                )
-            )
-        if not isinstance(spec.image, str):
-            try:
-                images.resolve(spec.image, self.cfg.location)
-            except images.ImageError as exc:
-                diags.append(Diagnostic(str(exc), "image"))
         if translate.DEFAULT_ALIAS in chosen.aliases:
             diags.append(
                 Diagnostic(
@@ -89,25 +79,15 @@ class ModelHandler(KindHandler):
             )
         return diags
 
+    def framework_image(self, image: FrameworkImage) -> str:
+        return images.resolve(image, self.cfg.location)
+
     # ---- pure ---------------------------------------------------------------------------------
-    def desired(
-        self,
-        resource: Resource,
-        settings: BaseModel | None,
-        refs: Mapping[str, Mapping[str, Any]],
-        prior: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        spec = cast(ModelSpec, resource.spec)
-        chosen = cast(ModelSettings | None, settings) or ModelSettings()
-        if isinstance(spec.image, str):
-            image = spec.image
-        else:
-            try:
-                image = images.resolve(spec.image, self.cfg.location)
-            except images.ImageError as exc:
-                raise StackError.of(
-                    [Diagnostic(str(exc), f"models.{resource.name}.image", resource.position)]
-                ) from exc
+    def desired(self, req: Request[ModelSpec, ModelSettings]) -> dict[str, Any]:
+        resource, prior = req.resource, req.prior
+        spec = req.spec
+        chosen = req.settings
+        image = spec.image if isinstance(spec.image, str) else req.resolved[IMAGE]
         attrs: dict[str, Any] = {
             "id": UNKNOWN,
             "display_name": resource.name,
@@ -230,7 +210,7 @@ class ModelHandler(KindHandler):
                     ) from None
             else:
                 # Recorded before waiting: if the upload fails half way, state names the model.
-                ctx.checkpoint(translate.known(desired))
+                ctx.checkpoint(known(desired))
                 uploaded = self.api.wait(operation, ctx, f"uploading model {model_id}")
                 return self._settle(desired, str(uploaded.model_version_id))
         # Ours only if labelled so: left by a create that died before recording it, one whose

@@ -31,50 +31,43 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, ProviderError
-from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
-from mlops_gitops.stack.model import Resource
+from mlops_gitops.handlers import Request
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType, known
 from mlops_gitops.stack.schema import Alert, BaselineJob, MonitorSpec
 from mlops_vertex import labels, monitoring
 from mlops_vertex.client import NotFoundError, to_dict
 from mlops_vertex.config import MonitorSettings
 from mlops_vertex.kind import KindHandler
-from mlops_vertex.translate import known
 
 MONITOR = ResourceType(
-    "monitor", force_new=("endpoint",), computed=("id",), create_before_destroy=True, id_field="id"
+    "monitor",
+    force_new=("endpoint",),
+    computed=("id",),
+    create_before_destroy=True,
+    id_field="id",
+    supports={"type": ("data_quality",), "every": tuple(monitoring.INTERVALS)},
+    unsupported={
+        "type": "Vertex AI model monitoring watches input features (data_quality: drift and skew)",
+        "every": "Vertex AI runs model monitoring at an interval, not on a cron: use hourly or daily",
+    },
 )
 
 
-class MonitorHandler(KindHandler):
+class MonitorHandler(KindHandler[MonitorSpec, MonitorSettings]):
     rtype: ClassVar[ResourceType] = MONITOR
     settings_model: ClassVar[type[BaseModel] | None] = MonitorSettings
     noun: ClassVar[str] = "Vertex AI model monitoring job"
 
     # ---- offline ------------------------------------------------------------------------------
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        spec = cast(MonitorSpec, resource.spec)
-        chosen = cast(MonitorSettings | None, settings) or MonitorSettings()
-        diags = super().validate(resource, settings)
-        if spec.type != "data_quality":
-            diags.append(
-                Diagnostic(
-                    f"Vertex AI model monitoring watches input features (data_quality: drift and "
-                    f"skew); it has no {spec.type} monitors",
-                    "type",
-                )
-            )
-        if spec.every not in monitoring.INTERVALS:
-            diags.append(
-                Diagnostic(
-                    "Vertex AI runs model monitoring at an interval, not on a cron: use hourly or daily",
-                    "every",
-                )
-            )
+    def validate(self, req: Request[MonitorSpec, MonitorSettings]) -> list[Diagnostic]:
+        spec = req.spec
+        chosen = req.settings
+        diags = super().validate(req)
         if spec.alert is not None:
             diags += _alert_problems(spec.alert)
             for i, address in enumerate(spec.alert.notify):
@@ -135,15 +128,10 @@ class MonitorHandler(KindHandler):
         return diags
 
     # ---- pure ---------------------------------------------------------------------------------
-    def desired(
-        self,
-        resource: Resource,
-        settings: BaseModel | None,
-        refs: Mapping[str, Mapping[str, Any]],
-        prior: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        spec = cast(MonitorSpec, resource.spec)
-        chosen = cast(MonitorSettings | None, settings) or MonitorSettings()
+    def desired(self, req: Request[MonitorSpec, MonitorSettings]) -> dict[str, Any]:
+        resource, refs, prior = req.resource, req.refs, req.prior
+        spec = req.spec
+        chosen = req.settings
         endpoint = refs.get(f"endpoint.{spec.endpoint}", {})
         alert = spec.alert
         threshold = float(

@@ -13,13 +13,12 @@ Every object made carries the labels `mlops-gitops-stack` and `mlops-gitops-addr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
 from pydantic import BaseModel
 
 from mlops_gitops.handlers import HandlerProvider, KindHandler
-from mlops_gitops.provider import Emulator, SandboxEndpoints
+from mlops_gitops.provider import SandboxEndpoints
 from mlops_vertex.client import Clients
 from mlops_vertex.config import VertexConfig
 from mlops_vertex.endpoints import EndpointHandler
@@ -32,7 +31,7 @@ from mlops_vertex.schedules import ScheduleHandler
 class VertexProvider(HandlerProvider):
     name: ClassVar[str] = "vertex"
     config_model: ClassVar[type[BaseModel]] = VertexConfig
-    handlers: ClassVar[tuple[type[KindHandler[Any]], ...]] = (
+    handlers: ClassVar[tuple[type[KindHandler[Any, Any, Any]], ...]] = (
         ModelHandler,
         EndpointHandler,
         MonitorHandler,
@@ -55,9 +54,3 @@ class VertexProvider(HandlerProvider):
     @property
     def cfg(self) -> VertexConfig:
         return self._cfg
-
-    @classmethod
-    def emulator(cls, settings: Mapping[str, Any]) -> Emulator | None:
-        from mlops_vertex.emulator import VertexEmulator
-
-        return VertexEmulator(settings)

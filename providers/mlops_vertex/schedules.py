@@ -26,20 +26,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
 from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, NotSupportedError, ProviderError, StackError
-from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
-from mlops_gitops.stack.model import Resource
+from mlops_gitops.handlers import Request
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType, known
 from mlops_gitops.stack.schema import ScheduleSpec
 from mlops_vertex import labels, pipelines
 from mlops_vertex.client import NotFoundError, to_dict
 from mlops_vertex.config import ScheduleSettings
 from mlops_vertex.kind import KindHandler
-from mlops_vertex.translate import known
 
 if TYPE_CHECKING:
     from mlops_vertex.provider import VertexProvider
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
 SCHEDULE = ResourceType("schedule", computed=("id",), create_before_destroy=True, id_field="id")
 
 
-class ScheduleHandler(KindHandler):
+class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
     rtype: ClassVar[ResourceType] = SCHEDULE
     settings_model: ClassVar[type[BaseModel] | None] = ScheduleSettings
     noun: ClassVar[str] = "Vertex AI schedule"
@@ -57,9 +56,10 @@ class ScheduleHandler(KindHandler):
         self._specs: dict[str, dict[str, Any]] = {}  # sha256 -> parsed spec, filled by desired()
 
     # ---- offline ------------------------------------------------------------------------------
-    def validate(self, resource: Resource, settings: BaseModel | None) -> list[Diagnostic]:
-        spec = cast(ScheduleSpec, resource.spec)
-        diags = super().validate(resource, settings)
+    def validate(self, req: Request[ScheduleSpec, ScheduleSettings]) -> list[Diagnostic]:
+        resource = req.resource
+        spec = req.spec
+        diags = super().validate(req)
         if spec.also_on:
             diags.append(
                 Diagnostic(
@@ -71,7 +71,7 @@ class ScheduleHandler(KindHandler):
             )
         if not spec.cron:  # the cron and time zone themselves are checked when the stack loads
             diags.append(Diagnostic("a Vertex AI schedule needs a cron", "cron"))
-        root = self._pipeline_root(cast(ScheduleSettings | None, settings))
+        root = self._pipeline_root(req.settings)
         if spec.pipeline.definition:
             try:
                 body = pipelines.load_spec(Path(resource.base_dir) / spec.pipeline.definition)
@@ -104,15 +104,10 @@ class ScheduleHandler(KindHandler):
         return [next_runs_note(attributes["cron"], attributes["timezone"])]
 
     # ---- pure (the spec file aside) -----------------------------------------------------------
-    def desired(
-        self,
-        resource: Resource,
-        settings: BaseModel | None,
-        refs: Mapping[str, Mapping[str, Any]],
-        prior: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        spec = cast(ScheduleSpec, resource.spec)
-        chosen = cast(ScheduleSettings | None, settings) or ScheduleSettings()
+    def desired(self, req: Request[ScheduleSpec, ScheduleSettings]) -> dict[str, Any]:
+        resource, prior = req.resource, req.prior
+        spec = req.spec
+        chosen = req.settings
         if spec.pipeline.definition:
             try:
                 body = pipelines.load_spec(Path(resource.base_dir) / spec.pipeline.definition)

@@ -6,20 +6,21 @@ then is what state holds."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mlops_sagemaker.config import SageMakerConfig
-from mlops_sagemaker.emulator import SageMakerEmulator
 from mlops_sagemaker.provider import SageMakerProvider
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.errors import ProviderError
 from mlops_gitops.provider import SandboxEndpoints
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import EndpointSpec, ModelSpec
+from mlops_gitops.testing import RecordingContext
 from mlops_gitops.testing.harness import StackHarness, actions
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
@@ -32,46 +33,28 @@ class Killed(BaseException):
     """The process died here."""
 
 
-class Ctx:
-    """The engine's side of an apply. `kill_at_checkpoint(attrs)` / `kill_at_progress(message)`
-    say where the process dies: a checkpoint is recorded first (it was written), then the kill."""
+@dataclass
+class KillingContext(RecordingContext):
+    """A context in which the process dies where `kill_at_checkpoint(attrs)` /
+    `kill_at_progress(message)` say: a checkpoint is recorded first (it was written), then the
+    kill, unless `record_before_kill` is False."""
 
-    def __init__(
-        self,
-        address: str = ADDRESS,
-        *,
-        kill_at_checkpoint: Callable[[Mapping[str, Any]], bool] = lambda _: False,
-        kill_at_progress: Callable[[str], bool] = lambda _: False,
-        record_before_kill: bool = True,
-    ) -> None:
-        self.stack = "fraud"
-        self.address = address
-        self.cancel = threading.Event()
-        self.destroying = False
-        self.checkpoints: list[dict[str, Any]] = []
-        self.messages: list[str] = []
-        self._kill_at_checkpoint = kill_at_checkpoint
-        self._kill_at_progress = kill_at_progress
-        self._record_before_kill = record_before_kill
+    address: str = ADDRESS
+    kill_at_checkpoint: Callable[[Mapping[str, Any]], bool] = lambda _: False
+    kill_at_progress: Callable[[str], bool] = lambda _: False
+    record_before_kill: bool = True
 
     def checkpoint(self, attributes: Mapping[str, Any]) -> None:
-        kill = self._kill_at_checkpoint(attributes)
-        if self._record_before_kill or not kill:
-            self.checkpoints.append(dict(attributes))
+        kill = self.kill_at_checkpoint(attributes)
+        if self.record_before_kill or not kill:
+            super().checkpoint(attributes)
         if kill:
             raise Killed
 
     def progress(self, message: str) -> None:
-        self.messages.append(message)
-        if self._kill_at_progress(message):
+        super().progress(message)
+        if self.kill_at_progress(message):
             raise Killed
-
-    def recorded(self, before: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """State's attributes after the checkpoints, merged as the engine merges them."""
-        attrs = dict(before or {})
-        for checkpoint in self.checkpoints:
-            attrs.update(checkpoint)
-        return attrs
 
 
 @pytest.fixture
@@ -98,7 +81,7 @@ def endpoint_res(instance_type: str = "ml.m5.large", count: int = 1) -> Resource
 @pytest.fixture
 def model(provider: SageMakerProvider) -> dict[str, Any]:
     res = Resource("model", "fraud-xgb", ModelSpec(artifact="s3://ml/fraud/v7/model.tar.gz", image=IMAGE))
-    return provider.create("model", provider.desired(res, None, {}, None), Ctx(res.address))
+    return provider.create("model", provider.desired(res, None, {}, None), RecordingContext(res.address))
 
 
 def desired(
@@ -107,8 +90,10 @@ def desired(
     return provider.desired(endpoint_res(**spec), None, {"model.fraud-xgb": model}, prior)
 
 
-def create(provider: SageMakerProvider, model: Mapping[str, Any], ctx: Ctx | None = None) -> dict[str, Any]:
-    return provider.create("endpoint", desired(provider, model), ctx or Ctx())
+def create(
+    provider: SageMakerProvider, model: Mapping[str, Any], ctx: RecordingContext | None = None
+) -> dict[str, Any]:
+    return provider.create("endpoint", desired(provider, model), ctx or RecordingContext(ADDRESS))
 
 
 def configs(sm: Any) -> list[str]:
@@ -127,7 +112,7 @@ def test_an_update_records_its_new_config_as_pending_before_updating_the_endpoin
 ) -> None:
     prior = create(provider, model)
     old = prior["endpoint_config_name"]
-    ctx = Ctx(kill_at_checkpoint=lambda attrs: "pending_config" in attrs)
+    ctx = KillingContext(kill_at_checkpoint=lambda attrs: "pending_config" in attrs)
     with pytest.raises(Killed):
         provider.update("endpoint", prior, desired(provider, model, prior, instance_type="ml.m5.xlarge"), ctx)
     (checkpoint,) = ctx.checkpoints
@@ -145,7 +130,7 @@ def test_an_update_records_its_new_config_as_pending_before_updating_the_endpoin
     assert live is not None and live["pending_config"] == {"name": pending, "models": []}
     assert live["endpoint_config_name"] == old
     # ...and the interrupted change is finished: the config the endpoint does not run goes.
-    provider.finish_interrupted("endpoint", prior, live, Ctx())
+    provider.finish_interrupted("endpoint", prior, live, RecordingContext(ADDRESS))
     assert configs(sm) == [old]
     again = provider.read("endpoint", live)
     assert again is not None and "pending_config" not in again
@@ -157,7 +142,7 @@ def test_an_update_killed_while_the_endpoint_updates_is_finished_on_the_new_conf
     prior = create(provider, model)
     old = prior["endpoint_config_name"]
     sm_emulator.update_settings({"endpoint_delay_seconds": OBSERVABLE_DELAY})
-    ctx = Ctx(kill_at_progress=lambda message: message.startswith("Updating"))
+    ctx = KillingContext(kill_at_progress=lambda message: message.startswith("Updating"))
     with pytest.raises(Killed):
         provider.update("endpoint", prior, desired(provider, model, prior, instance_type="ml.m5.xlarge"), ctx)
     pending = ctx.recorded()["pending_config"]["name"]
@@ -165,7 +150,7 @@ def test_an_update_killed_while_the_endpoint_updates_is_finished_on_the_new_conf
 
     live = provider.read("endpoint", ctx.recorded(prior))
     assert live is not None and live["status"] == "Updating" and live["pending_config"]["name"] == pending
-    finishing = Ctx()
+    finishing = RecordingContext(ADDRESS)
     provider.finish_interrupted("endpoint", prior, live, finishing)
     assert any("status=Updating" in m for m in finishing.messages)  # it waited for the update
     assert configs(sm) == [pending] != [old]
@@ -177,7 +162,7 @@ def test_an_update_after_an_interrupted_one_landed_makes_no_new_config(
 ) -> None:
     prior = create(provider, model)
     sm_emulator.update_settings({"endpoint_delay_seconds": OBSERVABLE_DELAY})
-    ctx = Ctx(kill_at_progress=lambda message: message.startswith("Updating"))
+    ctx = KillingContext(kill_at_progress=lambda message: message.startswith("Updating"))
     wanted = desired(provider, model, prior, instance_type="ml.m5.xlarge")
     with pytest.raises(Killed):
         provider.update("endpoint", prior, wanted, ctx)
@@ -188,7 +173,10 @@ def test_an_update_after_an_interrupted_one_landed_makes_no_new_config(
     # The change is made again from that: the endpoint got there meanwhile, so nothing is deployed
     # twice, and the config it left goes.
     updated = provider.update(
-        "endpoint", live, desired(provider, model, live, instance_type="ml.m5.xlarge"), Ctx()
+        "endpoint",
+        live,
+        desired(provider, model, live, instance_type="ml.m5.xlarge"),
+        RecordingContext(ADDRESS),
     )
     assert updated["endpoint_config_name"] == pending
     assert configs(sm) == [pending]
@@ -200,7 +188,7 @@ def test_an_update_after_an_interrupted_one_landed_makes_no_new_config(
 def test_a_create_killed_before_it_recorded_its_config_leaves_it_to_the_next_create(
     provider: SageMakerProvider, model: dict[str, Any], sm: Any
 ) -> None:
-    ctx = Ctx(kill_at_checkpoint=lambda _: True, record_before_kill=False)
+    ctx = KillingContext(kill_at_checkpoint=lambda _: True, record_before_kill=False)
     with pytest.raises(Killed):
         create(provider, model, ctx)
     (orphan,) = configs(sm)
@@ -226,13 +214,13 @@ def test_a_create_killed_after_it_recorded_its_config_is_replaced_cleanly(
     kill: dict[str, Any],
 ) -> None:
     sm_emulator.update_settings({"endpoint_delay_seconds": OBSERVABLE_DELAY})
-    ctx = Ctx(**kill)
+    ctx = KillingContext(**kill)
     with pytest.raises(Killed):
         create(provider, model, ctx)
     tainted = ctx.recorded()
     assert tainted["endpoint_config_name"] in configs(sm)
     # The next plan replaces the tainted endpoint: delete (destroy-then-create), then create.
-    provider.delete("endpoint", tainted, Ctx())
+    provider.delete("endpoint", tainted, RecordingContext(ADDRESS))
     assert configs(sm) == [] and sm.list_endpoints()["Endpoints"] == []
     created = create(provider, model)
     assert configs(sm) == [created["endpoint_config_name"]] and created["status"] == "InService"
@@ -245,7 +233,7 @@ def test_a_failed_endpoint_reads_failed_refuses_updates_and_can_be_deleted(
     provider: SageMakerProvider, model: dict[str, Any], sm: Any, sm_emulator: SageMakerEmulator
 ) -> None:
     sm_emulator.update_settings({"fail_endpoint_creates": ["fraud-api"]})
-    ctx = Ctx()
+    ctx = RecordingContext(ADDRESS)
     with pytest.raises(ProviderError, match="is Failed") as failed:
         create(provider, model, ctx)
     assert failed.value.code == "EndpointFailed"
@@ -255,9 +243,9 @@ def test_a_failed_endpoint_reads_failed_refuses_updates_and_can_be_deleted(
     assert provider.kinds["endpoint"].failed(read) == "Failed"  # the plan replaces it
 
     with pytest.raises(ProviderError, match="SageMaker accepts only its deletion") as refused:
-        provider.update("endpoint", read, desired(provider, model, read, count=2), Ctx())
+        provider.update("endpoint", read, desired(provider, model, read, count=2), RecordingContext(ADDRESS))
     assert refused.value.code == "EndpointFailed"
-    provider.delete("endpoint", read, Ctx())
+    provider.delete("endpoint", read, RecordingContext(ADDRESS))
     assert sm.list_endpoints()["Endpoints"] == [] and configs(sm) == []
 
 
@@ -268,7 +256,7 @@ def test_an_update_waits_while_sagemaker_works_on_the_endpoint(
     prior = create(provider, model)
     sm_emulator.set_endpoint_status("fraud-api", injected, seconds=OBSERVABLE_DELAY)
     assert provider.read("endpoint", prior)["status"] == injected  # type: ignore[index]
-    ctx = Ctx()
+    ctx = RecordingContext(ADDRESS)
     updated = provider.update("endpoint", prior, desired(provider, model, prior, count=2), ctx)
     assert any(f"status={injected}" in m for m in ctx.messages)
     assert updated["variants"][0]["instance_count"] == 2 and updated["status"] == "InService"
@@ -283,7 +271,10 @@ def test_an_out_of_service_endpoint_is_repaired_by_an_update_not_replaced(
     assert read is not None and read["status"] == "OutOfService"
     assert provider.kinds["endpoint"].failed(read) is None
     updated = provider.update(
-        "endpoint", read, desired(provider, model, read, instance_type="ml.m5.xlarge"), Ctx()
+        "endpoint",
+        read,
+        desired(provider, model, read, instance_type="ml.m5.xlarge"),
+        RecordingContext(ADDRESS),
     )
     assert updated["status"] == "InService"
 
@@ -296,7 +287,7 @@ def test_an_endpoint_being_deleted_reads_as_gone_and_a_create_waits_for_its_name
     sm.delete_endpoint(EndpointName="fraud-api")
     assert status(sm) == "Deleting"
     assert provider.read("endpoint", prior) is None
-    ctx = Ctx()
+    ctx = RecordingContext(ADDRESS)
     created = create(provider, model, ctx)
     assert any("being deleted" in m for m in ctx.messages)
     assert created["status"] == "InService" and created["arn"] == prior["arn"]

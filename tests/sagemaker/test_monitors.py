@@ -4,7 +4,6 @@ the engine (StackHarness), checked with boto3 against the emulator."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,15 +14,16 @@ import yaml
 from botocore.exceptions import ClientError
 from mlops_sagemaker import monitors_translate as mt
 from mlops_sagemaker.config import SageMakerConfig
-from mlops_sagemaker.emulator import SageMakerEmulator
 from mlops_sagemaker.monitors import analyzer_image
 from mlops_sagemaker.provider import SageMakerProvider
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.errors import ProviderError
 from mlops_gitops.provider import TAG_ADDRESS, UNKNOWN, SandboxEndpoints
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import MonitorSpec
 from mlops_gitops.state.model import ResourceState
+from mlops_gitops.testing import RecordingContext
 from mlops_gitops.testing.harness import StackHarness, actions
 
 ROLE = "arn:aws:iam::123456789012:role/monitor"
@@ -948,21 +948,6 @@ def test_import_of_a_schedule_made_with_boto3_plans_no_changes(
 
 
 # ====================================================================== failures part way
-class Ctx:
-    def __init__(self, address: str) -> None:
-        self.stack = "fraud"
-        self.address = address
-        self.cancel = threading.Event()
-        self.destroying = False
-        self.checkpoints: list[dict[str, Any]] = []
-
-    def checkpoint(self, attributes: Mapping[str, Any]) -> None:
-        self.checkpoints.append(dict(attributes))
-
-    def progress(self, message: str) -> None:
-        pass
-
-
 def test_a_failed_create_leaves_state_naming_the_job_definition(
     sm_emulator: SageMakerEmulator, aws: dict[str, Any]
 ) -> None:
@@ -977,13 +962,13 @@ def test_a_failed_create_leaves_state_naming_the_job_definition(
     refs = {"endpoint.fraud-api": {"name": "fraud-api", "data_capture": {"destination": "s3://cap/"}}}
     desired = provider.desired(res, None, refs, None)
     sm_emulator.update_settings({"fail": [{"action": "CreateMonitoringSchedule", "code": "InternalFailure"}]})
-    ctx = Ctx(MONITOR)
+    ctx = RecordingContext(MONITOR)
     with pytest.raises(ProviderError, match="InternalFailure"):
         provider.create("monitor", desired, ctx)
     (checkpoint,) = ctx.checkpoints
     assert checkpoint["job_definition_name"] in job_definitions(sm) and "arn" not in checkpoint
     # What the next plan does with a tainted resource: delete what the checkpoint names.
-    provider.delete("monitor", checkpoint, Ctx(MONITOR))
+    provider.delete("monitor", checkpoint, RecordingContext(MONITOR))
     assert job_definitions(sm) == set()
     with pytest.raises(ClientError):
         sm.describe_monitoring_schedule(MonitoringScheduleName="fraud-drift")

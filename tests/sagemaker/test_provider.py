@@ -9,41 +9,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from mlops_sagemaker.client import call
 from mlops_sagemaker.config import EndpointSettings, ModelSettings, SageMakerConfig
-from mlops_sagemaker.emulator import SageMakerEmulator
 from mlops_sagemaker.provider import SageMakerProvider
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.errors import ProviderError, StackError
 from mlops_gitops.provider import TAG_ADDRESS, UNKNOWN, SandboxEndpoints
+from mlops_gitops.stack.loader import load_stack
 from mlops_gitops.stack.model import Resource
-from mlops_gitops.stack.schema import EndpointSpec, ModelSpec
+from mlops_gitops.stack.schema import EndpointSpec, FrameworkImage, ModelSpec
+from mlops_gitops.testing import RecordingContext
+from mlops_gitops.workspace import open_workspace
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 STACK = "fraud"
-
-
-class Ctx:
-    """The engine's side of an apply: records checkpoints and progress, offers a cancel flag."""
-
-    def __init__(self, address: str, *, destroying: bool = False) -> None:
-        self.stack = STACK
-        self.address = address
-        self.cancel = threading.Event()
-        self.destroying = destroying
-        self.checkpoints: list[dict[str, Any]] = []
-        self.messages: list[str] = []
-
-    def checkpoint(self, attributes: Mapping[str, Any]) -> None:
-        self.checkpoints.append(dict(attributes))
-
-    def progress(self, message: str) -> None:
-        self.messages.append(message)
 
 
 @pytest.fixture
@@ -95,7 +81,7 @@ def create(
     provider: SageMakerProvider, res: Resource, refs: Mapping[str, Any] | None = None, settings: Any = None
 ) -> dict[str, Any]:
     desired = provider.desired(res, settings, refs or {}, None)
-    return provider.create(res.kind, desired, Ctx(res.address))
+    return provider.create(res.kind, desired, RecordingContext(res.address))
 
 
 def update(
@@ -105,7 +91,7 @@ def update(
     refs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     desired = provider.desired(res, None, refs or {}, prior)
-    return provider.update(res.kind, prior, desired, Ctx(res.address))
+    return provider.update(res.kind, prior, desired, RecordingContext(res.address))
 
 
 def user_fields(attrs: Mapping[str, Any], computed: tuple[str, ...]) -> dict[str, Any]:
@@ -137,13 +123,13 @@ def test_create_model_and_endpoint_read_back_as_desired(
     m = model()
     desired_model = provider.desired(m, None, {}, None)
     assert desired_model["arn"] is UNKNOWN and desired_model["name"].startswith("fraud-xgb-")
-    created_model = provider.create("model", desired_model, Ctx(m.address))
+    created_model = provider.create("model", desired_model, RecordingContext(m.address))
     assert user_fields(created_model, ("arn",)) == user_fields(desired_model, ("arn",))
     assert created_model["arn"].endswith(f":model/{desired_model['name']}")
 
     e = endpoint(autoscaling={"min": 1, "max": 4, "target_invocations_per_instance": 750})
     desired = provider.desired(e, None, {"model.fraud-xgb": created_model}, None)
-    ctx = Ctx(e.address)
+    ctx = RecordingContext(e.address)
     created = provider.create("endpoint", desired, ctx)
 
     computed = ("arn", "endpoint_config_name", "status")
@@ -331,11 +317,11 @@ def test_model_replacement_moves_the_endpoint_to_the_new_model(provider: SageMak
     assert replacement["name"] != old_model["name"] and replacement["arn"] is UNKNOWN
 
     # Create before destroy: the new model, then the endpoint moves, then the old model goes.
-    new_model = provider.create("model", replacement, Ctx("model.fraud-xgb"))
+    new_model = provider.create("model", replacement, RecordingContext("model.fraud-xgb"))
     after = update(
         provider, endpoint(autoscaling={"min": 1, "max": 4}), before, {"model.fraud-xgb": new_model}
     )
-    provider.delete("model", old_model, Ctx("model.fraud-xgb"))
+    provider.delete("model", old_model, RecordingContext("model.fraud-xgb"))
 
     assert {v["model"] for v in after["variants"]} == {new_model["name"]}
     config = sm.describe_endpoint_config(EndpointConfigName=after["endpoint_config_name"])
@@ -375,7 +361,7 @@ def test_failing_create_endpoint_leaves_the_config_in_state(
         {"fail": [{"action": "CreateEndpoint", "code": "ResourceLimitExceeded", "message": "no capacity"}]}
     )
     e = endpoint()
-    ctx = Ctx(e.address)
+    ctx = RecordingContext(e.address)
     with pytest.raises(ProviderError, match="CreateEndpoint: ResourceLimitExceeded: no capacity"):
         provider.create("endpoint", provider.desired(e, None, {"model.fraud-xgb": created_model}, None), ctx)
     recorded = ctx.checkpoints[-1]["endpoint_config_name"]
@@ -385,7 +371,9 @@ def test_failing_create_endpoint_leaves_the_config_in_state(
     # The retry succeeds, and sweeps the config the failed attempt left.
     sm_emulator.update_settings({"fail": []})
     created = provider.create(
-        "endpoint", provider.desired(e, None, {"model.fraud-xgb": created_model}, None), Ctx(e.address)
+        "endpoint",
+        provider.desired(e, None, {"model.fraud-xgb": created_model}, None),
+        RecordingContext(e.address),
     )
     assert config_names(sm) == {created["endpoint_config_name"]}
 
@@ -396,13 +384,13 @@ def test_endpoint_that_fails_to_come_up_reports_the_reason(
     created_model = create(provider, model())
     sm_emulator.update_settings({"fail_endpoint_creates": True})
     e = endpoint()
-    ctx = Ctx(e.address)
+    ctx = RecordingContext(e.address)
     with pytest.raises(ProviderError, match=r"fraud-api is Failed: .*fail_endpoint_creates"):
         provider.create("endpoint", provider.desired(e, None, {"model.fraud-xgb": created_model}, None), ctx)
     assert ctx.checkpoints[-1]["arn"].endswith(":endpoint/fraud-api")
 
     # The failed endpoint and its config are deleted with it.
-    provider.delete("endpoint", ctx.checkpoints[-1], Ctx(e.address))
+    provider.delete("endpoint", ctx.checkpoints[-1], RecordingContext(e.address))
     assert provider.read("endpoint", ctx.checkpoints[-1]) is None
 
 
@@ -412,7 +400,7 @@ def test_cancel_stops_waiting_between_polls(
     created_model = create(provider, model())
     sm_emulator.update_settings({"endpoint_delay_seconds": 30})
     e = endpoint()
-    ctx = Ctx(e.address)
+    ctx = RecordingContext(e.address)
     threading.Timer(0.2, ctx.cancel.set).start()
     started = time.monotonic()
     with pytest.raises(ProviderError, match="cancelled") as info:
@@ -439,7 +427,7 @@ def test_create_refuses_a_foreign_endpoint_without_recording_it(provider: SageMa
     )
     sm.create_endpoint(EndpointName="fraud-api", EndpointConfigName="theirs")
     e = endpoint()
-    ctx = Ctx(e.address)
+    ctx = RecordingContext(e.address)
     with pytest.raises(ProviderError, match="already exists: import it") as info:
         provider.create("endpoint", provider.desired(e, None, {"model.fraud-xgb": created_model}, None), ctx)
     assert info.value.code == "AlreadyExists"
@@ -455,7 +443,7 @@ def test_model_settings_round_trip(provider: SageMakerProvider) -> None:
     )
     m = model(environment={"SAGEMAKER_PROGRAM": "serve.py"})
     desired = provider.desired(m, settings, {}, None)
-    created = provider.create("model", desired, Ctx(m.address))
+    created = provider.create("model", desired, RecordingContext(m.address))
     assert user_fields(created, ("arn",)) == user_fields(desired, ("arn",))
     assert created["enable_network_isolation"] is True
     assert provider.to_spec("model", created)["sagemaker"] == settings.model_dump(mode="json")
@@ -465,11 +453,11 @@ def test_model_create_adopts_an_identical_model_and_refuses_a_different_one(
     provider: SageMakerProvider,
 ) -> None:
     desired = provider.desired(model(), None, {}, None)
-    first = provider.create("model", desired, Ctx("model.fraud-xgb"))
-    assert provider.create("model", desired, Ctx("model.fraud-xgb")) == first  # a retry
+    first = provider.create("model", desired, RecordingContext("model.fraud-xgb"))
+    assert provider.create("model", desired, RecordingContext("model.fraud-xgb")) == first  # a retry
     clash = {**desired, "artifact": "s3://ml/other/model.tar.gz"}
     with pytest.raises(ProviderError, match="different SageMaker model"):
-        provider.create("model", clash, Ctx("model.fraud-xgb"))
+        provider.create("model", clash, RecordingContext("model.fraud-xgb"))
 
 
 def test_throttling_is_retried(provider: SageMakerProvider, sm_emulator: SageMakerEmulator) -> None:
@@ -497,8 +485,8 @@ def test_client_errors_become_provider_errors() -> None:
 def test_delete_leaves_nothing(provider: SageMakerProvider, sm: Any, aas: Any) -> None:
     created_model = create(provider, model())
     created = deployed(provider, created_model)
-    provider.delete("endpoint", created, Ctx("endpoint.fraud-api"))
-    provider.delete("model", created_model, Ctx("model.fraud-xgb"))
+    provider.delete("endpoint", created, RecordingContext("endpoint.fraud-api"))
+    provider.delete("model", created_model, RecordingContext("model.fraud-xgb"))
 
     assert sm.list_endpoints()["Endpoints"] == []
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
@@ -506,8 +494,8 @@ def test_delete_leaves_nothing(provider: SageMakerProvider, sm: Any, aas: Any) -
     assert scalable_targets(aas) == {}
     assert aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"] == []
     # Deleting what is gone is not an error.
-    provider.delete("endpoint", created, Ctx("endpoint.fraud-api"))
-    provider.delete("model", created_model, Ctx("model.fraud-xgb"))
+    provider.delete("endpoint", created, RecordingContext("endpoint.fraud-api"))
+    provider.delete("model", created_model, RecordingContext("model.fraud-xgb"))
 
 
 def test_delete_keeps_configs_of_other_endpoints(provider: SageMakerProvider, sm: Any) -> None:
@@ -515,7 +503,7 @@ def test_delete_keeps_configs_of_other_endpoints(provider: SageMakerProvider, sm
     api = deployed(provider, created_model)
     # `fraud-api-v2` configs start with `fraud-api-` too, but belong to another address.
     v2 = deployed(provider, created_model, endpoint("fraud-api-v2"))
-    provider.delete("endpoint", api, Ctx("endpoint.fraud-api"))
+    provider.delete("endpoint", api, RecordingContext("endpoint.fraud-api"))
     assert config_names(sm) == {v2["endpoint_config_name"]}
 
 
@@ -579,9 +567,24 @@ def test_framework_image_resolves_to_an_ecr_uri(provider: SageMakerProvider) -> 
 
 
 def test_unknown_framework_version_lists_the_supported_ones(provider: SageMakerProvider) -> None:
-    m = model(image={"framework": "xgboost", "version": "0.1"})
-    with pytest.raises(StackError, match=r"models\.fraud-xgb\.image: .*xgboost 0\.1.*1\.7-1"):
-        provider.desired(m, None, {}, None)
+    with pytest.raises(StackError, match=r"xgboost 0\.1.*1\.7-1"):
+        provider.framework_image("model", FrameworkImage(framework="xgboost", version="0.1"))
+
+
+def test_framework_images_are_resolved_when_the_stack_is_validated(tmp_path: Path) -> None:
+    (tmp_path / "stack.yaml").write_text(
+        "apiVersion: mlops-gitops/v1\nname: fraud\n"
+        f"provider: {{sagemaker: {{region: us-east-1, role_arn: '{ROLE}'}}}}\n"
+        "models:\n  fraud-xgb:\n    artifact: s3://ml/fraud/v7/model.tar.gz\n"
+        "    image: {framework: xgboost, version: '0.1'}\n"
+    )
+    with pytest.raises(StackError) as refused:
+        open_workspace(load_stack(tmp_path / "stack.yaml", environ={}))
+    (line,) = refused.value.lines()
+    assert line.startswith(f"{tmp_path / 'stack.yaml'}:7:12: models.fraud-xgb.image: SageMaker has no")
+    (tmp_path / "stack.yaml").write_text((tmp_path / "stack.yaml").read_text().replace("'0.1'", "1.7-1"))
+    ws = open_workspace(load_stack(tmp_path / "stack.yaml", environ={}))
+    assert ws.images == {"model.fraud-xgb": IMAGE}
 
 
 def test_validate_reports_what_sagemaker_cannot_do() -> None:

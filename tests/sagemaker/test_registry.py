@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from mlops_sagemaker import registry
 from mlops_sagemaker.config import SageMakerConfig
-from mlops_sagemaker.emulator import SageMakerEmulator
 from mlops_sagemaker.provider import SageMakerProvider
 from mlops_sagemaker.registry import PackageRef, PackageVersion, Planned, ResolveError
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.errors import StackError
 from mlops_gitops.provider import TAG_ADDRESS, UNKNOWN, SandboxEndpoints

@@ -9,19 +9,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mlops_sagemaker import rollout
 from mlops_sagemaker.config import SageMakerConfig
-from mlops_sagemaker.emulator import SageMakerEmulator
 from mlops_sagemaker.provider import SageMakerProvider
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.errors import Diagnostic, ProviderError
 from mlops_gitops.provider import SandboxEndpoints
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import EndpointSpec, Rollout
+from mlops_gitops.testing import RecordingContext
 from mlops_gitops.testing.harness import StackHarness, actions
 
 ROLE = "arn:aws:iam::123456789012:role/rollout"
@@ -389,22 +391,14 @@ def test_weight_and_count_changes_go_around_the_guardrails(
 
 
 # ========================================================================= rollback of an endpoint
-class Ctx:
-    def __init__(self, address: str = ENDPOINT) -> None:
-        self.stack = "fraud"
-        self.address = address
-        self.cancel = threading.Event()
-        self.destroying = False
-        self.messages: list[str] = []
-        self.checkpoints: list[dict[str, Any]] = []
+@dataclass
+class RollbackContext(RecordingContext):
+    address: str = ENDPOINT
 
     def checkpoint(self, attributes: Mapping[str, Any]) -> None:
         # Only the config a rollback switches to, as pending: never a claim it runs it.
         assert set(attributes) == {"pending_config"}, attributes
-        self.checkpoints.append(dict(attributes))
-
-    def progress(self, message: str) -> None:
-        self.messages.append(message)
+        super().checkpoint(attributes)
 
 
 def provider_for(sm_emulator: SageMakerEmulator) -> SageMakerProvider:
@@ -434,7 +428,7 @@ def test_rollback_endpoint_rebuilds_a_deleted_config(
         c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]
     }
 
-    back = provider_for(sm_emulator).rollback("endpoint", current, target, Ctx())
+    back = provider_for(sm_emulator).rollback("endpoint", current, target, RollbackContext())
 
     desc = sm.describe_endpoint(EndpointName="fraud-api")
     assert (
@@ -463,7 +457,7 @@ def test_rollback_endpoint_reuses_a_config_that_still_exists(
         EndpointConfigName=first["endpoint_config_name"], ProductionVariants=kept["ProductionVariants"]
     )
 
-    back = provider_for(sm_emulator).rollback("endpoint", current, first, Ctx())
+    back = provider_for(sm_emulator).rollback("endpoint", current, first, RollbackContext())
 
     assert back["endpoint_config_name"] == first["endpoint_config_name"]
     assert (
@@ -497,7 +491,7 @@ def test_rollback_endpoint_remakes_the_model_of_a_registry_version(
     # The model made for version 1 went when the endpoint moved to version 2.
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == [current["variants"][0]["model"]]
 
-    back = provider_for(sm_emulator).rollback("endpoint", current, first, Ctx())
+    back = provider_for(sm_emulator).rollback("endpoint", current, first, RollbackContext())
 
     assert back["variants"][0]["model_package_version"] == 1
     assert back["variants"][0]["model"] == first["variants"][0]["model"]
@@ -515,7 +509,7 @@ def test_rollback_endpoint_refuses_when_a_model_is_gone(
     apply_ok(harness)
     current = state_attrs(harness)
     with pytest.raises(ProviderError, match=rf"model {first['variants'][0]['model']} no longer exists"):
-        provider_for(sm_emulator).rollback("endpoint", current, first, Ctx())
+        provider_for(sm_emulator).rollback("endpoint", current, first, RollbackContext())
     assert (
         sm.describe_endpoint(EndpointName="fraud-api")["EndpointConfigName"]
         == current["endpoint_config_name"]

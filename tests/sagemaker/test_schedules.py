@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,15 +21,16 @@ import pytest
 import yaml
 from mlops_sagemaker import schedules_translate as st
 from mlops_sagemaker.config import SageMakerConfig
-from mlops_sagemaker.emulator import SageMakerEmulator
 from mlops_sagemaker.provider import SageMakerProvider
 from mlops_sagemaker.schedules import ScheduleHandler, ScheduleSettings
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.errors import ProviderError, StackError
 from mlops_gitops.provider import TAG_ADDRESS, UNKNOWN, SandboxEndpoints
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import ScheduleSpec
 from mlops_gitops.state.model import ResourceState, StateDoc
+from mlops_gitops.testing import RecordingContext
 from mlops_gitops.testing.harness import StackHarness, actions
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
@@ -655,24 +655,6 @@ def _indent(spec: Mapping[str, Any], by: int) -> str:
 
 
 # ============================================================================ the provider itself
-class Ctx:
-    """The engine's side of an apply: records checkpoints and progress, offers a cancel flag."""
-
-    def __init__(self, address: str = ADDRESS) -> None:
-        self.stack = "fraud"
-        self.address = address
-        self.cancel = threading.Event()
-        self.destroying = False
-        self.checkpoints: list[dict[str, Any]] = []
-        self.messages: list[str] = []
-
-    def checkpoint(self, attributes: Mapping[str, Any]) -> None:
-        self.checkpoints.append(dict(attributes))
-
-    def progress(self, message: str) -> None:
-        self.messages.append(message)
-
-
 def _provider(sm_emulator: SageMakerEmulator) -> SageMakerProvider:
     return SageMakerProvider(
         SageMakerConfig(region="us-east-1", role_arn=ROLE),
@@ -717,7 +699,7 @@ def test_also_on_puts_a_rule_on_the_monitors_alarm(
 
     desired = provider.desired(res, settings, refs, None)
     assert "cron" not in desired and "schedule_arn" not in desired
-    ctx = Ctx()
+    ctx = RecordingContext(ADDRESS)
     created = provider.create("schedule", desired, ctx)
     assert created == {**desired, "pipeline_arn": created["pipeline_arn"]}
     assert provider.read("schedule", created) == created
@@ -741,26 +723,32 @@ def test_also_on_puts_a_rule_on_the_monitors_alarm(
 
     # Disabling disables the rule; adding a cron adds a schedule; both in place.
     res = _schedule(tmp_path, also_on=["fraud-drift"], cron="0 3 * * 1", enabled=False)
-    updated = provider.update("schedule", created, provider.desired(res, settings, refs, created), Ctx())
+    updated = provider.update(
+        "schedule", created, provider.desired(res, settings, refs, created), RecordingContext(ADDRESS)
+    )
     assert events.describe_rule(Name="fraud-retrain-on-alarm")["State"] == "DISABLED"
     assert aws["scheduler"].get_schedule(Name="fraud-retrain")["State"] == "DISABLED"
     assert updated["pipeline_arn"] == created["pipeline_arn"]
 
     # The schedule and the rule share `enabled`: the rule alone disabled in the console is drift.
     res = _schedule(tmp_path, also_on=["fraud-drift"], cron="0 3 * * 1")
-    updated = provider.update("schedule", updated, provider.desired(res, settings, refs, updated), Ctx())
+    updated = provider.update(
+        "schedule", updated, provider.desired(res, settings, refs, updated), RecordingContext(ADDRESS)
+    )
     assert updated["enabled"] is True
     events.disable_rule(Name="fraud-retrain-on-alarm")
     assert provider.read("schedule", updated) == {**updated, "enabled": False}
 
     # Dropping also_on deletes the rule, targets first.
     res = _schedule(tmp_path, cron="0 3 * * 1")
-    updated = provider.update("schedule", updated, provider.desired(res, settings, refs, updated), Ctx())
+    updated = provider.update(
+        "schedule", updated, provider.desired(res, settings, refs, updated), RecordingContext(ADDRESS)
+    )
     assert "rule_name" not in updated
     assert events.list_rules()["Rules"] == []
 
-    provider.delete("schedule", updated, Ctx())
-    provider.delete("schedule", updated, Ctx())  # already gone is success
+    provider.delete("schedule", updated, RecordingContext(ADDRESS))
+    provider.delete("schedule", updated, RecordingContext(ADDRESS))  # already gone is success
     assert aws["sagemaker"].list_pipelines()["PipelineSummaries"] == []
     assert aws["scheduler"].list_schedules()["Schedules"] == []
 
@@ -774,7 +762,7 @@ def test_a_rule_failure_midway_is_checkpointed_and_delete_cleans_up(
         _schedule(tmp_path, cron="0 3 * * 1", also_on=["fraud-drift"]), None, refs, None
     )
     sm_emulator.update_settings({"fail": [{"action": "PutTargets", "message": "no"}]})
-    ctx = Ctx()
+    ctx = RecordingContext(ADDRESS)
     with pytest.raises(ProviderError, match="PutTargets"):
         provider.create("schedule", desired, ctx)
     # Recorded as they were made: the pipeline, then the schedule.
@@ -786,7 +774,7 @@ def test_a_rule_failure_midway_is_checkpointed_and_delete_cleans_up(
     assert last["rule_name"] == "fraud-retrain-on-alarm"  # PutRule went through
 
     sm_emulator.update_settings({"fail": []})
-    provider.delete("schedule", last, Ctx())
+    provider.delete("schedule", last, RecordingContext(ADDRESS))
     assert aws["sagemaker"].list_pipelines()["PipelineSummaries"] == []
     assert aws["scheduler"].list_schedules()["Schedules"] == []
     assert aws["events"].list_rules()["Rules"] == []
@@ -805,7 +793,7 @@ def test_create_needs_the_definition_loaded_by_desired(
 ) -> None:
     desired = _provider(sm_emulator).desired(_schedule(tmp_path, cron="0 3 * * 1"), None, {}, None)
     with pytest.raises(ProviderError, match="was not loaded"):
-        _provider(sm_emulator).create("schedule", desired, Ctx())
+        _provider(sm_emulator).create("schedule", desired, RecordingContext(ADDRESS))
 
 
 def test_delete_waits_while_sagemaker_is_deleting_the_pipeline(sm_emulator: SageMakerEmulator) -> None:
@@ -816,7 +804,7 @@ def test_delete_waits_while_sagemaker_is_deleting_the_pipeline(sm_emulator: Sage
     sm = provider.aws.sagemaker
     deleting = {"PipelineArn": PIPELINE_ARN, "PipelineName": "fraud-retrain", "PipelineStatus": "Deleting"}
     name = {"PipelineName": "fraud-retrain"}
-    ctx = Ctx()
+    ctx = RecordingContext(ADDRESS)
     with Stubber(sm) as stub:
         stub.add_response("delete_pipeline", {"PipelineArn": PIPELINE_ARN})
         stub.add_response("describe_pipeline", deleting, name)
@@ -832,7 +820,11 @@ def test_delete_waits_while_sagemaker_is_deleting_the_pipeline(sm_emulator: Sage
         stub.add_response("delete_pipeline", {"PipelineArn": PIPELINE_ARN})
         stub.add_response("describe_pipeline", {**deleting, "PipelineStatus": "Active"}, name)
         with pytest.raises(ProviderError, match="still there"):
-            provider.delete("schedule", {"name": "fraud-retrain", "pipeline_name": "fraud-retrain"}, Ctx())
+            provider.delete(
+                "schedule",
+                {"name": "fraud-retrain", "pipeline_name": "fraud-retrain"},
+                RecordingContext(ADDRESS),
+            )
 
 
 def test_a_pipeline_whose_create_lost_its_reply_is_taken_as_made(
@@ -853,7 +845,7 @@ def test_a_pipeline_whose_create_lost_its_reply_is_taken_as_made(
             ]
         }
     )
-    created = provider.create("schedule", provider.desired(res, None, {}, None), Ctx())
+    created = provider.create("schedule", provider.desired(res, None, {}, None), RecordingContext(ADDRESS))
     assert sm_emulator.settings["fail"] == []  # lost, and sent again
     pipelines = aws["sagemaker"].list_pipelines()["PipelineSummaries"]
     assert [p["PipelineName"] for p in pipelines] == ["fraud-retrain"]

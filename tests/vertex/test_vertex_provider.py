@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,8 +18,8 @@ from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
 from google.cloud import aiplatform_v1 as v1
 from mlops_vertex.config import EndpointSettings, ModelSettings, VertexConfig
-from mlops_vertex.emulator import VertexEmulator
 from mlops_vertex.provider import VertexProvider
+from mlops_vertex_sandbox.server import VertexEmulator
 
 from mlops_gitops.engine.applier import ApplyEvent
 from mlops_gitops.errors import ProviderError, StackError
@@ -28,6 +27,7 @@ from mlops_gitops.provider import UNKNOWN, SandboxEndpoints
 from mlops_gitops.stack.loader import load_stack
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import EndpointSpec, ModelSpec, MonitorSpec
+from mlops_gitops.testing import RecordingContext
 from mlops_gitops.testing.harness import StackHarness, actions
 from mlops_gitops.workspace import open_workspace
 
@@ -111,24 +111,6 @@ def harness(tmp_path: Path, sandbox: SandboxEndpoints) -> StackHarness:
 @pytest.fixture
 def provider(sandbox: SandboxEndpoints) -> VertexProvider:
     return VertexProvider(VertexConfig(project=PROJECT, location=LOCATION), stack="churn", sandbox=sandbox)
-
-
-class Ctx:
-    """The engine's side of an apply: records checkpoints and progress, offers a cancel flag."""
-
-    def __init__(self, address: str) -> None:
-        self.stack = "churn"
-        self.address = address
-        self.cancel = threading.Event()
-        self.destroying = False
-        self.checkpoints: list[dict[str, Any]] = []
-        self.messages: list[str] = []
-
-    def checkpoint(self, attributes: Mapping[str, Any]) -> None:
-        self.checkpoints.append(dict(attributes))
-
-    def progress(self, message: str) -> None:
-        self.messages.append(message)
 
 
 def applied(h: StackHarness) -> None:
@@ -470,7 +452,9 @@ def endpoint(**spec: Any) -> Resource:
 def create(
     provider: VertexProvider, res: Resource, refs: Mapping[str, Any] | None = None, settings: Any = None
 ) -> dict[str, Any]:
-    return provider.create(res.kind, provider.desired(res, settings, refs or {}, None), Ctx(res.address))
+    return provider.create(
+        res.kind, provider.desired(res, settings, refs or {}, None), RecordingContext(res.address)
+    )
 
 
 def update(
@@ -481,7 +465,7 @@ def update(
     settings: Any = None,
 ) -> dict[str, Any]:
     return provider.update(
-        res.kind, prior, provider.desired(res, settings, refs or {}, prior), Ctx(res.address)
+        res.kind, prior, provider.desired(res, settings, refs or {}, prior), RecordingContext(res.address)
     )
 
 
@@ -520,7 +504,7 @@ def test_model_rollback_moves_the_aliases_back_without_uploading(
     first = create(provider, model(), settings=settings)
     second = update(provider, model(artifact="gs://acme-ml/churn/v2/"), first, settings=settings)
     assert (first["version_id"], second["version_id"]) == ("1", "2")
-    back = provider.rollback("model", second, first, Ctx("model.churn-xgb"))
+    back = provider.rollback("model", second, first, RecordingContext("model.churn-xgb"))
     assert back == {**first, "version_count": 2, "latest_version": "2"}  # the registry holds both
     versions = {
         m.version_id: sorted(m.version_aliases)
@@ -538,7 +522,7 @@ def test_endpoint_rollback_goes_back_in_one_shift(
     second = update(provider, model(artifact="gs://acme-ml/churn/v2/"), first)
     current = update(provider, endpoint(rollout=rollout), old, {"model.churn-xgb": second})
     watcher = Watcher(cloud, monkeypatch)
-    back = provider.rollback("endpoint", current, old, Ctx("endpoint.churn-api"))
+    back = provider.rollback("endpoint", current, old, RecordingContext("endpoint.churn-api"))
     assert len(watcher.splits) == 1, "no canary on the way back"
     assert back["variants"][0]["model_version"] == "1"
     assert back["variants"][0]["deployed_model_id"] != old["variants"][0]["deployed_model_id"]
@@ -639,7 +623,7 @@ def test_create_refuses_an_endpoint_that_is_not_ours(
     cloud.endpoints.create_endpoint(
         parent=PARENT, endpoint_id=desired["id"], endpoint={"display_name": "theirs"}
     ).result(polling=cloud.polling)
-    ctx = Ctx("endpoint.churn-api")
+    ctx = RecordingContext("endpoint.churn-api")
     with pytest.raises(
         ProviderError, match=r"already exists .* and is not this stack's: import it"
     ) as raised:
@@ -671,7 +655,7 @@ def test_throttling_is_retried_then_reported_as_retryable(
 
 def test_a_cancelled_apply_stops_waiting(provider: VertexProvider, vx_emulator: VertexEmulator) -> None:
     vx_emulator.update_settings({"operation_delay_seconds": 5})
-    ctx = Ctx("model.churn-xgb")
+    ctx = RecordingContext("model.churn-xgb")
     ctx.cancel.set()
     started = time.monotonic()
     with pytest.raises(ProviderError, match="apply was cancelled") as raised:

@@ -15,8 +15,8 @@ import pytest
 from google.api_core.retry import Retry
 from google.cloud import aiplatform_v1 as v1
 from mlops_vertex.config import VertexConfig
-from mlops_vertex.emulator import VertexEmulator
 from mlops_vertex.provider import VertexProvider
+from mlops_vertex_sandbox.server import VertexEmulator
 
 from mlops_gitops.errors import StackError
 from mlops_gitops.provider import SandboxEndpoints
