@@ -161,7 +161,11 @@ class Applier:
                 nodes[f"deposed:{c.address}"] = _Node(f"deposed:{c.address}", c, "destroy-deposed")
         for addr, rs in self.state.resources.items():
             # Deposed objects left by an earlier failed replacement are deleted too.
-            if rs.deposed and f"deposed:{addr}" not in nodes and (addr in by_addr or not self.plan.targets):
+            # (A resource being deleted deletes its deposed objects in its own step.)
+            deleting = f"delete:{addr}" in nodes
+            if rs.deposed and not deleting and f"deposed:{addr}" not in nodes and (
+                addr in by_addr or not self.plan.targets
+            ):
                 change = by_addr.get(addr) or ResourceChange(
                     addr, rs.kind, rs.name, rs.provider, "noop", rs.attributes, rs.attributes
                 )
@@ -228,6 +232,9 @@ class Applier:
         return False
 
     def _cbd(self, change: ResourceChange) -> bool:
+        """Whether a replacement creates the new object first: as the plan decided."""
+        if change.replace_order is not None:
+            return change.replace_order == "create_before_destroy"
         return self.ws.provider.kinds[change.kind].create_before_destroy
 
     # ---------------------------------------------------------------- steps
@@ -282,7 +289,13 @@ class Applier:
             if interrupted is None and rs is not None and rs.status == "tainted" and prior is not None:
                 # A creation that finished after its apply died: clean up as a finished one would.
                 interrupted = {"action": "create", "recorded": copy.deepcopy(prior)}
-        desired = provider.desired(res, self.ws.settings.get(c.address), self._refs(), prior)
+        settings, refs = self.ws.settings.get(c.address), self._refs()
+        resolved: Mapping[str, Any] = c.resolved
+        if any(v is UNKNOWN for _p, v in paths.leaves(resolved)):
+            # A lookup that depended on what this apply creates (a version a model of the stack
+            # registers): made again now that it exists.
+            resolved = self.ws.resolution(res, refs, prior)
+        desired = provider.desired(res, settings, refs, prior, resolved)
         decision = diff.decide(
             rtype,
             prior,
@@ -290,15 +303,15 @@ class Applier:
             ignore_changes=res.spec.lifecycle.ignore_changes,  # type: ignore[attr-defined]
             tainted=c.action == "replace",
         )
-        after = decision.after
-        _check_as_planned(c, after)
+        _check_as_planned(c, decision.after)
+        after = _planned_after(c, decision.after)
         if c.action == "update" and prior is not None:
             # No field change: only an interrupted change to finish, the object is as asked.
             attrs = provider.update(c.kind, prior, after, ctx) if decision.changes else prior
             recorded = (interrupted or {}).get("recorded")
             if isinstance(recorded, dict):
                 provider.finish_interrupted(c.kind, recorded, attrs, ctx)
-        elif c.action == "replace" and prior is not None and not rtype.create_before_destroy:
+        elif c.action == "replace" and prior is not None and not self._cbd(c):
             provider.delete(c.kind, prior, ctx)
             with self._lock:
                 self.state.remove(c.address)
@@ -317,7 +330,7 @@ class Applier:
                 for d in (old.deposed if old is not None else [])
                 if d != ctx.checkpointed and (live is None or d.get(rtype.id_field) != live)
             ]
-            if c.action == "replace" and rtype.create_before_destroy and prior is not None:
+            if c.action == "replace" and self._cbd(c) and prior is not None:
                 deposed.append(prior)
             self._put(c, attrs, status="ok", deposed=deposed)
         self._verify(c, rtype, after, attrs)
@@ -477,6 +490,19 @@ class Applier:
         if self.on_event:
             action = node.change.action if node.step == "apply" else node.step
             self.on_event(ApplyEvent(node.change.address, action, phase, message, elapsed))
+
+
+def _planned_after(change: ResourceChange, fresh: dict[str, Any]) -> dict[str, Any]:
+    """What apply sends: the plan's `after`, its unknowns filled from `fresh` (the provider's
+    attributes now that the references they wait for exist). `_check_as_planned` has already
+    made sure the values the plan knew come out the same."""
+    if change.after is None:
+        return fresh
+    after = copy.deepcopy(change.after)
+    for path, value in list(paths.leaves(change.after)):
+        if value is UNKNOWN:
+            paths.set_(after, path, copy.deepcopy(paths.get(fresh, path, UNKNOWN)))
+    return after
 
 
 def _check_as_planned(change: ResourceChange, after: Mapping[str, Any]) -> None:

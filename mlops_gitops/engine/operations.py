@@ -53,6 +53,7 @@ def plan_locked(
     parallelism: int = 10,
     operation: str = "plan",
     allow_downtime: bool = False,
+    resolutions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Planned:
     """Take the state lock and plan. The caller must `release()` (also after apply).
 
@@ -76,6 +77,7 @@ def plan_locked(
             parallelism=parallelism,
             allow_downtime=allow_downtime,
             moves=moves,
+            resolutions=resolutions,
         )
     except BaseException:
         backend.unlock(lock.id)

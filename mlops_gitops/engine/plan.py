@@ -10,6 +10,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from mlops_gitops import __version__, paths
@@ -17,6 +18,58 @@ from mlops_gitops.provider import UNKNOWN
 
 Action = Literal["create", "update", "replace", "delete", "noop"]
 Mode = Literal["normal", "destroy", "refresh-only"]
+# How a replacement runs: the new object first, then the old one deleted (no gap in service), or
+# the old one deleted first (the cloud allows only one under that name). Decided by the plan.
+ReplaceOrder = Literal["create_before_destroy", "delete_before_create"]
+
+
+class Reason(StrEnum):
+    """Why a change is planned, beyond its field changes: what apply and renderers act on. The
+    text shown with it is `reason_text(code, detail)`."""
+
+    NONE = ""
+    NEVER_CREATED = "never_created"  # tainted record of an object a failed apply never made
+    DELETED_OUTSIDE = "deleted_outside"
+    CHANGED_OUTSIDE = "changed_outside"  # drift
+    INTERRUPTED_OUTSIDE = "interrupted_drift"  # drift an interrupted apply left
+    FAILED_IN_CLOUD = "failed_in_cloud"  # detail: status
+    TAINTED = "tainted"
+    INTERRUPTED = "interrupted"  # detail: action, since
+    ROLLED_BACK = "rolled_back"  # detail: by, at
+    TAINTED_BUT_HEALTHY = "tainted_but_healthy"
+    REMOVED_FROM_STACK = "removed_from_stack"
+    ALREADY_DELETED = "already_deleted"
+    LEFTOVERS = "leftovers"  # its object is gone, but a failed apply may have left parts of it
+
+
+def _past(action: Any) -> str:
+    return {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}.get(
+        str(action), "changed"
+    )
+
+
+def reason_text(code: Reason, detail: Mapping[str, Any]) -> str:
+    d = detail
+    texts = {
+        Reason.NONE: "",
+        Reason.NEVER_CREATED: "a previous apply failed before it was created",
+        Reason.DELETED_OUTSIDE: "deleted outside mlops",
+        Reason.CHANGED_OUTSIDE: "changed outside mlops",
+        Reason.INTERRUPTED_OUTSIDE: f"changed by an interrupted apply of mlops (started {d.get('since')})",
+        Reason.FAILED_IN_CLOUD: f"the cloud reports it {d.get('status')}: "
+        "it can only be deleted and made again",
+        Reason.TAINTED: "tainted: a previous apply failed part way",
+        Reason.INTERRUPTED: f"an apply was interrupted while it {_past(d.get('action'))} this resource "
+        f"(at {d.get('since')}): apply finishes that change and deletes what it left",
+        Reason.ROLLED_BACK: f"rolled back by {d.get('by')} at {d.get('at')}; the stack still asks for this",
+        Reason.TAINTED_BUT_HEALTHY: "recorded as tainted, but the cloud holds it healthy and as the stack "
+        "asks: apply keeps it and records it so",
+        Reason.REMOVED_FROM_STACK: "removed from the stack",
+        Reason.ALREADY_DELETED: "already deleted outside mlops: only state changes",
+        Reason.LEFTOVERS: "a previous apply failed part way and its object is gone: apply deletes "
+        "what that apply left",
+    }
+    return texts[code]
 FORMAT_VERSION = "1"
 SENSITIVE = "(sensitive)"
 
@@ -62,10 +115,18 @@ class ResourceChange:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     changes: list[FieldChange] = field(default_factory=list)
-    reason: str = ""  # e.g. "tainted", "deleted outside mlops", "removed from the stack"
+    reason_code: Reason = Reason.NONE
     depends_on: list[str] = field(default_factory=list)
     sensitive_paths: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # provider remarks, e.g. a schedule's next runs
+    reason_detail: dict[str, Any] = field(default_factory=dict)  # the values the reason's text names
+    replace_order: ReplaceOrder | None = None  # set on replacements
+    # What the provider's plan-time lookups found (`Provider.resolve`); apply uses it as is.
+    resolved: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        return reason_text(self.reason_code, self.reason_detail)
 
     def document(self) -> dict[str, Any]:
         return {
@@ -75,6 +136,10 @@ class ResourceChange:
             "provider": self.provider,
             "action": self.action,
             "reason": self.reason,
+            "reason_code": self.reason_code.value,
+            "replace_order": self.replace_order,
+            "resolved": public_attributes(self.resolved, ()),
+            "resolved_unknown": sorted(p for p, v in paths.leaves(self.resolved) if v is UNKNOWN),
             "changes": [c.document() for c in self.changes],
             "before": public_attributes(self.before, self.sensitive_paths),
             "after": public_attributes(self.after, self.sensitive_paths),

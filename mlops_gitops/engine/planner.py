@@ -7,8 +7,20 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from mlops_gitops import paths
 from mlops_gitops.engine import diff
-from mlops_gitops.engine.plan import DeposedChange, Mode, Move, OutputChange, Plan, ResourceChange, Risk
+from mlops_gitops.engine.plan import (
+    DeposedChange,
+    Mode,
+    Move,
+    OutputChange,
+    Plan,
+    Reason,
+    ReplaceOrder,
+    ResourceChange,
+    Risk,
+    reason_text,
+)
 from mlops_gitops.errors import MlopsError, StackError
 from mlops_gitops.provider import UNKNOWN
 from mlops_gitops.state.model import StateDoc
@@ -116,6 +128,7 @@ def make_plan(
     parallelism: int = 10,
     allow_downtime: bool = False,
     moves: list[Move] | None = None,
+    resolutions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
     stack, provider = ws.stack, ws.provider
     targets = list(targets or [])
@@ -150,7 +163,9 @@ def make_plan(
             rs = state.get(addr)
             prior = refreshed.get(addr)
             rtype = provider.kinds[res.kind]
-            desired = provider.desired(res, ws.settings.get(addr), planned, prior)
+            settings = ws.settings.get(addr)
+            resolved = _resolution(ws, res, planned, prior, (resolutions or {}).get(addr))
+            desired = provider.desired(res, settings, planned, prior, resolved)
             tainted = rs is not None and rs.status == "tainted" and prior is not None
             failed = rtype.failed(prior)
             decision = diff.decide(
@@ -165,40 +180,36 @@ def make_plan(
             if not in_scope:
                 continue
             planned[addr] = decision.after
-            action, reason = decision.action, ""
+            action, reason, detail = decision.action, Reason.NONE, {}
             interrupted = rs.pending if rs is not None and prior is not None else None
-            if rs is not None and prior is None:
-                reason = (
-                    "a previous apply failed before it was created"
-                    if rs.status == "tainted"
-                    else "deleted outside mlops"
-                )
+            if rs is not None and prior is None and rs.pending is not None:
+                # A delete-first replacement killed between its delete and its create.
+                reason = Reason.INTERRUPTED
+                detail = {"action": rs.pending.get("action"), "since": rs.pending.get("since")}
+            elif rs is not None and prior is None:
+                reason = Reason.NEVER_CREATED if rs.status == "tainted" else Reason.DELETED_OUTSIDE
             elif failed is not None:
-                reason = f"the cloud reports it {failed}: it can only be deleted and made again"
+                reason, detail = Reason.FAILED_IN_CLOUD, {"status": failed}
             elif action == "replace" and tainted:
-                reason = "tainted: a previous apply failed part way"
+                reason = Reason.TAINTED
             elif interrupted is not None:
-                reason = (
-                    f"an apply was interrupted while it {_past(interrupted.get('action'))} this resource "
-                    f"(at {interrupted.get('since')}): apply finishes that change and deletes what it left"
-                )
+                reason = Reason.INTERRUPTED
+                detail = {"action": interrupted.get("action"), "since": interrupted.get("since")}
                 if action == "noop":
                     action = "update"
             elif rs is not None and rs.rolled_back and action != "noop":
-                rb = rs.rolled_back
-                reason = f"rolled back by {rb.get('by')} at {rb.get('at')}; the stack still asks for this"
+                reason = Reason.ROLLED_BACK
+                detail = {"by": rs.rolled_back.get("by"), "at": rs.rolled_back.get("at")}
             elif tainted and action == "noop":
                 # Its creation finished after all (the apply was killed while waiting): keep
                 # it, record it healthy, and clean up what the attempt may have left.
-                reason = (
-                    "recorded as tainted, but the cloud holds it healthy and as the stack asks: "
-                    "apply keeps it and records it so"
-                )
+                reason = Reason.TAINTED_BUT_HEALTHY
                 action = "update"
             if action == "replace" and res.spec.lifecycle.prevent_destroy:  # type: ignore[attr-defined]
+                forced = ", ".join(c.path for c in decision.changes if c.forces_replacement)
+                why = f"changed: {forced}" if forced else reason_text(reason, detail)
                 raise StackError(
-                    f"{addr}: lifecycle.prevent_destroy is set, but this plan would replace it "
-                    f"(changed: {', '.join(c.path for c in decision.changes if c.forces_replacement)})"
+                    f"{addr}: lifecycle.prevent_destroy is set, but this plan would replace it ({why})"
                 )
             change = ResourceChange(
                 address=addr,
@@ -209,10 +220,13 @@ def make_plan(
                 before=prior,
                 after=decision.after,
                 changes=decision.changes,
-                reason=reason,
+                reason_code=reason,
+                reason_detail=detail,
                 depends_on=list(res.depends_on),
                 sensitive_paths=sensitive_paths(res, rs),
                 notes=provider.notes(res.kind, decision.after) if action != "noop" else [],
+                replace_order=_replace_order(rtype) if action == "replace" else None,
+                resolved=resolved,
             )
             # A tainted (half-made) or failed object serves nothing: replacing it costs no traffic.
             downtime = action == "replace" and rtype.serving and not rtype.create_before_destroy
@@ -242,10 +256,22 @@ def sensitive_paths(res: Any, rs: Any) -> list[str]:
     return sorted(out)
 
 
-def _past(action: Any) -> str:
-    return {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}.get(
-        str(action), "changed"
-    )
+def _replace_order(rtype: Any) -> ReplaceOrder:
+    return "create_before_destroy" if rtype.create_before_destroy else "delete_before_create"
+
+
+def _resolution(
+    ws: Workspace,
+    res: Any,
+    planned: Mapping[str, Mapping[str, Any]],
+    prior: Mapping[str, Any] | None,
+    recorded: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """What the provider's lookups find for `res`: as a saved plan recorded them, when it
+    recorded them complete (its reviewer saw those), else looked up now."""
+    if recorded is not None and not any(v is UNKNOWN for _p, v in paths.leaves(recorded)):
+        return dict(recorded)
+    return ws.resolution(res, planned, prior)
 
 
 def _healthy_as_asked(rtype: Any, prior: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
@@ -269,9 +295,9 @@ def _drift(ws: Workspace, state: StateDoc, refreshed: Refreshed) -> list[Resourc
         actual = refreshed[addr]
         rtype = ws.provider.kinds[rs.kind]
         sensitive = sensitive_paths(ws.stack.resources.get(addr), rs)
-        outside = "changed outside mlops"
+        outside, detail = Reason.CHANGED_OUTSIDE, {}
         if rs.pending is not None:
-            outside = f"changed by an interrupted apply of mlops (started {rs.pending.get('since')})"
+            outside, detail = Reason.INTERRUPTED_OUTSIDE, {"since": rs.pending.get("since")}
         if actual is None:
             out.append(
                 ResourceChange(
@@ -283,7 +309,8 @@ def _drift(ws: Workspace, state: StateDoc, refreshed: Refreshed) -> list[Resourc
                     rs.attributes,
                     None,
                     diff.compare(rs.attributes, None, sensitive=sensitive),
-                    reason="deleted outside mlops" if rs.pending is None else outside,
+                    reason_code=Reason.DELETED_OUTSIDE if rs.pending is None else outside,
+                    reason_detail={} if rs.pending is None else detail,
                     sensitive_paths=sensitive,
                 )
             )
@@ -300,7 +327,8 @@ def _drift(ws: Workspace, state: StateDoc, refreshed: Refreshed) -> list[Resourc
                     rs.attributes,
                     actual,
                     changes,
-                    reason=outside,
+                    reason_code=outside,
+                    reason_detail=detail,
                     sensitive_paths=sensitive,
                 )
             )
@@ -332,13 +360,18 @@ def _deletes(
                 "with prevent_destroy: false first"
             )
         actual = refreshed.get(addr, rs.attributes)
-        if actual is None:
+        if actual is None and (rs.status == "tainted" or rs.pending is not None):
+            # Its object is gone, or was never made, but a failed or interrupted apply may have
+            # left what it checkpointed on the way (a config, a sub-object): the provider's
+            # delete of the recorded attributes removes those.
+            actual, reason = rs.attributes, Reason.LEFTOVERS
+        elif actual is None:
             # Already gone in the cloud: nothing to call, but state must forget it.
-            reason = "already deleted outside mlops: only state changes"
+            reason = Reason.ALREADY_DELETED
         elif mode == "destroy":
-            reason = ""
+            reason = Reason.NONE
         else:
-            reason = "removed from the stack"
+            reason = Reason.REMOVED_FROM_STACK
         sensitive = sensitive_paths(res, rs)
         out.append(
             ResourceChange(
@@ -350,7 +383,7 @@ def _deletes(
                 actual,
                 None,
                 diff.compare(actual, None, sensitive=sensitive),
-                reason=reason,
+                reason_code=reason,
                 depends_on=list(rs.dependencies),
                 sensitive_paths=sensitive,
             )
@@ -383,10 +416,14 @@ def _risks(ws: Workspace, state: StateDoc, plan: Plan, *, destroying: bool) -> l
         if c.action == "noop" or c.kind not in ws.provider.kinds:
             continue
         rtype = ws.provider.kinds[c.kind]
-        if rtype.serving and c.before is not None:
+        if rtype.serving and c.before is not None and c.reason_code != Reason.LEFTOVERS:
             if c.action == "delete":
                 out.append(Risk(c.address, f"destroys serving {c.kind} {c.name}: its traffic stops"))
-            elif c.action == "replace" and not rtype.create_before_destroy and "tainted" not in c.reason:
+            elif (
+                c.action == "replace"
+                and c.replace_order == "delete_before_create"
+                and c.reason_code != Reason.TAINTED
+            ):
                 why = c.reason or "a field forces replacement"
                 out.append(Risk(c.address, f"replaces {c.kind} {c.name} by deleting it first ({why})"))
         for message in ws.provider.risks(c.kind, c.action, c.before, c.after, destroying=destroying):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+from mlops_gitops import plugins
 from mlops_gitops.engine.applier import ApplyEvent, ApplyResult
 from mlops_gitops.engine.operations import plan_locked
 from mlops_gitops.engine.plan import Mode, Plan
-from mlops_gitops.provider import SandboxEndpoints
+from mlops_gitops.provider import Provider, SandboxEndpoints
 from mlops_gitops.state.backend import StateBackend
 from mlops_gitops.state.model import StateDoc
 from mlops_gitops.workspace import Workspace, open_workspace, state_backend
@@ -16,7 +19,11 @@ from mlops_gitops.workspace import Workspace, open_workspace, state_backend
 
 class StackHarness:
     """A stack file bound to emulators. Every call re-reads the file, so a test edits it between
-    steps like a user would."""
+    steps like a user would.
+
+    `provider_class` is for a provider that is not installed as an entry point (the memory
+    provider, or one being written): the stack's provider is that class, and the stack is still
+    checked as `mlops` checks it. Such a provider may need no emulator: `SandboxEndpoints()`."""
 
     def __init__(
         self,
@@ -25,8 +32,10 @@ class StackHarness:
         *,
         variables: Mapping[str, str] | None = None,
         parallelism: int = 4,
+        provider_class: type[Provider] | None = None,
     ) -> None:
         self.stack_file = Path(stack_file)
+        self.provider_class = provider_class
         self.sandbox = sandbox
         self.variables = dict(variables or {})
         self.parallelism = parallelism
@@ -36,7 +45,10 @@ class StackHarness:
         from mlops_gitops.stack.loader import load_stack
 
         stack = load_stack(self.stack_file, cli_vars=self.variables, environ={})
-        return open_workspace(stack, sandbox=self.sandbox)
+        if self.provider_class is None:
+            return open_workspace(stack, sandbox=self.sandbox)
+        with _installed(self.provider_class):
+            return open_workspace(stack, sandbox=self.sandbox)
 
     def backend(self) -> StateBackend:
         from mlops_gitops.stack.loader import load_stack
@@ -80,6 +92,27 @@ class StackHarness:
         if new == text:
             raise AssertionError("the edit changed nothing in the stack file")
         self.stack_file.write_text(new)
+
+
+_PLUGINS = threading.Lock()
+
+
+@contextmanager
+def _installed(cls: type[Provider]) -> Iterator[None]:
+    """Have provider lookups find `cls` under its name while opening a workspace. The lookup
+    is swapped rather than copied from: `open_workspace` then checks the stack exactly as it
+    checks one for an installed provider."""
+    with _PLUGINS:
+        found = plugins.provider_class
+
+        def provider_class(name: str) -> type[Provider]:
+            return cls if name == cls.name else found(name)
+
+        plugins.provider_class = provider_class
+        try:
+            yield
+        finally:
+            plugins.provider_class = found
 
 
 def actions(plan: Plan) -> dict[str, str]:

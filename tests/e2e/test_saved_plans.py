@@ -172,3 +172,58 @@ def test_a_changed_secret_is_never_shown_and_the_plan_applies_it(stack_dir: Path
     [model_summary] = sm.list_models()["Models"]
     env = sm.describe_model(ModelName=model_summary["ModelName"])["PrimaryContainer"]["Environment"]
     assert env["API_KEY"] == SECRET_2
+
+
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+REGISTRY_STACK = """\
+apiVersion: mlops-gitops/v1
+name: saved-plans
+provider:
+  sagemaker:
+    region: us-east-1
+    role_arn: arn:aws:iam::123456789012:role/mlops-sandbox-sagemaker
+endpoints:
+  iris-api:
+    variants:
+      - {name: main, model_package: iris@latest-approved, serverless: {memory_mb: 2048}}
+"""
+
+
+def test_a_saved_plan_deploys_the_registry_version_it_showed(stack_dir: Path, run) -> None:
+    """`latest-approved` is looked up when the plan is made and recorded in it: a version
+    approved after the review is not what the reviewed plan deploys."""
+    (stack_dir / "stack.yaml").write_text(REGISTRY_STACK)
+    sm = sagemaker(stack_dir)
+    sm.create_model_package_group(ModelPackageGroupName="iris")
+    for i in (1, 2):
+        sm.create_model_package(
+            ModelPackageGroupName="iris",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": IMAGE,
+                        "ModelDataUrl": f"s3://ml-artifacts-demo/iris/v{i}/model.tar.gz",
+                    }
+                ]
+            },
+            ModelApprovalStatus="Approved" if i == 1 else "PendingManualApproval",
+        )
+    ok(run(stack_dir, "--sandbox", "plan", "--out", "v1.plan"))
+    shown = json.loads(ok(run(stack_dir, "show", "--json", "v1.plan")))
+    (change,) = shown["resource_changes"]
+    assert change["resolved"]["packages"]["main"]["model_package_version"] == 1
+    assert change["resolved_unknown"] == []
+
+    arn2 = sm.list_model_packages(ModelPackageGroupName="iris")["ModelPackageSummaryList"]
+    arn2 = next(p["ModelPackageArn"] for p in arn2 if p["ModelPackageVersion"] == 2)
+    sm.update_model_package(ModelPackageArn=arn2, ModelApprovalStatus="Approved")
+    ok(run(stack_dir, "--sandbox", "apply", "v1.plan"))
+    config = sm.describe_endpoint_config(
+        EndpointConfigName=sm.describe_endpoint(EndpointName="iris-api")["EndpointConfigName"]
+    )
+    model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["Containers"][0]["ModelPackageName"].endswith("/iris/1")
+
+    # A new plan looks again, and moves to version 2.
+    plan = ok(run(stack_dir, "--sandbox", "plan"))
+    assert "resolves to version 2" in plan

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_gitops.engine.diff import compare, decide
-from mlops_gitops.engine.plan import DeposedChange, Move, OutputChange, Plan, ResourceChange, Risk
+from mlops_gitops.engine.plan import DeposedChange, Move, OutputChange, Plan, Reason, ResourceChange, Risk
 from mlops_gitops.provider import UNKNOWN, ResourceType
 from mlops_gitops.render.text import render_plan
 
@@ -79,7 +79,14 @@ def sample_plan() -> Plan:
     retrain = change("schedule.fraud-retrain", ResourceType("schedule"), None, {"cron": "0 3 * * 1"})
     retrain.notes = ["next runs (UTC): 2026-11-30 03:00, 2026-12-07 03:00, 2026-12-14 03:00"]
     plan.changes = [
-        change("model.fraud-xgb-v7", MODEL, v7, v7_new, sensitive=["environment"]),
+        change(
+            "model.fraud-xgb-v7",
+            MODEL,
+            v7,
+            v7_new,
+            sensitive=["environment"],
+            replace_order="create_before_destroy",
+        ),
         change("model.fraud-xgb-v8", MODEL, None, v8),
         change("endpoint.fraud-api", ENDPOINT, ep, ep_new),
         ResourceChange(
@@ -91,7 +98,7 @@ def sample_plan() -> Plan:
             old,
             None,
             compare(old, None),
-            reason="removed from the stack",
+            reason_code=Reason.REMOVED_FROM_STACK,
         ),
         retrain,
     ]
@@ -106,7 +113,7 @@ def sample_plan() -> Plan:
             ep,
             drifted,
             compare(ep, drifted),
-            reason="changed outside mlops",
+            reason_code=Reason.CHANGED_OUTSIDE,
         )
     ]
     plan.moves = [Move("monitor.drift", "monitor.fraud-drift")]

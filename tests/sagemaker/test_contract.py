@@ -6,10 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from mlops_sagemaker.emulator import SageMakerEmulator
+from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.provider import SandboxEndpoints
-from mlops_gitops.testing.contract import ContractCase, Edit, ProviderContract
+from mlops_gitops.testing.contract import (
+    ContractCase,
+    Edit,
+    PartialCreate,
+    ProviderContract,
+    emulator_settings,
+)
+from mlops_gitops.testing.harness import StackHarness
 
 STACK = """\
 apiVersion: mlops-gitops/v1
@@ -64,8 +71,16 @@ class TestSageMakerContract(ProviderContract):
                 }
             )
 
+        sandbox = SandboxEndpoints({"sagemaker": sm_emulator.url})
+        # CreateEndpoint refused once: the endpoint config (and the checkpoint naming it) exist,
+        # the endpoint does not.
+        refuse_endpoint = emulator_settings(
+            sandbox,
+            "sagemaker",
+            {"fail": [{"action": "CreateEndpoint", "code": "ResourceLimitExceeded", "times": 1}]},
+        )
         return ContractCase(
-            sandbox=SandboxEndpoints({"sagemaker": sm_emulator.url}),
+            sandbox=sandbox,
             stack_yaml=STACK,
             in_place=Edit(
                 lambda s: s.replace("instance_count: 1", "instance_count: 2"),
@@ -82,5 +97,11 @@ class TestSageMakerContract(ProviderContract):
             delete_out_of_band=lambda attrs: sm.delete_endpoint(EndpointName=attrs["name"]),
             leftovers=leftovers,
             throttle=throttle,
+            partial_create=PartialCreate("endpoint.scorer-api", refuse_endpoint),
             reset=sm_emulator.reset,
         )
+
+    def test_a_create_failed_half_way_is_destroyed_entirely(
+        self, harness: StackHarness, contract_case: ContractCase
+    ) -> None:
+        super().test_a_create_failed_half_way_is_destroyed_entirely(harness, contract_case)

@@ -9,10 +9,16 @@ from typing import Any
 import pytest
 from google.api_core.retry import Retry
 from google.cloud import aiplatform_v1 as v1
-from mlops_vertex.emulator import VertexEmulator
+from mlops_vertex_sandbox.server import VertexEmulator
 
 from mlops_gitops.provider import SandboxEndpoints
-from mlops_gitops.testing.contract import ContractCase, Edit, ProviderContract
+from mlops_gitops.testing.contract import (
+    ContractCase,
+    Edit,
+    PartialCreate,
+    ProviderContract,
+    emulator_settings,
+)
 
 PARENT = "projects/contract/locations/us-central1"
 KEY = "projects/contract/locations/us-central1/keyRings/ml/cryptoKeys"
@@ -74,8 +80,24 @@ class TestVertexContract(ProviderContract):
         def throttle(times: int) -> None:
             vx_emulator.update_settings({"throttle": {"times": times, "method": "GET"}})
 
+        sandbox = SandboxEndpoints({"vertex": vx_emulator.url})
+        # The endpoint is made (and checkpointed), then deploying the first model to it fails.
+        failed_deployment = emulator_settings(
+            sandbox,
+            "vertex",
+            {
+                "fail": [
+                    {
+                        "path": ":deployModel$",
+                        "status": "RESOURCE_EXHAUSTED",
+                        "in_operation": True,
+                        "times": 1,
+                    }
+                ]
+            },
+        )
         return ContractCase(
-            sandbox=SandboxEndpoints({"vertex": vx_emulator.url}),
+            sandbox=sandbox,
             stack_yaml=STACK,
             in_place=Edit(
                 lambda s: s.replace("weight: 80}", "weight: 60}").replace("weight: 20}", "weight: 40}"),
@@ -94,5 +116,6 @@ class TestVertexContract(ProviderContract):
             delete_out_of_band=delete_out_of_band,
             leftovers=leftovers,
             throttle=throttle,
+            partial_create=PartialCreate("endpoint.scorer-api", failed_deployment),
             reset=vx_emulator.reset,
         )
