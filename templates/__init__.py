@@ -1,1 +1,1 @@
-"""Jinja2 templates for the text and Markdown renderers (shipped as package data)."""
+"""Jinja2 templates of the text renderers in mlops_gitops/render (shipped as package data)."""

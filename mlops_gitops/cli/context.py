@@ -85,16 +85,42 @@ def open_all(opts: Options, stack: Any = None):
     if opts.sandbox:
         from mlops_gitops.sandbox.daemon import ensure_running
 
-        ws = with_sandbox(ws, ensure_running(local_root(stack) / "sandbox"))
+        # The stack's own provider's emulator only: a Vertex AI stack does not wait for moto.
+        ws = with_sandbox(ws, ensure_running(local_root(stack) / "sandbox", providers=[stack.provider]))
     return stack, ws, state_backend(stack, sandbox=opts.sandbox)
 
 
 def sandbox_dir(opts: Options) -> Path:
     """The sandbox of the stack in scope, or of the current directory when there is none."""
+    return sandbox_scope(opts)[0]
+
+
+def sandbox_scope(opts: Options) -> tuple[Path, str | None]:
+    """The sandbox directory as `sandbox_dir`, and the provider of the stack in scope (None when
+    there is no stack). A stack that does not load (`sandbox up` takes no --var) still names
+    its provider, so that only that provider's emulator is started for it."""
     from mlops_gitops.errors import StackError
     from mlops_gitops.workspace import local_root
 
     try:
-        return local_root(opts.load_stack()) / "sandbox"
+        stack = opts.load_stack()
     except StackError:
-        return Path(opts.chdir or ".") / ".mlops" / "sandbox"
+        return Path(opts.chdir or ".") / ".mlops" / "sandbox", _provider_named(opts)
+    return local_root(stack) / "sandbox", stack.provider
+
+
+def _provider_named(opts: Options) -> str | None:
+    """The one key of the stack file's `provider:` mapping, read without validating the file."""
+    from mlops_gitops.errors import StackError
+    from mlops_gitops.stack import yamlpos
+
+    try:
+        path = opts.stack_path()
+        data = yamlpos.parse_bytes(yamlpos.read_source(path), str(path)).data
+    except (StackError, yamlpos.SourceError):
+        return None
+    provider = data.get("provider") if data else None
+    if isinstance(provider, dict) and len(provider) == 1:
+        name = next(iter(provider))
+        return name if isinstance(name, str) else None
+    return None

@@ -1,65 +1,58 @@
-"""The `mlops` command line. Commands are thin: parse flags, call the engine, pick a renderer,
-choose the exit code. Heavy modules (providers' SDKs, jinja2) load only in the commands that
-need them, so `mlops --help` and `mlops validate` stay fast."""
+"""The `mlops` command line: the group, its global options and the entry point.
+
+Each command is a module of cli/commands, listed in that package's table and imported only when
+it runs or its help is asked for. Commands are thin: parse flags, call the engine, build a document,
+hand it to a renderer (mlops_gitops/render), choose the exit code. Heavy modules (providers'
+SDKs, jinja2) load only in the commands that need them, so `mlops --help` and `mlops validate`
+stay fast."""
 
 from __future__ import annotations
 
 import os
 import sys
 import traceback
-from typing import Any
 
 import click
 
 from mlops_gitops import __version__
-from mlops_gitops.cli.context import Options, make_options, options, parse_vars
+from mlops_gitops.cli.commands import COMMANDS, load_command
+from mlops_gitops.cli.context import make_options
+from mlops_gitops.cli.options import accept_global_options, change_directory
 from mlops_gitops.errors import MlopsError
 
-var_option = click.option(
-    "--var", "vars_", multiple=True, metavar="NAME=VALUE", help="Set a stack variable (repeatable)."
+
+class _CommandTable(click.Group):
+    """A group whose commands come from the table in cli/commands, each imported on first use
+    and given the global options then."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # From the table's summaries, so that `mlops --help` imports no command. Each is
+        # shortened as click shortens a command's own help.
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [
+            (name, click.Command(name, help=COMMANDS[name].summary).get_short_help_str(limit))
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is None:
+            command = load_command(cmd_name)
+            if command is not None:
+                accept_global_options(command)
+                self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(
+    cls=_CommandTable, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
-# A plain string: the stack loader reads the file and says in one line what is wrong with it
-# (click.Path would print a usage block for a directory).
-var_file_option = click.option(
-    "--var-file",
-    "var_files",
-    multiple=True,
-    metavar="FILE",
-    help="YAML/JSON file of variable values (repeatable).",
-)
-target_option = click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="ADDRESS",
-    help="Limit to this resource (and its dependencies); repeatable.",
-)
-parallelism_option = click.option(
-    "--parallelism",
-    default=10,
-    show_default=True,
-    type=click.IntRange(1, 256),
-    help="How many cloud operations run at once.",
-)
-
-
-def with_vars(ctx: click.Context, vars_: tuple[str, ...], var_files: tuple[str, ...]) -> Options:
-    opts = options(ctx)
-    opts.cli_vars = parse_vars(vars_)
-    opts.var_files = list(var_files)
-    return opts
-
-
-def _chdir(directory: str) -> None:
-    # As Terraform's -chdir: every relative path (stack, --var-file, plan files) is then
-    # relative to DIR.
-    try:
-        os.chdir(directory)
-    except OSError as exc:
-        raise MlopsError(f"--chdir {directory}: {(exc.strerror or str(exc)).lower()}") from exc
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-f", "--file", "file_", metavar="FILE", help="Stack file (default: ./stack.yaml).")
 @click.option("--chdir", metavar="DIR", help="Act on the stack in DIR.")
 @click.option("--sandbox", is_flag=True, help="Use the local emulators (also MLOPS_SANDBOX=1).")
@@ -72,94 +65,8 @@ def cli(ctx: click.Context, file_: str | None, chdir: str | None, sandbox: bool,
 
     These options may also follow the command, as in `mlops plan --sandbox`."""
     if chdir:
-        _chdir(chdir)
+        change_directory(chdir)
     ctx.obj = make_options(file_, None, sandbox, no_color)
-
-
-# The global options again, on every command: users type `mlops plan --sandbox` as often as
-# `mlops --sandbox plan`. They run after the group's own (which has made the Options), so each
-# only amends them. Hidden from each command's help, which would otherwise repeat them all.
-def _after_file(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        options(ctx).file = value
-
-
-def _after_chdir(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
-        _chdir(value)
-
-
-def _after_sandbox(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        options(ctx).sandbox = True
-
-
-def _after_no_color(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        options(ctx).color = False
-
-
-def _global_params() -> list[click.Parameter]:
-    shared: dict[str, Any] = {"expose_value": False, "hidden": True}
-    return [
-        click.Option(["-f", "--file", "global_file"], callback=_after_file, **shared),
-        # Eager: it changes the directory before other parameters (a plan FILE that must
-        # exist, say) are checked.
-        click.Option(["--chdir", "global_chdir"], callback=_after_chdir, is_eager=True, **shared),
-        click.Option(["--sandbox", "global_sandbox"], is_flag=True, callback=_after_sandbox, **shared),
-        click.Option(["--no-color", "global_no_color"], is_flag=True, callback=_after_no_color, **shared),
-    ]
-
-
-def _accept_global_options(command: click.Command) -> None:
-    """Give `command`, and every command below it, the global options."""
-    command.params.extend(_global_params())
-    if isinstance(command, click.Group):
-        for sub in command.commands.values():
-            _accept_global_options(sub)
-
-
-@cli.command()
-@var_option
-@var_file_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
-@click.pass_context
-def validate(ctx: click.Context, vars_: tuple[str, ...], var_files: tuple[str, ...], as_json: bool) -> None:
-    """Check the stack file and its provider settings. Makes no cloud call."""
-    import json
-
-    from mlops_gitops.workspace import open_workspace
-
-    opts = with_vars(ctx, vars_, var_files)
-    try:
-        # Binding the provider builds no client: every check here is offline.
-        ws = open_workspace(opts.load_stack())
-    except MlopsError as exc:
-        if as_json:
-            click.echo(json.dumps({"valid": False, "errors": exc.lines(), "warnings": []}, indent=2))
-            ctx.exit(1)
-        raise
-    warnings = [str(w) for w in ws.warnings]
-    if as_json:
-        doc = {"valid": True, "errors": [], "warnings": warnings, "resources": len(ws.stack.resources)}
-        click.echo(json.dumps(doc, indent=2))
-        return
-    for w in warnings:
-        click.echo(f"Warning: {w}", err=True)
-    click.echo(f"Success! {ws.stack.path} is valid ({len(ws.stack.resources)} resources).")
-
-
-def _register() -> None:
-    # Imported here so each module stays small; importing them is cheap (no SDK, no jinja2).
-    from mlops_gitops.cli import commands_run, commands_state, commands_tools
-
-    for mod in (commands_run, commands_state, commands_tools):
-        mod.register(cli)
-    for command in cli.commands.values():
-        _accept_global_options(command)
-
-
-_register()
 
 
 def main() -> None:

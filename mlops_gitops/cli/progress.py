@@ -1,28 +1,16 @@
-"""Apply progress lines, Terraform style: `endpoint.fraud-api: Still creating... [10s elapsed]`."""
+"""Apply progress as it happens, a line an event (rendered by render/progress.py), with the
+"still ..." lines of a long operation kept few."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import click
 
 from mlops_gitops.engine.applier import ApplyEvent
-
-_ING = {
-    "create": "Creating",
-    "update": "Modifying",
-    "replace": "Replacing",
-    "delete": "Destroying",
-    "destroy-deposed": "Destroying the replaced object",
-}
-_DONE = {
-    "create": "Creation complete",
-    "update": "Modifications complete",
-    "replace": "Replacement complete",
-    "delete": "Destruction complete",
-    "destroy-deposed": "Replaced object destroyed",
-}
+from mlops_gitops.render.progress import progress_line
 
 
 class ProgressPrinter:
@@ -37,21 +25,14 @@ class ProgressPrinter:
         self._lock = threading.Lock()
 
     def __call__(self, ev: ApplyEvent) -> None:
-        label = click.style(ev.address, bold=True) if self.color else ev.address
         with self._lock:
             if ev.phase == "start":
                 self._last[ev.address] = time.monotonic()
-                self._echo(f"{label}: {_ING.get(ev.action, ev.action)}...")
             elif ev.phase == "progress":
                 now = time.monotonic()
-                if now - self._last.get(ev.address, 0) >= self.interval:
-                    self._last[ev.address] = now
-                    verb = _ING.get(ev.action, ev.action).lower()
-                    self._echo(f"{label}: Still {verb}... [{ev.elapsed:.0f}s elapsed] {ev.message}".rstrip())
-            elif ev.phase == "done":
-                self._echo(f"{label}: {_DONE.get(ev.action, 'Complete')} after {ev.elapsed:.0f}s")
-            elif ev.phase == "error":
-                self._echo(f"{label}: failed")
-
-    def _echo(self, line: str) -> None:
-        click.echo(line, err=self.err)
+                if now - self._last.get(ev.address, 0) < self.interval:
+                    return
+                self._last[ev.address] = now
+            line = progress_line(dataclasses.asdict(ev), color=self.color)
+            if line is not None:
+                click.echo(line, err=self.err)

@@ -1,9 +1,10 @@
-"""Formatting of attribute values and change rows, shared by the text and Markdown renderers.
-Works on the plan's JSON document only."""
+"""Formatting of attribute values, change rows and outputs, shared by the text renderers. Works on
+documents only (the plan's, state's and outputs' JSON documents)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,17 @@ def fmt(value: Any) -> str:
     if isinstance(value, str):
         return "(sensitive)" if value == "(sensitive)" else json.dumps(value)
     return json.dumps(value, separators=(", ", ": "))
+
+
+def output_value(out: dict[str, Any]) -> str:
+    """An entry of the outputs document as text: its value as JSON, or `(sensitive)`. The flag
+    decides, not the value: a sensitive output's value is null in the document."""
+    return "(sensitive)" if out.get("sensitive") else json.dumps(out.get("value"))
+
+
+def widest(names: Iterable[str]) -> int:
+    """The width of a column holding `names`, to align what follows them."""
+    return max((len(n) for n in names), default=0)
 
 
 @dataclass

@@ -1,0 +1,63 @@
+"""The table of `mlops` commands, in the manner of pip's: each command's name, the module that
+defines it, the attribute holding it there, and its summary (the first sentence of its help).
+
+`mlops --help` lists the commands from this table and imports none of their modules; a module
+is imported only when its command runs or its own help is asked for."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import click
+
+
+class CommandInfo(NamedTuple):
+    module: str
+    attribute: str
+    summary: str
+
+
+def _info(module: str, attribute: str, summary: str) -> CommandInfo:
+    return CommandInfo(f"{__name__}.{module}", attribute, summary)
+
+
+COMMANDS: dict[str, CommandInfo] = {
+    "apply": _info(
+        "apply", "apply", "Make the cloud match the stack (or apply a plan saved with `plan --out`)."
+    ),
+    "destroy": _info("destroy", "destroy", "Destroy everything this stack manages."),
+    "force-unlock": _info(
+        "force_unlock", "force_unlock", "Release a state lock left by a command that died."
+    ),
+    "import": _info(
+        "import_",
+        "import_",
+        "Adopt the existing cloud object CLOUD_ID as ADDRESS (e.g. endpoint.fraud-api fraud-api).",
+    ),
+    "output": _info(
+        "output", "output", "Show the stack's outputs (a sensitive one only when asked for by name)."
+    ),
+    "plan": _info("plan", "plan", "Show what apply would change."),
+    "providers": _info("providers", "providers", "List installed providers and the kinds each can apply."),
+    "rollback": _info(
+        "rollback",
+        "rollback",
+        "Put ADDRESS (an endpoint) back on its previous recorded configuration, now, without "
+        "waiting for a git revert.",
+    ),
+    "sandbox": _info("sandbox", "sandbox", "The local emulators that --sandbox uses (started on demand)."),
+    "schema": _info("schema", "schema", "Print the stack file's JSON Schema (for editor completion)."),
+    "show": _info("show", "show", "Show state, or a plan saved with `plan --out`."),
+    "state": _info("state", "state", "Inspect and edit state (advanced)."),
+    "validate": _info("validate", "validate", "Check the stack file and its provider settings."),
+}
+
+
+def load_command(name: str) -> click.Command | None:
+    """The command called `name`, its module imported now; None when there is none."""
+    info = COMMANDS.get(name)
+    if info is None:
+        return None
+    return getattr(importlib.import_module(info.module), info.attribute)

@@ -1,0 +1,62 @@
+"""`mlops plan`: show what apply would change, or save it for `mlops apply FILE`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from mlops_gitops.cli.options import allow_downtime_option, planning_options, with_vars
+from mlops_gitops.cli.planning import make_plan
+
+if TYPE_CHECKING:
+    from mlops_gitops.engine.plan import Mode
+
+
+@click.command()
+@planning_options
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Save the plan for `mlops apply FILE`.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan's JSON document.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
+@click.option("--refresh-only", is_flag=True, help="Only record changes made outside mlops.")
+@click.option("--destroy", is_flag=True, help="Plan to destroy everything in state.")
+@allow_downtime_option
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    vars_: tuple[str, ...],
+    var_files: tuple[str, ...],
+    targets: tuple[str, ...],
+    parallelism: int,
+    out: str | None,
+    as_json: bool,
+    detailed_exitcode: bool,
+    refresh_only: bool,
+    destroy: bool,
+    allow_downtime: bool,
+) -> None:
+    """Show what apply would change."""
+    from mlops_gitops.render.text import render_plan, saved_plan_note
+
+    opts = with_vars(ctx, vars_, var_files)
+    opts.allow_downtime = allow_downtime
+    mode: Mode = "refresh-only" if refresh_only else "destroy" if destroy else "normal"
+    stack, planned = make_plan(
+        opts, mode=mode, targets=list(targets), parallelism=parallelism, lock_op="plan"
+    )
+    planned.release()
+    the_plan = planned.plan
+    doc = the_plan.document()
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(render_plan(doc, color=opts.color), nl=False)
+    if out:
+        from mlops_gitops.cli.saved_plan import save_plan
+
+        save_plan(Path(out), doc, stack, sandbox=opts.sandbox)
+        if not as_json:
+            click.echo(saved_plan_note(out))
+    ctx.exit(2 if detailed_exitcode and the_plan.has_changes else 0)
