@@ -20,6 +20,7 @@ import socket
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -149,15 +150,43 @@ def lock_from_json(text: str | bytes) -> LockInfo:
         raise StateError(f"not a lock document ({where + ': ' if where else ''}{first['msg']})") from None
 
 
-def locked_message(info: LockInfo) -> str:
-    """Why a second command is refused, and how to get out if the holder is gone."""
-    message = f"state is locked by {_holder(info)} since {info.created}; lock ID {info.id}; "
+def locked_message(info: LockInfo, now: datetime | None = None) -> str:
+    """Why a second command is refused, and how to get out if the holder is gone.
+
+    The lock's age is given once it is a minute old ("since 2026-12-03T14:01:00Z, 12 minutes
+    ago"): a process can only be checked on this host, so for a lock taken elsewhere its age is
+    what lets a user judge whether the holder is still at work. A younger lock is not yet a
+    question of staleness, and the timestamp says enough."""
+    age = _age(info.created, now or datetime.now(UTC))
+    since = f"{info.created}, {age} ago" if age else info.created
+    message = f"state is locked by {_holder(info)} since {since}; lock ID {info.id}; "
     if info.pid and info.host == socket.gethostname() and not _pid_alive(info.pid):
         return message + (
             f"the lock looks stale: process {info.pid} is no longer running on {info.host}; "
             f"run: mlops force-unlock {info.id}"
         )
     return message + f"if that process is gone, run: mlops force-unlock {info.id}"
+
+
+def _age(created: str, now: datetime) -> str | None:
+    """`created`'s distance from `now` in words, to the largest whole unit; None under a minute
+    and for a time this clock cannot place (unparsable, or ahead: the holder's clock runs fast)."""
+    try:
+        taken = datetime.fromisoformat(created)
+    except ValueError:
+        return None
+    if taken.tzinfo is None:  # every lock timestamp is UTC; an old writer may have left off the Z
+        taken = taken.replace(tzinfo=UTC)
+    seconds = (now - taken).total_seconds()
+    if seconds < 60:
+        return None
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        # Switch unit only at two of the larger one: "90 minutes" and "36 hours" say more than
+        # "1 hour" and "1 day".
+        if seconds >= 2 * size or unit == "minute":
+            count = int(seconds // size)
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return None  # unreachable: the minute branch always returns
 
 
 def _holder(info: LockInfo) -> str:
