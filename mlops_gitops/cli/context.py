@@ -29,6 +29,7 @@ class Options:
     cli_vars: dict[str, str] = field(default_factory=dict)
     var_files: list[str] = field(default_factory=list)
     allow_downtime: bool = False  # plan/apply: accept replacing a serving endpoint by deleting it first
+    environment: str | None = None  # `--env` / MLOPS_ENV: one of the stack's environments
 
     def stack_path(self) -> Path:
         from mlops_gitops.stack.loader import resolve_stack_path
@@ -38,17 +39,25 @@ class Options:
     def load_stack(self):
         from mlops_gitops.stack.loader import load_stack
 
-        return load_stack(self.stack_path(), cli_vars=self.cli_vars, var_files=self.var_files)
+        return load_stack(
+            self.stack_path(), cli_vars=self.cli_vars, var_files=self.var_files, environment=self.environment
+        )
 
 
 def options(ctx: click.Context) -> Options:
     return ctx.ensure_object(Options)
 
 
-def make_options(file: str | None, chdir: str | None, sandbox: bool, no_color: bool) -> Options:
+def make_options(
+    file: str | None, chdir: str | None, sandbox: bool, no_color: bool, env: str | None = None
+) -> Options:
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     return Options(
-        file=file, chdir=chdir, sandbox=sandbox or _truthy(os.environ.get("MLOPS_SANDBOX")), color=color
+        file=file,
+        chdir=chdir,
+        sandbox=sandbox or _truthy(os.environ.get("MLOPS_SANDBOX")),
+        color=color,
+        environment=env or os.environ.get("MLOPS_ENV") or None,
     )
 
 

@@ -57,16 +57,21 @@ class _CommandTable(click.Group):
 @click.option("--chdir", metavar="DIR", help="Act on the stack in DIR.")
 @click.option("--sandbox", is_flag=True, help="Use the local emulators (also MLOPS_SANDBOX=1).")
 @click.option("--no-color", is_flag=True, help="Plain output (also NO_COLOR).")
+@click.option(
+    "--env", "env", metavar="NAME", help="The environment of the stack to act on (also MLOPS_ENV)."
+)
 @click.version_option(__version__, prog_name="mlops")
 @click.pass_context
-def cli(ctx: click.Context, file_: str | None, chdir: str | None, sandbox: bool, no_color: bool) -> None:
+def cli(
+    ctx: click.Context, file_: str | None, chdir: str | None, sandbox: bool, no_color: bool, env: str | None
+) -> None:
     """Plan and apply ML deployments (models, endpoints, monitors, retraining schedules) on
     SageMaker and Vertex AI from a declarative stack file.
 
     These options may also follow the command, as in `mlops plan --sandbox`."""
     if chdir:
         change_directory(chdir)
-    ctx.obj = make_options(file_, None, sandbox, no_color)
+    ctx.obj = make_options(file_, None, sandbox, no_color, env)
 
 
 def main() -> None:
@@ -117,3 +122,7 @@ def main() -> None:
 
 def _one_line(message: str) -> str:
     return " ".join(message.split())
+
+
+if __name__ == "__main__":  # `python -m mlops_gitops.cli.main`, as `plan --all` runs each plan
+    main()

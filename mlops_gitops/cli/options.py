@@ -94,6 +94,11 @@ def _after_no_color(ctx: click.Context, _param: click.Parameter, value: bool) ->
         options(ctx).color = False
 
 
+def _after_env(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        options(ctx).environment = value
+
+
 def _global_params() -> list[click.Parameter]:
     shared: dict[str, Any] = {"expose_value": False, "hidden": True}
     return [
@@ -103,6 +108,7 @@ def _global_params() -> list[click.Parameter]:
         click.Option(["--chdir", "global_chdir"], callback=_after_chdir, is_eager=True, **shared),
         click.Option(["--sandbox", "global_sandbox"], is_flag=True, callback=_after_sandbox, **shared),
         click.Option(["--no-color", "global_no_color"], is_flag=True, callback=_after_no_color, **shared),
+        click.Option(["--env", "global_env"], callback=_after_env, **shared),
     ]
 
 

@@ -161,6 +161,7 @@ class SavedPlan(BaseModel):
     format: str
     stack_file: str  # resolved when the plan was made
     sandbox: bool
+    environment: str | None = None  # the stack's environment it was made for (`--env`)
     variables: dict[str, Any]  # resolved values, secrets included: hence the file's mode 0600
     mode: Mode
     targets: list[str]
@@ -197,6 +198,7 @@ def save_plan(path: Path, doc: dict[str, Any], stack: Stack, *, sandbox: bool) -
     payload = {
         "format": PLAN_FILE_FORMAT,
         "stack_file": str(Path(stack.path).resolve()),
+        "environment": stack.environment,
         "variables": stack.variables,
         "sandbox": sandbox,
         "mode": doc["mode"],
@@ -294,7 +296,14 @@ def stack_for_apply(path: Path, saved: SavedPlan, opts: Options) -> Stack:
     here = stack_path.resolve()
     if Path(saved.stack_file) != here or saved.sandbox != opts.sandbox:
         raise MlopsError(f"{made_for}; this command is for {here} on {_cloud(opts.sandbox)}")
-    stack = _load_with(stack_path, saved.variables, path)
+    if saved.environment != opts.environment:
+        def named(env: str | None) -> str:
+            return f"environment {env}" if env else "no environment"
+
+        raise MlopsError(
+            f"{path} was made for {named(saved.environment)}; this command is for {named(opts.environment)}"
+        )
+    stack = _load_with(stack_path, saved.variables, path, saved.environment)
     if stack.name != saved.plan.stack.name:
         raise MlopsError(
             f"{path} was made for stack {saved.plan.stack.name!r}; {stack_path} is now stack {stack.name!r}"
@@ -304,7 +313,9 @@ def stack_for_apply(path: Path, saved: SavedPlan, opts: Options) -> Stack:
     return stack
 
 
-def _load_with(stack_path: Path, variables: dict[str, Any], plan_path: Path) -> Stack:
+def _load_with(
+    stack_path: Path, variables: dict[str, Any], plan_path: Path, environment: str | None
+) -> Stack:
     from mlops_gitops.stack.loader import load_stack
 
     # The values go through a var file so they keep their types. No environment: the plan holds
@@ -313,7 +324,7 @@ def _load_with(stack_path: Path, variables: dict[str, Any], plan_path: Path) -> 
         var_file = Path(tmp) / "plan-vars.json"
         atomic_write(var_file, json.dumps(variables).encode())
         try:
-            return load_stack(stack_path, var_files=[var_file], environ={})
+            return load_stack(stack_path, var_files=[var_file], environ={}, environment=environment)
         except StackError as exc:
             # It loaded with these values when the plan was made, so the stack (or a file it
             # reads) changed; its own message may ask for --var, which a saved plan refuses.

@@ -140,3 +140,25 @@ def test_rollback_puts_the_endpoint_back_and_the_plan_says_so(stack_dir: Path) -
     assert mlops(stack_dir, "apply", *VARS, "--auto-approve").returncode == 0
     plan = json.loads(mlops(stack_dir, "plan", *VARS, "--json").stdout)
     assert {c["action"] for c in plan["resource_changes"]} == {"noop"}
+
+
+def test_rollback_never_shows_a_secret(stack_dir: Path) -> None:
+    stack = stack_dir / "stack.yaml"
+    text = stack.read_text()
+    text = text.replace("variables:\n", "variables:\n  owner: {sensitive: true}\n", 1)
+    text = text.replace(
+        "      cost-center: fraud-ops\n", "      cost-center: fraud-ops\n      owner: ${var.owner}\n", 1
+    )
+    stack.write_text(text)
+    first, second = "first-owner-secret-1", "second-owner-secret-2"
+    assert mlops(stack_dir, "apply", *VARS, "--var", f"owner={first}", "--auto-approve").returncode == 0
+    stack.write_text(
+        stack.read_text().replace("instance_type: ml.m5.xlarge", "instance_type: ml.c5.xlarge", 1)
+    )
+    res = mlops(stack_dir, "apply", *VARS, "--var", f"owner={second}", "--auto-approve")
+    assert res.returncode == 0, res.stderr
+
+    res = mlops(stack_dir, "rollback", "fraud-api", *VARS, "--var", f"owner={second}", "--auto-approve")
+    assert res.returncode == 0, res.stderr
+    assert "tags.owner" in res.stdout and "\"(sensitive)\" -> \"(sensitive)\"" in res.stdout
+    assert first not in res.stdout + res.stderr and second not in res.stdout + res.stderr

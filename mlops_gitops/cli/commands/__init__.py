@@ -41,6 +41,11 @@ COMMANDS: dict[str, CommandInfo] = {
     ),
     "plan": _info("plan", "plan", "Show what apply would change."),
     "providers": _info("providers", "providers", "List installed providers and the kinds each can apply."),
+    "promote": _info(
+        "promote",
+        "promote",
+        "Copy VARIABLE's value from one environment of the stack to another, in the stack file.",
+    ),
     "rollback": _info(
         "rollback",
         "rollback",

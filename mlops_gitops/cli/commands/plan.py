@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 @click.option("--refresh-only", is_flag=True, help="Only record changes made outside mlops.")
 @click.option("--destroy", is_flag=True, help="Plan to destroy everything in state.")
 @allow_downtime_option
+@click.option(
+    "--all", "all_stacks", is_flag=True, help="Plan every stack under DIR (default: .), in every environment."
+)
+@click.argument("directory", required=False, metavar="[DIR]")
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -36,10 +40,23 @@ def plan(
     refresh_only: bool,
     destroy: bool,
     allow_downtime: bool,
+    all_stacks: bool,
+    directory: str | None,
 ) -> None:
     """Show what apply would change."""
     from mlops_gitops.render.text import render_plan, saved_plan_note
 
+    if all_stacks or directory:
+        _plan_all(
+            ctx,
+            directory,
+            parallelism,
+            detailed_exitcode,
+            conflicting=bool(
+                vars_ or var_files or targets or out or as_json or refresh_only or destroy or not all_stacks
+            ),
+        )
+        return
     opts = with_vars(ctx, vars_, var_files)
     opts.allow_downtime = allow_downtime
     mode: Mode = "refresh-only" if refresh_only else "destroy" if destroy else "normal"
@@ -60,3 +77,22 @@ def plan(
         if not as_json:
             click.echo(saved_plan_note(out))
     ctx.exit(2 if detailed_exitcode and the_plan.has_changes else 0)
+
+
+def _plan_all(
+    ctx: click.Context, directory: str | None, parallelism: int, detailed: bool, *, conflicting: bool
+) -> None:
+    from mlops_gitops.cli.context import options
+    from mlops_gitops.cli.plan_all import exit_code, plan_all
+    from mlops_gitops.errors import MlopsError
+    from mlops_gitops.render.plan_all import render_plan_all
+
+    if conflicting:
+        raise MlopsError(
+            "plan DIR needs --all, and --all plans each stack as it is: it takes no --var, --var-file, "
+            "--target, --out, --json, --refresh-only or --destroy"
+        )
+    root = Path(directory or ".").resolve()
+    outcomes = plan_all(root, sandbox=options(ctx).sandbox, parallelism=parallelism)
+    click.echo(render_plan_all(root, outcomes), nl=False)
+    ctx.exit(exit_code(outcomes, detailed=detailed))

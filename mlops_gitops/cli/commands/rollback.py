@@ -50,6 +50,7 @@ def _rollback(opts: Options, address: str, steps: int, auto_approve: bool) -> in
     from mlops_gitops.cli.context import open_all
     from mlops_gitops.engine.diff import compare
     from mlops_gitops.engine.operations import StandaloneContext
+    from mlops_gitops.engine.planner import sensitive_paths
     from mlops_gitops.state.model import utc_now
 
     stack, ws, backend = open_all(opts)
@@ -68,11 +69,15 @@ def _rollback(opts: Options, address: str, steps: int, auto_approve: bool) -> in
             raise StateError(f"{address} no longer exists in the cloud; run plan to recreate it")
         target = rs.history[steps - 1]
         rtype = ws.provider.kinds[rs.kind]
-        changes = compare(current, target, skip=rtype.computed + rtype.not_drift)
+        # A secret (a sensitive variable's value in an environment) is never shown.
+        hidden = sensitive_paths(ws.stack.resources.get(address), rs)
+        changes = compare(current, target, skip=rtype.computed + rtype.not_drift, sensitive=hidden)
         doc: dict[str, Any] = {
             "address": address,
             "steps": steps,
-            "changes": [{"path": c.path, "before": c.before, "after": c.after} for c in changes],
+            "changes": [
+                {k: v for k, v in c.document().items() if k in ("path", "before", "after")} for c in changes
+            ],
         }
         if not changes:
             click.echo(rollback_unneeded(doc))
