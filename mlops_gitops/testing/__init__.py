@@ -8,8 +8,10 @@
 - `harness.StackHarness` drives plan/apply on a stack file as the CLI does, and
   `contract.ProviderContract` is the suite every provider (ours or a third party's) must pass.
   Those two are imported from their modules: the contract suite needs pytest, and importing
-  this package must not. So is `emulator_contract.EmulatorContract`, the check every sandbox
-  emulator must pass (its control API and lifecycle)."""
+  this package must not. So are `emulator_contract.EmulatorContract`, the check every sandbox
+  emulator must pass (its control API and lifecycle), `backend_contract.BackendContract`, the
+  one every state backend passes (versions, lineage, stale writers, the lock and its races), and
+  `azurite.Azurite`, the Azure Storage emulator run as a child process for backend tests."""
 
 from mlops_gitops.testing.context import RecordingContext
 from mlops_gitops.testing.memory import Call, Fault, MemoryCloud, MemoryConfig, MemoryProvider, memory_stack
