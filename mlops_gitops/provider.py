@@ -131,6 +131,14 @@ class Provider(ABC):
     config_model: ClassVar[type[BaseModel]]  # the stack's `provider: {<name>: {...}}` block
     settings_models: ClassVar[dict[str, type[BaseModel]]] = {}  # kind -> `<name>:` block model
 
+    # For generated CI workflows (`mlops init ci`): the identity federation the jobs log in to for
+    # this provider's cloud (a credentials step of the templates: "aws", "google" or "azure"; None:
+    # the workflow logs in to nothing for it), the package extra that installs the provider, and
+    # the key of its config holding the region, if one.
+    ci_login: ClassVar[str | None] = None
+    ci_extra: ClassVar[str | None] = None
+    ci_region_key: ClassVar[str | None] = None
+
     def __init__(self, config: BaseModel, *, stack: str, sandbox: SandboxEndpoints | None = None):
         """No I/O here: clients are built lazily on first use."""
         self.config = config

@@ -27,6 +27,9 @@ from mlops_sagemaker.schedules import ScheduleHandler
 class SageMakerProvider(HandlerProvider):
     name: ClassVar[str] = "sagemaker"
     config_model: ClassVar[type[BaseModel]] = SageMakerConfig
+    ci_login: ClassVar[str | None] = "aws"
+    ci_extra: ClassVar[str | None] = "sagemaker"
+    ci_region_key: ClassVar[str | None] = "region"
     handlers: ClassVar[tuple[type[KindHandler[Any, Any, Any]], ...]] = (
         ModelHandler,
         EndpointHandler,

@@ -31,6 +31,8 @@ from mlops_vertex.schedules import ScheduleHandler
 class VertexProvider(HandlerProvider):
     name: ClassVar[str] = "vertex"
     config_model: ClassVar[type[BaseModel]] = VertexConfig
+    ci_login: ClassVar[str | None] = "google"
+    ci_extra: ClassVar[str | None] = "vertex"
     handlers: ClassVar[tuple[type[KindHandler[Any, Any, Any]], ...]] = (
         ModelHandler,
         EndpointHandler,

@@ -17,8 +17,9 @@ PROVIDERS = ("sagemaker", "vertex", "azureml", "azure_ai_ml", "aiplatform")
 CLOUDS = ("boto", "moto", "aws", "gcp")
 PATTERN = re.compile(rf"(?<![a-z])({'|'.join(PROVIDERS + CLOUDS)})(?![a-z])", re.IGNORECASE)
 PROVIDER_PATTERN = re.compile(rf"(?<![a-z])({'|'.join(PROVIDERS)})(?![a-z])", re.IGNORECASE)
-# State backends name the store they keep state in (S3 through boto3): storage, not a provider.
-STORAGE = {"state/s3.py", "state/gcs.py", "state/azureblob.py"}
+# State backends name the store they keep state in (S3 through boto3), and CI generation the
+# identity federations jobs log in to: clouds, not providers.
+STORAGE = {"state/s3.py", "state/gcs.py", "state/azureblob.py", "cli/commands/init.py"}
 
 
 def _docstrings(tree: ast.AST) -> set[int]:

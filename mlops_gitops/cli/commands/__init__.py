@@ -36,6 +36,7 @@ COMMANDS: dict[str, CommandInfo] = {
         "import_",
         "Adopt the existing cloud object CLOUD_ID as ADDRESS (e.g. endpoint.fraud-api fraud-api).",
     ),
+    "init": _info("init", "init", "Generate the files that run this repository's stacks in CI."),
     "output": _info(
         "output", "output", "Show the stack's outputs (a sensitive one only when asked for by name)."
     ),

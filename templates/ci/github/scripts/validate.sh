@@ -1,0 +1,1 @@
+mlops --chdir "$STACK_DIR" ${STACK_ENV:+--env "$STACK_ENV"} validate
