@@ -110,3 +110,30 @@ def test_runners_share_state_and_the_lock(
     refused = run(other, "--env", "dev", "apply", "--auto-approve")
     assert refused.returncode == 1
     assert "holds the state of stack 'recs'" in refused.stderr, refused.stderr
+
+
+def test_state_migrates_from_local_to_s3_with_its_lineage(tmp_path: Path, cloud: str) -> None:
+    d = runner(tmp_path, "laptop", cloud)
+    remote = (d / "stack.yaml").read_text()
+    # First on the default local backend: the same stack without its `backend:` block.
+    lines = remote.splitlines(keepends=True)
+    at = lines.index("backend:\n")
+    (d / "stack.yaml").write_text("".join(lines[:at] + lines[at + 2 :]))
+    applied = run(d, "--env", "dev", "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    local = json.loads((d / ".mlops" / "env" / "dev" / "state.json").read_text())
+
+    (d / "stack.yaml").write_text(remote)  # the stack now names its S3 backend
+    moved = run(d, "--env", "dev", "state", "migrate", "--from", "{local: {path: .mlops/env/dev}}")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert f"lineage {local['lineage']}, 1 resources" in moved.stdout
+    again = run(d, "--env", "dev", "state", "migrate", "--from", "{local: {path: .mlops/env/dev}}")
+    assert again.returncode == 0 and "already holds this state" in again.stdout
+
+    fresh = runner(tmp_path, "runner", cloud)
+    plan = run(fresh, "--env", "dev", "plan", "--detailed-exitcode")
+    assert plan.returncode == 0 and "No changes" in plan.stdout, plan.stdout + plan.stderr
+    bad = run(d, "--env", "dev", "state", "migrate", "--from", "{local: {path: 3}}")
+    assert bad.returncode == 1 and bad.stderr.startswith(
+        "Error: --from '{local: {path: 3}}': not a backend block"
+    )

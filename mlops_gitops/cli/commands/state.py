@@ -87,3 +87,62 @@ def state_mv(
         doc.put(type(rs).model_validate({**rs.model_dump(), "address": destination, "name": name}))
         backend.write(doc)
     click.echo(moved_in_state(source, destination))
+
+
+@state.command("migrate")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="BACKEND",
+    help="The backend the state is in now, as a backend: block, e.g. '{local: {}}'.",
+)
+@var_option
+@var_file_option
+@click.pass_context
+def state_migrate(
+    ctx: click.Context, source: str, vars_: tuple[str, ...], var_files: tuple[str, ...]
+) -> None:
+    """Copy the state from another backend to the stack's, keeping its lineage."""
+    import dataclasses
+
+    import yaml
+    from pydantic import ValidationError
+
+    from mlops_gitops.stack.schema import Backend
+    from mlops_gitops.workspace import state_backend
+
+    opts = with_vars(ctx.find_root(), vars_, var_files)
+    stack, target = backend_of(opts)
+    try:
+        config = Backend.model_validate(yaml.safe_load(source))
+    except (yaml.YAMLError, ValidationError) as exc:
+        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+        raise StateError(f"--from {source!r}: not a backend block ({first})") from None
+    origin = state_backend(dataclasses.replace(stack, backend=config), sandbox=False)
+    if origin.location == target.location:
+        raise StateError(f"--from names the stack's own backend ({target.location}): nothing to migrate")
+    # Both locked: nobody applies from the old state, nor writes the new one, meanwhile.
+    with origin.locked("state migrate"), target.locked("state migrate"):
+        doc = origin.read()
+        if doc is None:
+            raise StateError(f"{origin.location} holds no state")
+        if doc.stack != stack.name:
+            raise StateError(
+                f"{origin.location} holds the state of stack {doc.stack!r}, not of {stack.name!r}"
+            )
+        there = target.read()
+        if there is not None and there.lineage == doc.lineage and there.serial >= doc.serial:
+            click.echo(
+                f"{target.location} already holds this state (serial {there.serial}): nothing to copy."
+            )
+            return
+        if there is not None and there.lineage == doc.lineage:
+            doc.serial = there.serial  # the same state, older there: the copy is its next version
+        # A state of another lineage there is refused by the write, never overwritten.
+        target.write(doc)
+    click.echo(
+        f"Copied the state (lineage {doc.lineage}, {len(doc.addresses())} resources) from "
+        f"{origin.location} to {target.location}. The old copy is left in place: remove it once "
+        "a plan shows no changes."
+    )
