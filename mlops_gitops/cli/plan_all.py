@@ -20,9 +20,6 @@ import yaml
 
 from mlops_gitops.errors import MlopsError
 
-STACK_FILES = ("stack.yaml", "stack.yml")
-_SKIP = {".git", ".mlops", ".venv", "node_modules", "__pycache__"}
-
 
 @dataclass
 class Target:
@@ -46,13 +43,10 @@ def find_targets(root: Path) -> list[Target]:
     """Every stack file below `root` (hidden and tool folders skipped), once per environment."""
     if not root.is_dir():
         raise MlopsError(f"plan --all {root}: not a directory")
+    from mlops_gitops.stack.loader import find_stack_files
+
     found: list[Target] = []
-    for directory, subdirs, files in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if d not in _SKIP and not d.startswith("."))
-        name = next((f for f in STACK_FILES if f in files), None)
-        if name is None:
-            continue
-        path = Path(directory) / name
+    for path in find_stack_files(root):
         try:
             envs = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("environments") or {}
         except (OSError, yaml.YAMLError, AttributeError, UnicodeDecodeError):

@@ -57,6 +57,21 @@ def resolve_stack_path(file: str | None, chdir: str | None) -> Path:
     return found[0]
 
 
+# Folders that hold no stacks of a repository: tools' and hidden ones.
+_NOT_STACK_FOLDERS = {".git", ".mlops", ".venv", "node_modules", "__pycache__"}
+
+
+def find_stack_files(root: Path) -> list[Path]:
+    """Every stack file below `root`, in a stable order (`plan --all`, `init ci`)."""
+    found: list[Path] = []
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if d not in _NOT_STACK_FOLDERS and not d.startswith("."))
+        name = next((n for n in STACK_FILES if n in names), None)
+        if name is not None:
+            found.append(Path(directory) / name)
+    return found
+
+
 def load_stack(
     path: str | Path,
     *,

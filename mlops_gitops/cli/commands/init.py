@@ -9,7 +9,6 @@ for the stack's variables."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mlops_gitops.errors import MlopsError
+from mlops_gitops.stack.loader import STACK_FILES, find_stack_files
 
 if TYPE_CHECKING:
     import jinja2
 
-STACK_FILES = ("stack.yaml", "stack.yml")
-# As `plan --all`: tool folders and hidden ones hold no stacks of the repository.
-_SKIP = {".git", ".mlops", ".venv", "node_modules", "__pycache__"}
 WORKFLOWS = ("mlops-plan.yml", "mlops-apply.yml", "mlops-drift.yml")
 PYTHON_VERSION = "3.11"
 # Daily, off the hour: scheduled workflows starting on the hour are the ones GitHub delays.
@@ -282,12 +279,7 @@ def _stack_files(root: Path, chosen: tuple[str, ...]) -> list[Path]:
                 raise MlopsError(f"--stack {directory}: no stack file (stack.yaml) in it")
             files.append(found)
         return list(dict.fromkeys(files))  # a folder named twice is one stack
-    files = []
-    for directory, subdirs, names in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if d not in _SKIP and not d.startswith("."))
-        name = next((n for n in STACK_FILES if n in names), None)
-        if name is not None:
-            files.append(Path(directory) / name)
+    files = find_stack_files(root)
     if not files:
         raise MlopsError(f"no stack file (stack.yaml) below {_shown(root)}")
     return files
