@@ -30,6 +30,7 @@ class Options:
     var_files: list[str] = field(default_factory=list)
     allow_downtime: bool = False  # plan/apply: accept replacing a serving endpoint by deleting it first
     environment: str | None = None  # `--env` / MLOPS_ENV: one of the stack's environments
+    backend_config: dict[str, str] = field(default_factory=dict)  # `--backend-config KEY=VALUE`
 
     def stack_path(self) -> Path:
         from mlops_gitops.stack.loader import resolve_stack_path
@@ -40,7 +41,11 @@ class Options:
         from mlops_gitops.stack.loader import load_stack
 
         return load_stack(
-            self.stack_path(), cli_vars=self.cli_vars, var_files=self.var_files, environment=self.environment
+            self.stack_path(),
+            cli_vars=self.cli_vars,
+            var_files=self.var_files,
+            environment=self.environment,
+            backend_config=self.backend_config,
         )
 
 
@@ -49,7 +54,12 @@ def options(ctx: click.Context) -> Options:
 
 
 def make_options(
-    file: str | None, chdir: str | None, sandbox: bool, no_color: bool, env: str | None = None
+    file: str | None,
+    chdir: str | None,
+    sandbox: bool,
+    no_color: bool,
+    env: str | None = None,
+    backend_config: tuple[str, ...] = (),
 ) -> Options:
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     return Options(
@@ -58,15 +68,20 @@ def make_options(
         sandbox=sandbox or _truthy(os.environ.get("MLOPS_SANDBOX")),
         color=color,
         environment=env or os.environ.get("MLOPS_ENV") or None,
+        backend_config=parse_pairs(backend_config, "--backend-config", "KEY=VALUE"),
     )
 
 
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    return parse_pairs(pairs, "--var", "NAME=VALUE")
+
+
+def parse_pairs(pairs: tuple[str, ...], flag: str, shape: str) -> dict[str, str]:
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise MlopsError(f"--var {pair!r}: expected NAME=VALUE")
+        if not sep or not name.strip():
+            raise MlopsError(f"{flag} {pair!r}: expected {shape}")
         out[name.strip()] = value
     return out
 

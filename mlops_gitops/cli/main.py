@@ -60,10 +60,25 @@ class _CommandTable(click.Group):
 @click.option(
     "--env", "env", metavar="NAME", help="The environment of the stack to act on (also MLOPS_ENV)."
 )
+@click.option(
+    "--backend-config",
+    "backend_config",
+    metavar="KEY=VALUE",
+    multiple=True,
+    envvar="MLOPS_BACKEND_CONFIG",
+    help="Set a setting of the stack's state backend, e.g. bucket=acme-state (repeatable; also "
+    "MLOPS_BACKEND_CONFIG, space-separated).",
+)
 @click.version_option(__version__, prog_name="mlops")
 @click.pass_context
 def cli(
-    ctx: click.Context, file_: str | None, chdir: str | None, sandbox: bool, no_color: bool, env: str | None
+    ctx: click.Context,
+    file_: str | None,
+    chdir: str | None,
+    sandbox: bool,
+    no_color: bool,
+    env: str | None,
+    backend_config: tuple[str, ...],
 ) -> None:
     """Plan and apply ML deployments (models, endpoints, monitors, retraining schedules) on
     SageMaker and Vertex AI from a declarative stack file.
@@ -71,7 +86,7 @@ def cli(
     These options may also follow the command, as in `mlops plan --sandbox`."""
     if chdir:
         change_directory(chdir)
-    ctx.obj = make_options(file_, None, sandbox, no_color, env)
+    ctx.obj = make_options(file_, None, sandbox, no_color, env, backend_config)
 
 
 def main() -> None:

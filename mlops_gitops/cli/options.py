@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from mlops_gitops.cli.context import Options, options, parse_vars
+from mlops_gitops.cli.context import Options, options, parse_pairs, parse_vars
 from mlops_gitops.errors import MlopsError
 
 var_option = click.option(
@@ -99,6 +99,11 @@ def _after_env(ctx: click.Context, _param: click.Parameter, value: str | None) -
         options(ctx).environment = value
 
 
+def _after_backend_config(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+    if value:
+        options(ctx).backend_config.update(parse_pairs(value, "--backend-config", "KEY=VALUE"))
+
+
 def _global_params() -> list[click.Parameter]:
     shared: dict[str, Any] = {"expose_value": False, "hidden": True}
     return [
@@ -109,6 +114,12 @@ def _global_params() -> list[click.Parameter]:
         click.Option(["--sandbox", "global_sandbox"], is_flag=True, callback=_after_sandbox, **shared),
         click.Option(["--no-color", "global_no_color"], is_flag=True, callback=_after_no_color, **shared),
         click.Option(["--env", "global_env"], callback=_after_env, **shared),
+        click.Option(
+            ["--backend-config", "global_backend_config"],
+            multiple=True,
+            callback=_after_backend_config,
+            **shared,
+        ),
     ]
 
 

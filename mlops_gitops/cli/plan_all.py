@@ -65,7 +65,7 @@ def _plan(target: Target, *, sandbox: bool, parallelism: int) -> Outcome:
     if target.environment:
         command += ["--env", target.environment]
     command += ["plan", "--json", "--parallelism", str(parallelism)]
-    env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_ENV",)}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_ENV", "MLOPS_BACKEND_CONFIG")}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=target.stack_file.parent)
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]

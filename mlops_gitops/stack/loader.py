@@ -79,8 +79,10 @@ def load_stack(
     var_files: Sequence[str | Path] = (),
     environ: Mapping[str, str] | None = None,
     environment: str | None = None,
+    backend_config: Mapping[str, str] = _NO_VARS,
 ) -> Stack:
-    """`environment` chooses one of the stack's `environments:` (required when it declares any)."""
+    """`environment` chooses one of the stack's `environments:` (required when it declares any);
+    `backend_config` sets settings of its state backend (`--backend-config KEY=VALUE`)."""
     file = str(path)
     environ = os.environ if environ is None else environ
     try:
@@ -103,6 +105,8 @@ def load_stack(
     )
     interpolated = interpolate(parsed.data, positions, variables)
     data, sensitive = interpolated.data, interpolated.sensitive_paths
+    if backend_config:
+        data = _with_backend_config(data, environment, backend_config, file)
 
     secret = _Prefixes(yamlpos.dotted(segs) for segs in sensitive)
     spec, schema_errors = _validate(data, positions, lambda p: secret.covers(p) or in_provider_block(p))
@@ -194,6 +198,50 @@ def _check_environment(data: Mapping[Any, Any], environment: str | None, file: s
             f"{file}: --env {environment}: no such environment{did_you_mean(environment, names)}; "
             f"the stack has {', '.join(names)}"
         )
+
+
+_BACKEND_BLOCK = re.compile(r"^(environments\.[^.]+\.)?backend\.[a-z0-9]+$")
+_BACKEND_MODELS: dict[str, type[schema.Strict]] = {
+    "local": schema.LocalBackend,
+    "s3": schema.S3Backend,
+    "gcs": schema.GcsBackend,
+    "azureblob": schema.AzureBlobBackend,
+}
+
+
+def _with_backend_config(
+    data: Mapping[str, Any], environment: str | None, config: Mapping[str, str], file: str
+) -> dict[str, Any]:
+    """`data` with `config` set in the backend block in force (the environment's own, else the
+    stack's), over what the file says there: as Terraform's `-backend-config`, the file names
+    the store and CI gives the settings that differ per runner or that it keeps out of git. The
+    block must name its store (`backend: {s3: {}}` at least): a flag never picks one."""
+    data = dict(data)
+    envs = data.get("environments")
+    env = envs.get(environment) if isinstance(envs, dict) and environment else None
+    if isinstance(env, dict) and env.get("backend") is not None:
+        where, block = f"environments.{environment}.backend", env["backend"]
+    else:
+        where, block = "backend", data.get("backend")
+    if not isinstance(block, dict) or len(block) != 1 or next(iter(block)) not in _BACKEND_MODELS:
+        raise StackError(
+            f"{file}: --backend-config needs {where} to name one store (local, s3, gcs or azureblob), "
+            "e.g. backend: {s3: {}}: the flags give its settings"
+        )
+    kind, settings = next(iter(block.items()))
+    fields = _BACKEND_MODELS[kind].model_fields
+    for key in config:
+        if key not in fields:
+            raise StackError(
+                f"--backend-config {key}=...: the {kind} backend has no setting {key}"
+                f"{did_you_mean(key, list(fields))}; it has {', '.join(fields)}"
+            )
+    merged = {**(settings if isinstance(settings, dict) else {}), **config}
+    if where == "backend":
+        data["backend"] = {kind: merged}
+    else:
+        data["environments"] = {**envs, environment: {**env, "backend": {kind: merged}}}
+    return data
 
 
 def _environment_backend(spec: schema.StackSpec, environment: str | None) -> schema.Backend:
@@ -471,7 +519,10 @@ class _Explainer:
         path = self.path(located.segments)
         if kind == "missing":
             parent = self.path(located.segments[:-1])
-            message = f"missing required field {located.segments[-1]!r}"
+            field = located.segments[-1]
+            message = f"missing required field {field!r}"
+            if _BACKEND_BLOCK.match(parent):
+                message += f" (in the file, or from CI with --backend-config {field}=...)"
             return Diagnostic(message, parent, self.positions.value(parent))
         if kind == "extra_forbidden" and located.segments[-1] in schema.provider_block_names():
             # A `<provider>:` block that is not a mapping (see schema.ResourceBase).

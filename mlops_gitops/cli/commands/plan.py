@@ -92,6 +92,11 @@ def _plan_all(
             "plan DIR needs --all, and --all plans each stack as it is: it takes no --var, --var-file, "
             "--target, --out, --json, --refresh-only or --destroy"
         )
+    if options(ctx).backend_config:
+        raise MlopsError(
+            "--backend-config sets one stack's backend, and --all plans many: give each stack its "
+            "backend in its file (or plan them one by one)"
+        )
     root = Path(directory or ".").resolve()
     outcomes = plan_all(root, sandbox=options(ctx).sandbox, parallelism=parallelism)
     click.echo(render_plan_all(root, outcomes), nl=False)
