@@ -86,6 +86,16 @@ class Refused(ValueError):
         self.detail = detail
 
 
+def loopback_tls() -> ssl.SSLContext:
+    """TLS without certificate checks, for the control API of an emulator the sandbox started on
+    loopback (its URL comes from the sandbox's own records): such an emulator serves a self-signed
+    certificate it made at start, which its clients of the cloud API are given to trust."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def _request(
     url: str,
     what: str,
@@ -96,6 +106,8 @@ def _request(
     """GET (no document) or POST `document` to the control endpoint `what` of the emulator at
     `url`; Refused (a ValueError) with the emulator's own message if it answers an error."""
     data = None if document is None else json.dumps(dict(document)).encode()
+    if context is None and url.startswith("https:"):
+        context = loopback_tls()
     request = urllib.request.Request(
         f"{url.rstrip('/')}{CONTROL_PREFIX}{what}",
         data=data,

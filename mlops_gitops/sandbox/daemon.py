@@ -22,7 +22,6 @@ import logging
 import os
 import select
 import signal
-import ssl
 import subprocess
 import sys
 import time
@@ -53,15 +52,10 @@ _spawned: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _answers(url: str) -> bool:
-    """The emulator's `GET /_emulator/health` says ok. TLS certificates are not checked: this is
-    a liveness probe of a loopback server that may use a self-signed one."""
-    context = None
-    if url.startswith("https:"):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    """The emulator's `GET /_emulator/health` says ok (over TLS, certificates unchecked: see
+    `control.loopback_tls`)."""
     try:
-        return control.health(url, timeout=_PROBE_TIMEOUT, context=context).get("status") == "ok"
+        return control.health(url, timeout=_PROBE_TIMEOUT).get("status") == "ok"
     except (OSError, ValueError):  # refused, timed out, not healthy, not JSON, malformed URL
         return False
 

@@ -101,7 +101,9 @@ def run(
             "pid": pid,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "url": url,
-            "settings": dict(settings or {}),
+            # Every setting in force, not only those given: some are the emulator's own once it
+            # serves (the certificate a TLS emulator made), and clients read them from here.
+            "settings": dict(emulator.settings),
             "log": str(log.relative_to(sandbox_dir)),
         }
         records.publish(sandbox_dir, name, entry)

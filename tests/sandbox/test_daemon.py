@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from mlops_gitops.errors import MlopsError
-from mlops_gitops.sandbox.control import update_settings
+from mlops_gitops.sandbox.control import get_settings, update_settings
 from mlops_gitops.sandbox.daemon import ensure_running, status, stop
 
 SETTINGS = {"sagemaker": {"endpoint_delay_seconds": 0.05}}
@@ -73,11 +73,13 @@ def test_ensure_running_starts_one_daemon_that_outlives_the_call(sandbox_dir: Pa
     endpoints = ensure_running(sandbox_dir, SETTINGS, providers=SAGEMAKER)
     url = endpoints.urls["sagemaker"]
     assert url.startswith("http://127.0.0.1:")
-    assert endpoints.settings == SETTINGS
+    # Recorded: every setting in force (the given ones among them), as the emulator says.
+    assert endpoints.settings == {"sagemaker": get_settings(url)}
+    assert endpoints.settings["sagemaker"]["endpoint_delay_seconds"] == 0.05
 
     info = _status(sandbox_dir)
     assert info["healthy"] is True
-    assert info["urls"] == endpoints.urls and info["settings"] == SETTINGS
+    assert info["urls"] == endpoints.urls and info["settings"] == endpoints.settings
     pid = _pid(sandbox_dir)
     assert pid != os.getpid()
     os.kill(pid, 0)  # alive
@@ -89,7 +91,7 @@ def test_ensure_running_starts_one_daemon_that_outlives_the_call(sandbox_dir: Pa
     )
     again = ensure_running(sandbox_dir, {"sagemaker": {"endpoint_delay_seconds": 9}}, providers=SAGEMAKER)
     assert again.urls == endpoints.urls
-    assert again.settings == SETTINGS  # the running daemon keeps its own settings
+    assert again.settings == endpoints.settings  # the running daemon keeps its own settings
     assert _pid(sandbox_dir) == pid
     models = _sagemaker(again.urls["sagemaker"]).list_models()["Models"]
     assert [m["ModelName"] for m in models] == ["fraud-xgb-v7"]
