@@ -64,6 +64,7 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         Feature("variants[*].serverless", "serverless variants"),
         Feature("variants[*].serverless.memory_mb", "a serverless variant's memory size"),
         Feature("variants[*].model_package", "variants deploying a model registry version"),
+        Feature("variants[*].mirror_percent", "shadow variants that receive a copy of the requests"),
         Feature("data_capture", "capturing requests and responses"),
         Feature("rollout.strategy", "a rollout strategy"),
         Feature("rollout.rollback_on", "alarms that roll a rollout back"),

@@ -157,6 +157,13 @@ class Variant(Strict):
         False, description="deploy the model_package version even if it is not Approved"
     )
     weight: float = Field(1, ge=0, description="relative traffic weight")
+    mirror_percent: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="a shadow variant: it receives a copy of this share of the requests, and its "
+        "replies are not returned (it takes weight: 0)",
+    )
     instance_type: str | None = None
     instance_count: int | None = Field(None, ge=1)
     serverless: Serverless | None = None
@@ -180,6 +187,10 @@ class Variant(Strict):
             )
         if self.allow_unapproved and self.model_package is None:
             raise ValueError("allow_unapproved applies to model_package versions only")
+        if self.mirror_percent is not None and self.weight != 0:
+            raise ValueError(
+                "a shadow variant (mirror_percent) receives copies, not live traffic: give it weight: 0"
+            )
         return self
 
     @model_validator(mode="after")
