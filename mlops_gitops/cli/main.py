@@ -81,7 +81,7 @@ def cli(
     backend_config: tuple[str, ...],
 ) -> None:
     """Plan and apply ML deployments (models, endpoints, monitors, retraining schedules) on
-    SageMaker and Vertex AI from a declarative stack file.
+    SageMaker, Vertex AI and Azure Machine Learning from a declarative stack file.
 
     These options may also follow the command, as in `mlops plan --sandbox`."""
     if chdir:

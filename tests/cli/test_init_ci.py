@@ -242,7 +242,7 @@ def test_a_backend_on_another_cloud_gets_that_clouds_credentials_too(repo: Path)
     # No region in the stack file for AWS: the repository variable gives it.
     assert by_id["churn"]["aws_region"] == ""
     assert "MLOPS_AWS_REGION" in done.stdout
-    assert (by_id["vision"]["azure"], by_id["vision"]["extras"]) == (True, "azureblob")
+    assert (by_id["vision"]["azure"], by_id["vision"]["extras"]) == (True, "azureml,azureblob")
     azure = uses(only_job(workflow), "azure/login")
     assert azure["if"] == "matrix.azure" and azure["uses"] == "azure/login@v2"
     assert azure["with"] == {
@@ -250,7 +250,22 @@ def test_a_backend_on_another_cloud_gets_that_clouds_credentials_too(repo: Path)
         "tenant-id": "${{ vars.MLOPS_AZURE_TENANT_ID }}",
         "subscription-id": "${{ vars.MLOPS_AZURE_SUBSCRIPTION_ID }}",
     }
-    assert "provider 'azureml' is no extra of mlops-gitops" in done.stderr
+    assert "provider 'azureml'" not in done.stderr  # installed: its extra and login are known
+
+
+def test_a_provider_not_installed_is_named_with_what_to_add(repo: Path) -> None:
+    (repo / "stacks/edge").mkdir()
+    (repo / "stacks/edge/stack.yaml").write_text(
+        "apiVersion: mlops-gitops/v1\nname: edge\nprovider: {onprem: {rack: r1}}\n"
+        "backend: {s3: {bucket: acme-state, key: edge}}\n"
+    )
+    done = mlops(repo, "init", "ci", "--github")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "stacks/edge: provider 'onprem' is no extra of mlops-gitops; add the package that provides it "
+        "to the workflows' install step"
+    ) in done.stderr
+    assert "stacks/edge: provider 'onprem' gets no cloud credentials step; add one" in done.stderr
 
 
 def test_concurrency_groups_keep_applies_of_a_stack_environment_in_line(repo: Path) -> None:
@@ -371,7 +386,7 @@ def test_warns_of_state_kept_on_the_runner(repo: Path) -> None:
 def test_the_extras_named_are_the_packages() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     named = {plugins.provider_class(name).ci_extra for name in plugins.available()}
-    assert set(BACKEND_EXTRAS) | {"sagemaker", "vertex"} == set(BACKEND_EXTRAS) | (named - {None})
+    assert set(BACKEND_EXTRAS) | {"azureml", "sagemaker", "vertex"} == set(BACKEND_EXTRAS) | (named - {None})
     assert set(BACKEND_EXTRAS) | (named - {None}) <= set(extras)
 
 

@@ -25,7 +25,7 @@ from mlops_gitops.sandbox.daemon import ensure_running, status, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 MLOPS = str(Path(sys.executable).parent / "mlops")
-BUILT_IN = ("sagemaker", "vertex")
+BUILT_IN = ("azureml", "sagemaker", "vertex")
 PARENT = "projects/acme-ml/locations/europe-west4"
 
 
@@ -173,7 +173,7 @@ def test_a_missing_emulator_starts_beside_a_running_one(workdir: Path) -> None:
     client.transport.close()
     before = _pids(sandbox_dir)
 
-    both = ensure_running(sandbox_dir, providers=["sagemaker", "vertex"])
+    both = ensure_running(sandbox_dir, providers=["azureml", "sagemaker", "vertex"])
 
     assert both.urls["vertex"] == vertex and _pids(sandbox_dir)["vertex"] == before["vertex"]
     assert _vertex_endpoints(vertex) == ["churn-api"]  # its state was kept

@@ -1,0 +1,1 @@
+"""The Azure Machine Learning provider: models, endpoints, monitors and schedules through `azure-ai-ml`."""

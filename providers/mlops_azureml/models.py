@@ -1,0 +1,360 @@
+"""Models in Azure ML: the `model` kind.
+
+A `model` is a registered model version (`Model`, named after the resource) and the serving
+environment its deployments run in (`Environment` `<model>-env`): the image (a URI, or a framework
+image resolved to an Azure ML curated inference image, see `images`) and an optional conda/pip file
+from the repository (`azureml: {conda_file: envs/serve.yaml}`). Both versions are content-addressed
+(`names`): an unchanged model is no change, a changed artifact registers a new version of the same
+model (an update in place: endpoints serving it roll the new version out), and a re-run finds the
+version an interrupted run registered. The container `environment:` of the stack is set on the
+deployments that serve the model.
+
+Artifacts are `azureml://` (datastore paths, `azureml://registries/<r>/models/<m>/versions/<v>`)
+or `https://` blob URIs: local paths, which the SDK would upload, have no place in a stack file.
+
+What leaves the stack: `mlops destroy` deletes the versions this stack registered (model and
+environment); a model that only leaves the stack has its version archived instead (kept in the
+workspace's registry, hidden from lists, restorable), as are versions superseded by an update.
+
+Attributes: id, name, version, artifact, type, description?, environment {name, version, image,
+conda_sha256}, environment_variables, tags, archived (read, never drift)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from mlops_azureml import files, images, names, translate
+from mlops_azureml.client import NotFoundError
+from mlops_azureml.config import ModelSettings
+from mlops_azureml.kind import MARKERS, KindHandler
+from mlops_gitops.errors import Diagnostic, ProviderError, StackError
+from mlops_gitops.handlers import Request
+from mlops_gitops.provider import IMAGE, ApplyContext, ResourceType
+from mlops_gitops.stack.schema import NAME_RE, FrameworkImage, ModelSpec
+
+ARTIFACT_SCHEMES = ("azureml://", "https://")
+# The tag by which a model version names its environment version (for import).
+ENV_TAG = "mlops-gitops:environment-version"
+
+MODEL = ResourceType(
+    "model",
+    computed=("id",),
+    not_drift=("archived", *MARKERS.not_drift),
+    create_before_destroy=True,
+    unsupported={
+        "registry": "every Azure ML model version is registered in the workspace's model registry under "
+        "the model's name: remove registry (to deploy a version shared through an Azure ML registry, "
+        "give its azureml://registries/<registry>/models/<model>/versions/<version> URI as artifact)",
+    },
+)
+
+
+class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
+    rtype: ClassVar[ResourceType] = MODEL
+    settings_model: ClassVar[type[BaseModel] | None] = ModelSettings
+    noun: ClassVar[str] = "Azure ML model"
+
+    def __init__(self, provider: Any) -> None:
+        super().__init__(provider)
+        self._conda: dict[str, dict[str, Any]] = {}  # sha256 -> conda file, filled by desired()
+
+    # ---- offline ------------------------------------------------------------------------------
+    def validate(self, req: Request[ModelSpec, ModelSettings]) -> list[Diagnostic]:
+        diags = super().validate(req)
+        if not req.spec.artifact.startswith(ARTIFACT_SCHEMES):
+            diags.append(
+                Diagnostic(
+                    "Azure ML registers model artifacts from azureml:// (a datastore path or "
+                    "azureml://registries/...) or https:// (a blob URL): use one of those",
+                    "artifact",
+                )
+            )
+        if req.settings.conda_file:
+            try:
+                files.load_conda(req.resource.base_dir, req.settings.conda_file)
+            except files.FileProblem as exc:
+                diags.append(Diagnostic(str(exc), "azureml.conda_file"))
+        return diags
+
+    def framework_image(self, image: FrameworkImage) -> str:
+        return images.resolve(image)
+
+    # ---- pure ---------------------------------------------------------------------------------
+    def desired(self, req: Request[ModelSpec, ModelSettings]) -> dict[str, Any]:
+        resource, spec, chosen = req.resource, req.spec, req.settings
+        image = spec.image if isinstance(spec.image, str) else req.resolved[IMAGE]
+        conda_sha = None
+        if chosen.conda_file:
+            try:
+                conda = files.load_conda(resource.base_dir, chosen.conda_file)
+            except files.FileProblem as exc:
+                path = f"models.{resource.name}.azureml.conda_file"
+                raise StackError.of([Diagnostic(str(exc), path, resource.position)]) from exc
+            conda_sha = names.content_digest(conda)
+            self._conda[conda_sha] = conda
+        name = chosen.name or resource.name
+        attrs: dict[str, Any] = {
+            "name": name,
+            "artifact": spec.artifact,
+            "type": chosen.type,
+        }
+        attrs["version"] = names.model_version(translate.model_basis(attrs))
+        attrs["id"] = f"{self.api.workspace_id}/models/{name}/versions/{attrs['version']}"
+        if spec.description:
+            attrs["description"] = spec.description
+        attrs["environment"] = {
+            "name": names.environment_name(name),
+            "version": names.environment_version(translate.environment_basis(image, conda_sha)),
+            "image": image,
+            "conda_sha256": conda_sha,
+        }
+        attrs["environment_variables"] = dict(spec.environment)
+        attrs["tags"] = self.tags(resource)
+        if req.prior is not None and "archived" in req.prior:
+            attrs["archived"] = req.prior["archived"]
+        return attrs
+
+    def risks(
+        self,
+        action: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        *,
+        destroying: bool,
+    ) -> list[str]:
+        if before is None or action not in ("delete", "replace"):
+            return []
+        what = f"Azure ML model {before.get('name')} version {before.get('version')}"
+        if destroying:
+            return [f"deletes {what} and its environment versions"]
+        return [f"archives {what} (kept in the workspace registry, restorable; state forgets it)"]
+
+    # ---- read ---------------------------------------------------------------------------------
+    def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        name, version = attributes["name"], attributes.get("version")
+        model = self._get_model(name, version)
+        if model is None:
+            return None
+        env = attributes.get("environment") or {}
+        env_name = env.get("name") or names.environment_name(name)
+        environment = self._get_environment(env_name, env["version"]) if env.get("version") else None
+        return self._attributes(model, environment, env_name, attributes)
+
+    def _attributes(
+        self, model: Any, environment: Any | None, env_name: str, recorded: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        attrs = translate.model_from_api(model, environment, env_name)
+        attrs["artifact"] = translate.short_datastore_uri(attrs["artifact"], self.api.workspace_id)
+        attrs["id"] = f"{self.api.workspace_id}/models/{attrs['name']}/versions/{attrs['version']}"
+        # The container environment is a property of the deployments (read with the endpoint),
+        # kept here as recorded so that the model's own read does not show it as drift.
+        attrs["environment_variables"] = dict(recorded.get("environment_variables", {}))
+        attrs["tags"].pop(ENV_TAG, None)
+        return attrs
+
+    def _get_model(self, name: str, version: str | None) -> Any | None:
+        ml = self.api.ml
+        try:
+            if version:
+                return self.api.call(
+                    lambda: ml.models.get(name, version=version),
+                    f"get model {name}:{version}",
+                    idempotent=True,
+                )
+            return self.api.call(
+                lambda: ml.models.get(name, label="latest"), f"get model {name}", idempotent=True
+            )
+        except NotFoundError:
+            return None
+
+    def _get_environment(self, name: str, version: str) -> Any | None:
+        ml = self.api.ml
+        try:
+            return self.api.call(
+                lambda: ml.environments.get(name, version=version),
+                f"get environment {name}:{version}",
+                idempotent=True,
+            )
+        except NotFoundError:
+            return None
+
+    def import_resource(self, cloud_id: str) -> dict[str, Any]:
+        """`NAME` (its latest version) or `NAME:VERSION`; the environment is the one of the
+        version's tags if this stack registered it, else none (the stack then names one)."""
+        name, _, version = cloud_id.partition(":")
+        model = self._get_model(name, version or None)
+        if model is None:
+            raise self.not_found(cloud_id)
+        env_name = names.environment_name(name)
+        env_version = (model.tags or {}).get(ENV_TAG)
+        environment = self._get_environment(env_name, env_version) if env_version else None
+        return self._attributes(model, environment, env_name, {})
+
+    # ---- create / update / delete ---------------------------------------------------------------
+    def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        existing = self._get_model(desired["name"], desired["version"])
+        if existing is not None and not self.owned(existing.tags, ctx.address):
+            raise self.already_exists(ctx.address, f"{desired['name']}:{desired['version']}")
+        return self._register(desired, ctx, existing)
+
+    def update(
+        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        existing = self._get_model(desired["name"], desired["version"])
+        attrs = self._register(desired, ctx, existing)
+        if prior.get("version") and prior["version"] != desired["version"]:
+            # The superseded version stays in the registry (history, rollback), archived.
+            self.archive(prior["name"], prior["version"], ctx)
+        return attrs
+
+    def _register(
+        self, desired: Mapping[str, Any], ctx: ApplyContext, existing: Any | None
+    ) -> dict[str, Any]:
+        ml = self.api.ml
+        env = desired["environment"]
+        tags = dict(desired["tags"])
+        environment = self._get_environment(env["name"], env["version"])
+        if environment is None or dict(environment.tags or {}) != tags:
+            conda = self._conda.get(env["conda_sha256"]) if env.get("conda_sha256") else None
+            if env.get("conda_sha256") and conda is None:
+                raise ProviderError(f"model {desired['name']}: the conda file was not loaded")  # a bug
+            entity = translate.environment_entity(env, conda, tags)
+            # Named and versioned by us: a PUT repeated is the same version.
+            self.api.call(
+                lambda: ml.environments.create_or_update(entity),
+                f"registering environment {env['name']}:{env['version']}",
+                idempotent=True,
+                cancel=ctx.cancel,
+            )
+        # The model version's tags name its environment, so an import finds it again.
+        model_tags = {**tags, ENV_TAG: env["version"]}
+        wanted = {**desired, "tags": model_tags}
+        if (
+            existing is None
+            or translate.model_from_api(existing, None, "")["tags"] != model_tags
+            or ((existing.description or None) != desired.get("description"))
+        ):
+            entity = translate.model_entity(wanted)
+            self.api.call(
+                lambda: ml.models.create_or_update(entity),
+                f"registering model {desired['name']}:{desired['version']}",
+                idempotent=True,
+                cancel=ctx.cancel,
+            )
+        ctx.checkpoint(dict(desired))
+        return self.must_read(desired)
+
+    def archive(self, name: str, version: str, ctx: ApplyContext | None = None) -> None:
+        """Archive a model version (hidden from lists, restorable): for retirement."""
+        ml = self.api.ml
+        with contextlib.suppress(NotFoundError):
+            self.api.call(
+                lambda: ml.models.archive(name, version=version),
+                f"archiving model {name}:{version}",
+                idempotent=True,
+                cancel=ctx.cancel if ctx is not None else None,
+            )
+
+    def _archive_environment(self, name: str, version: str, ctx: ApplyContext) -> None:
+        ml = self.api.ml
+        with contextlib.suppress(NotFoundError):
+            self.api.call(
+                lambda: ml.environments.archive(name, version=version),
+                f"archiving environment {name}:{version}",
+                idempotent=True,
+                cancel=ctx.cancel,
+            )
+
+    def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
+        name, version = prior["name"], prior.get("version")
+        if not version:
+            return
+        env = prior.get("environment") or {}
+        if not ctx.destroying:
+            self.archive(name, version, ctx)
+            if env.get("version"):
+                self._archive_environment(env["name"], env["version"], ctx)
+            return
+        ml = self.api.ml
+        scope = ml.models._operation_scope  # the SDK offers no delete of a version: its REST client does
+        # Every version this resource registered (superseded ones are archived, listed too).
+        for v in self._own_versions(name, ctx.address) or [version]:
+            with contextlib.suppress(NotFoundError):
+                self.api.call(
+                    lambda v=v: ml.models._model_versions_operation.delete(
+                        resource_group_name=scope.resource_group_name,
+                        workspace_name=scope.workspace_name,
+                        name=name,
+                        version=v,
+                    ),
+                    f"deleting model {name}:{v}",
+                    idempotent=True,
+                    cancel=ctx.cancel,
+                )
+        if env.get("version"):
+            with contextlib.suppress(NotFoundError):
+                self.api.call(
+                    lambda: ml.environments._version_operations.delete(
+                        resource_group_name=scope.resource_group_name,
+                        workspace_name=scope.workspace_name,
+                        name=env["name"],
+                        version=env["version"],
+                    ),
+                    f"deleting environment {env['name']}:{env['version']}",
+                    idempotent=True,
+                    cancel=ctx.cancel,
+                )
+
+    def _own_versions(self, name: str, address: str) -> list[str]:
+        from azure.ai.ml.constants import ListViewType
+
+        ml = self.api.ml
+        try:
+            found = self.api.call(
+                lambda: list(ml.models.list(name=name, list_view_type=ListViewType.ALL)),
+                f"listing versions of model {name}",
+                idempotent=True,
+            )
+        except NotFoundError:
+            return []
+        return [str(m.version) for m in found if self.owned(m.tags, address)]
+
+    def rollback(
+        self, current: Mapping[str, Any], target: Mapping[str, Any], ctx: ApplyContext
+    ) -> dict[str, Any]:
+        """Back to an earlier version: it is still registered (archived versions are restored by
+        registering them again, tags and all), so this only makes it current in state."""
+        return self._register(target, ctx, self._get_model(target["name"], target["version"]))
+
+    def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        env = attributes.get("environment") or {}
+        if env.get("conda_sha256"):
+            raise ProviderError(
+                f"model {attributes['name']}: its environment has a conda file, which the stack reads from "
+                "the repository: write that file and set azureml.conda_file by hand",
+                code="NotSupported",
+            )
+        spec: dict[str, Any] = {
+            "artifact": attributes["artifact"],
+            "image": env.get("image") or "<image URI>",
+        }
+        if attributes.get("description"):
+            spec["description"] = attributes["description"]
+        if attributes.get("environment_variables"):
+            spec["environment"] = dict(attributes["environment_variables"])
+        user = MARKERS.user(attributes.get("tags", {}))
+        if user:
+            spec["tags"] = user
+        settings: dict[str, Any] = {}
+        if attributes.get("type", "custom_model") != "custom_model":
+            settings["type"] = attributes["type"]
+        if not re.match(NAME_RE, attributes["name"]):
+            settings["name"] = attributes["name"]  # an Azure name the stack's keys cannot spell
+        if settings:
+            spec["azureml"] = settings
+        return spec
