@@ -189,10 +189,19 @@ def local_root(stack: Stack) -> Path:
     return Path(stack.base_dir) / stack.local_dir
 
 
-def state_backend(stack: Stack, *, sandbox: bool) -> StateBackend:
-    """Where the stack's state lives: its backend, or on the sandbox a local directory. Each
+def state_backend(stack: Stack, *, sandbox: bool, store_url: str | None = None) -> StateBackend:
+    """Where the stack's state lives: its backend, or on the sandbox its store on the emulator
+    serving it (`store_url`, see `cli.context.sandbox_state`), else a local directory. Each
     environment has its own state (and lock): `.mlops/env/<name>/` when it is local."""
     backend = stack.backend
+    if sandbox and store_url is not None and backend.s3 is not None:
+        from mlops_gitops.state.s3 import S3StateBackend
+
+        return S3StateBackend(backend.s3.model_copy(update={"endpoint_url": store_url}), sandbox=True)
+    if sandbox and store_url is not None and backend.gcs is not None:
+        from mlops_gitops.state.gcs import GcsStateBackend
+
+        return GcsStateBackend(backend.gcs.model_copy(update={"endpoint_url": store_url}))
     if sandbox:
         from mlops_gitops.state.local import LocalBackend
 

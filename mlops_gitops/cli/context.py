@@ -102,16 +102,31 @@ def create_private(path: Path, text: str) -> None:
 
 def open_all(opts: Options, stack: Any = None):
     """Load and check the stack (no cloud call), start the sandbox if asked, bind the provider."""
-    from mlops_gitops.workspace import local_root, open_workspace, state_backend, with_sandbox
+    from mlops_gitops.workspace import open_workspace, state_backend, with_sandbox
 
     stack = stack or opts.load_stack()
     ws = open_workspace(stack)  # every offline check passes before the sandbox or the cloud is touched
-    if opts.sandbox:
-        from mlops_gitops.sandbox.daemon import ensure_running
+    if not opts.sandbox:
+        return stack, ws, state_backend(stack, sandbox=False)
+    endpoints, backend = sandbox_state(stack, [stack.provider])
+    return stack, with_sandbox(ws, endpoints), backend
 
-        # The stack's own provider's emulator only: a Vertex AI stack does not wait for moto.
-        ws = with_sandbox(ws, ensure_running(local_root(stack) / "sandbox", providers=[stack.provider]))
-    return stack, ws, state_backend(stack, sandbox=opts.sandbox)
+
+def sandbox_state(stack: Any, providers: list[str]) -> tuple[Any, Any]:
+    """Start the sandbox emulators of `providers`, and of the stack's state backend when an
+    emulator serves that store, and return their endpoints and the stack's state backend on the
+    sandbox: that store on its emulator (so state is remote there too, as in CI), else a local
+    directory apart from real state. The stack's own provider's emulator only otherwise: a
+    Vertex AI stack on local state does not wait for moto."""
+    from mlops_gitops.sandbox import emulators
+    from mlops_gitops.sandbox.daemon import ensure_running
+    from mlops_gitops.workspace import local_root, state_backend
+
+    store = None if stack.backend.kind == "local" else emulators.serving(stack.backend.kind)
+    wanted = list(dict.fromkeys([*providers, *([store] if store else [])]))
+    endpoints = ensure_running(local_root(stack) / "sandbox", providers=wanted)
+    url = endpoints.urls.get(store) if store else None
+    return endpoints, state_backend(stack, sandbox=True, store_url=url)
 
 
 def sandbox_dir(opts: Options) -> Path:

@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 
 
 def backend_of(opts: Options) -> tuple[Stack, StateBackend]:
+    from mlops_gitops.cli.context import sandbox_state
     from mlops_gitops.workspace import state_backend
 
     stack = opts.load_stack()
-    return stack, state_backend(stack, sandbox=opts.sandbox)
+    if opts.sandbox:
+        return stack, sandbox_state(stack, [])[1]
+    return stack, state_backend(stack, sandbox=False)
 
 
 def read_state(opts: Options) -> tuple[Stack, StateBackend, StateDoc]:

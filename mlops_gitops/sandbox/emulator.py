@@ -15,6 +15,10 @@ The class
                              values). Validated at once: ValueError (pydantic's ValidationError
                              is one) for a value or key it refuses. No server yet, and nothing
                              heavy imported: the CLI imports the class to call `cli_settings`.
+    cls.state_stores         (optional class attribute) the state backends, by kind ("s3", "gcs",
+                             "azureblob"), this emulator also serves at its URL: a stack on the
+                             sandbox whose backend is one of them keeps its state there, as it
+                             would in CI. Default: none.
     cls.cli_settings(operation_delay=S, latency_ms=MS)
                              (classmethod) `mlops sandbox up --operation-delay S --latency-ms MS`
                              in the emulator's own setting names: only the options given (not

@@ -47,6 +47,20 @@ def _load(name: str) -> type[Emulator]:
     return cls
 
 
+def serving(store: str) -> str | None:
+    """The installed emulator that also serves the state store `store` (a backend kind: s3, gcs,
+    azureblob) at its URL, by its class's `state_stores`; None when none does. An emulator that
+    fails to load serves nothing."""
+    for name in sorted(available()):
+        try:
+            cls = _load(name)
+        except MlopsError:
+            continue
+        if store in getattr(cls, "state_stores", ()):
+            return name
+    return None
+
+
 class EmulatorFailure(MlopsError):
     """An emulator that did not start (or took no settings); `reason` is one line."""
 

@@ -79,8 +79,11 @@ _ACCESS_CODES = frozenset(
 
 
 class S3StateBackend(StateBackend):
-    def __init__(self, config: S3Backend) -> None:
+    def __init__(self, config: S3Backend, *, sandbox: bool = False) -> None:
+        """`sandbox`: the store is the sandbox's emulator, at `config.endpoint_url`: any
+        credentials do, and the bucket is made on first use (every sandbox starts empty)."""
         self.config = config
+        self.sandbox = sandbox
         self.bucket = config.bucket
         self.key = config.key
         self.backup_key = config.key + BACKUP_SUFFIX
@@ -221,9 +224,15 @@ class S3StateBackend(StateBackend):
         with _SDK_LOCK:
             if self._client_obj is None:
                 try:
-                    self._client_obj = _new_session().client(
-                        "s3", region_name=self.config.region, endpoint_url=self.config.endpoint_url
+                    options: dict[str, Any] = {}
+                    if self.sandbox:
+                        options = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+                    client = _new_session().client(
+                        "s3", region_name=self.config.region, endpoint_url=self.config.endpoint_url, **options
                     )
+                    if self.sandbox:
+                        _ensure_bucket(client, self.bucket, self.config.region)
+                    self._client_obj = client
                 except Exception as err:
                     self._fail(err, "connect to", self.key)
             return self._client_obj
@@ -315,6 +324,18 @@ def _new_session() -> Any:
     else:
         botocore_session.register_component("data_loader", _loader)
     return boto3_session.Session(botocore_session=botocore_session)
+
+
+def _ensure_bucket(client: Any, bucket: str, region: str | None) -> None:
+    """Make `bucket` unless it exists (the sandbox's store only: a real bucket is the user's)."""
+    names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    if bucket in names:
+        return
+    where = {}
+    if region not in (None, "us-east-1"):  # us-east-1 takes no location constraint
+        where = {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=bucket, **where)
 
 
 def _error_code(err: Exception) -> str | None:

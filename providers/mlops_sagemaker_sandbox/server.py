@@ -1367,6 +1367,7 @@ class SageMakerEmulator(BackgroundEmulator):
     `reset()` also drops endpoint operations in flight."""
 
     label = "SageMaker"
+    state_stores = ("s3",)  # moto serves S3 beside SageMaker: the sandbox's remote state store
     operation_delay_setting = "endpoint_delay_seconds"  # the long operations are endpoint changes
     latency_setting = "latency_ms"
 
