@@ -43,7 +43,7 @@ _IGNORED_SCALING = frozenset({"target_invocations_per_instance", "scale_in_coold
 ENDPOINT = ResourceType(
     "endpoint",
     force_new=("id", "kms_key_name"),
-    not_drift=("rollout",),
+    not_drift=("rollout", *labels.MARKERS.not_drift),
     create_before_destroy=True,
     id_field="id",
     serving=True,

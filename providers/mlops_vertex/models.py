@@ -46,7 +46,7 @@ MODEL = ResourceType(
     # `id` derives from the key, so it only changes with it; listing it keeps the plan honest.
     force_new=("id", "kms_key_name"),
     # Versions uploaded by others (a training pipeline) are no change of the stack's model.
-    not_drift=("version_count", "latest_version"),
+    not_drift=("version_count", "latest_version", *labels.MARKERS.not_drift),
     create_before_destroy=True,
     id_field="id",
     unsupported={

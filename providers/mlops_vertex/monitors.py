@@ -50,6 +50,7 @@ MONITOR = ResourceType(
     computed=("id",),
     create_before_destroy=True,
     id_field="id",
+    not_drift=labels.MARKERS.not_drift,
     supports={"type": ("data_quality",), "every": tuple(monitoring.INTERVALS)},
     unsupported={
         "type": "Vertex AI model monitoring watches input features (data_quality: drift and skew)",

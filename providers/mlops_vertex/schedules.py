@@ -43,7 +43,13 @@ from mlops_vertex.kind import KindHandler
 if TYPE_CHECKING:
     from mlops_vertex.provider import VertexProvider
 
-SCHEDULE = ResourceType("schedule", computed=("id",), create_before_destroy=True, id_field="id")
+SCHEDULE = ResourceType(
+    "schedule",
+    computed=("id",),
+    create_before_destroy=True,
+    id_field="id",
+    not_drift=labels.MARKERS.not_drift,
+)
 
 
 class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):

@@ -22,6 +22,7 @@ from mlops_vertex.provider import VertexProvider
 from mlops_vertex_sandbox.server import VertexEmulator
 
 from mlops_gitops.engine.applier import ApplyEvent
+from mlops_gitops.engine.diff import compare
 from mlops_gitops.errors import ProviderError, StackError
 from mlops_gitops.provider import UNKNOWN, SandboxEndpoints
 from mlops_gitops.stack.loader import load_stack
@@ -604,15 +605,19 @@ def test_import_and_generated_spec_plan_no_changes(provider: VertexProvider, clo
         {"endpoint.legacy-api": planned},
         imported_monitor,
     )
-    # Identical but for the ownership labels the first apply adds, in place.
-    for want, got in (
-        (planned_model, imported_model),
-        (planned, imported),
-        (planned_monitor, imported_monitor),
+    # Identical but for the ownership labels the first apply adds, whose absence alone is no
+    # change: the plan after an import is empty.
+    for kind, want, got in (
+        ("model", planned_model, imported_model),
+        ("endpoint", planned, imported),
+        ("monitor", planned_monitor, imported_monitor),
     ):
         assert {k: v for k, v in want.items() if k != "labels"} == {
             k: v for k, v in got.items() if k != "labels"
         }
+        assert want["labels"] != got.get("labels")
+        rtype = provider.kinds[kind]
+        assert compare(got, want, skip=rtype.computed + rtype.not_drift) == [], kind
 
 
 def test_create_refuses_an_endpoint_that_is_not_ours(
