@@ -213,6 +213,21 @@ class Provider(ABC):
         (a serving endpoint destroyed or replaced, prevent_destroy)."""
         return []
 
+    def serving(self, kind: str, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """What an object of a serving kind serves, in the stack's terms (see `mlops_gitops.serving`):
+        recorded in the plan for every endpoint change, before and after. Pure. By default read
+        from `to_spec` (with values known only after apply as None); None when that cannot read it.
+        Override it if `to_spec` does not take planned attributes."""
+        from mlops_gitops import serving
+
+        if attributes is None or not self.kinds[kind].serving:
+            return None
+        try:
+            spec = self.to_spec(kind, serving.without_unknowns(attributes))
+        except Exception:  # a spec it cannot generate (or attributes it cannot read) has no view
+            return None
+        return serving.from_spec(spec)
+
     def default_tags(self, address: str) -> dict[str, str]:
         return {TAG_STACK: self.stack, TAG_ADDRESS: address}
 

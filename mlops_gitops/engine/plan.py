@@ -123,6 +123,8 @@ class ResourceChange:
     replace_order: ReplaceOrder | None = None  # set on replacements
     # What the provider's plan-time lookups found (`Provider.resolve`); apply uses it as is.
     resolved: dict[str, Any] = field(default_factory=dict)
+    # What an endpoint serves before and after (`mlops_gitops.serving`); None for other kinds.
+    serving: dict[str, Any] | None = None
 
     @property
     def reason(self) -> str:
@@ -146,6 +148,7 @@ class ResourceChange:
             "after_unknown": sorted(p for p, v in paths.leaves(self.after or {}) if v is UNKNOWN),
             "depends_on": list(self.depends_on),
             "notes": list(self.notes),
+            "serving": self.serving,
         }
 
 

@@ -148,7 +148,7 @@ def make_plan(
         moves=list(moves or []),
     )
     plan.warnings = [str(w) for w in ws.warnings]
-    plan.drift = _drift(ws, state, refreshed)
+    plan.drift = _serving(ws, _drift(ws, state, refreshed))
     if mode == "refresh-only":
         return plan
 
@@ -241,6 +241,7 @@ def make_plan(
             plan.changes.append(change)
 
     plan.changes.extend(_deletes(ws, state, refreshed, mode, scope))
+    _serving(ws, plan.changes)
     plan.deposed = _deposed(ws, state, scope)
     plan.risks = _risks(ws, state, plan, destroying=mode == "destroy")
     plan.outputs = _outputs(ws, state, planned, mode)
@@ -407,6 +408,19 @@ def _deposed(ws: Workspace, state: StateDoc, scope: set[str] | None) -> list[Dep
                 continue
             out.append(DeposedChange(addr, rs.kind, object_id, dict(old), sensitive))
     return out
+
+
+def _serving(ws: Workspace, changes: list[ResourceChange]) -> list[ResourceChange]:
+    """Record what each changed endpoint serves before and after, in the stack's terms."""
+    for c in changes:
+        rtype = ws.provider.kinds.get(c.kind)
+        if c.action == "noop" or rtype is None or not rtype.serving:
+            continue
+        c.serving = {
+            "before": ws.provider.serving(c.kind, c.before),
+            "after": ws.provider.serving(c.kind, c.after),
+        }
+    return changes
 
 
 def _risks(ws: Workspace, state: StateDoc, plan: Plan, *, destroying: bool) -> list[Risk]:

@@ -521,6 +521,10 @@ class EndpointHandler(_Handler):
     def import_references(self, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         return [(f"variants[{i}].model", "model", v["model"]) for i, v in enumerate(attributes["variants"])]
 
+    def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        # The attributes are the spec, under the object's name and what the cloud assigns.
+        return {k: v for k, v in attributes.items() if k not in ("name", *self.assigned)}
+
 
 class MonitorHandler(_Handler):
     rtype = ResourceType(
