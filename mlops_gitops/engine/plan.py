@@ -226,6 +226,7 @@ class Plan:
     lineage: str
     serial: int
     mode: Mode = "normal"
+    environment: str | None = None  # the stack's environment (`--env`), if it has any
     changes: list[ResourceChange] = field(default_factory=list)  # in apply order
     drift: list[ResourceChange] = field(default_factory=list)
     outputs: list[OutputChange] = field(default_factory=list)
@@ -266,6 +267,7 @@ class Plan:
             "created_at": self.created_at,
             "mode": self.mode,
             "stack": {"name": self.stack, "path": self.stack_path, "digest": self.stack_digest},
+            "environment": self.environment,
             "provider": self.provider,
             "state": {"lineage": self.lineage, "serial": self.serial},
             "targets": list(self.targets),

@@ -144,6 +144,7 @@ def make_plan(
         lineage=state.lineage,
         serial=state.serial,
         mode=mode,
+        environment=stack.environment,
         targets=targets,
         moves=list(moves or []),
     )
@@ -411,10 +412,11 @@ def _deposed(ws: Workspace, state: StateDoc, scope: set[str] | None) -> list[Dep
 
 
 def _serving(ws: Workspace, changes: list[ResourceChange]) -> list[ResourceChange]:
-    """Record what each changed endpoint serves before and after, in the stack's terms."""
+    """Record what each endpoint of the plan serves before and after, in the stack's terms (an
+    unchanged one too: the cost of the stack as a whole counts it)."""
     for c in changes:
         rtype = ws.provider.kinds.get(c.kind)
-        if c.action == "noop" or rtype is None or not rtype.serving:
+        if rtype is None or not rtype.serving:
             continue
         c.serving = {
             "before": ws.provider.serving(c.kind, c.before),
