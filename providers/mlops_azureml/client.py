@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from mlops_azureml import sdk_private
 from mlops_azureml.config import AzureMLConfig
 from mlops_gitops.cloud_errors import Kind, map_error, redact
 from mlops_gitops.cloud_errors import NotFoundError as NotFoundError
@@ -96,12 +97,10 @@ def quiet() -> None:
             # Deprecation notices of its own and of the libraries it uses (marshmallow), attributed
             # to its modules: installed before the import, which raises most of them.
             warnings.filterwarnings("ignore", module=r"azure(\.|$)")
-            polling = import_sdk(
-                "azure.ai.ml._utils._azureml_polling", extra="azureml", package="azure-ai-ml"
-            )
+            polling = import_sdk(sdk_private.POLLING_MODULE, extra="azureml", package="azure-ai-ml")
             # Its poller prints a dot per poll with the builtin `print`: shadowed in that module
             # alone (redirecting sys.stdout would swallow our own progress, from other threads).
-            polling.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
+            sdk_private.silence_poller(polling)
             _quieted = True
         _silence_loggers()
 

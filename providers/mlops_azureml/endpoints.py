@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from mlops_azureml import autoscale, names, translate
+from mlops_azureml.client import NotFoundError
 from mlops_azureml.config import DeploymentSettings, EndpointSettings
 from mlops_azureml.kind import MARKERS, KindHandler
 from mlops_azureml.online import OnlineEndpoint
@@ -158,8 +159,17 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
         resource, spec, chosen, refs = req.resource, req.spec, req.settings, req.refs
         shares = percentages({v.name: v.weight for v in spec.variants})
         collector = _collector(spec)
+        before = {v.get("name"): v for v in (req.prior or {}).get("variants") or []}
         variants = [
-            self._variant(v, shares[v.name], spec, chosen, refs.get(f"model.{v.model}", {}), collector)
+            self._variant(
+                v,
+                shares[v.name],
+                spec,
+                chosen,
+                refs.get(f"model.{v.model}", {}),
+                collector,
+                before.get(v.name),
+            )
             for v in spec.variants
         ]
         attrs: dict[str, Any] = {"name": resource.name}
@@ -185,6 +195,7 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
         chosen: EndpointSettings,
         model: Mapping[str, Any],
         collector: dict[str, Any] | None,
+        prior: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         env = model.get("environment") or {}
         known_model = model.get("name") not in (None, UNKNOWN) and model.get("version") not in (None, UNKNOWN)
@@ -199,6 +210,9 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
         }
         basis = translate.deployment_basis(variant)
         variant["deployment"] = names.deployment_name(v.name, basis) if known_model and known_env else UNKNOWN
+        if prior is not None and prior.get("deployment") and translate.deployment_basis(prior) == basis:
+            # The deployment serving this variant already, under a name of its own (one imported).
+            variant["deployment"] = prior["deployment"]
         settings = _merged(chosen, chosen.variants.get(v.name))
         scaling = v.autoscaling or spec.autoscaling
         variant["instance_count"] = scaling.min if scaling is not None else v.instance_count
@@ -269,6 +283,10 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
         for d in deployments:
             before = wanted.get(d.name)
             variant = translate.variant_from_api(d, before)
+            collector = variant.get("data_collector")
+            if collector and collector.get("destination") is None:
+                # Not recorded (an import): where the collector's data asset lives says it.
+                collector["destination"] = self._collector_destination(online, d)
             variant["traffic_percent"] = traffic.get(d.name, 0)
             variant["mirror_percent"] = mirror.get(d.name)
             scaling = online.get_autoscale(d.name) if before is None or before.get("autoscaling") else None
@@ -279,6 +297,28 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
             ordered = {k: variant[k] for k in _VARIANT_KEYS if k in variant}
             out.append(ordered)
         return out
+
+    def _collector_destination(self, online: OnlineEndpoint, deployment: Any) -> str | None:
+        """The destination of a deployment's data collector: the path of its data assets, which
+        the SDK and Azure put at `<destination>/<endpoint>/<deployment>/<collection>`."""
+        ml = self.api.ml
+        for name, collection in sorted(deployment.data_collector.collections.items()):
+            ref = translate.parse_asset_ref(getattr(collection, "data", None))
+            if ref is None:
+                continue
+            try:
+                data = self.api.call(
+                    lambda ref=ref: ml.data.get(ref[0], version=ref[1]),
+                    f"get data asset {ref[0]}",
+                    idempotent=True,
+                )
+            except NotFoundError:
+                continue
+            path = translate.short_datastore_uri(str(data.path).rstrip("/"), self.api.workspace_id) or ""
+            suffix = f"/{online.name}/{deployment.name}/{name}"
+            if path.endswith(suffix):
+                return path.removesuffix(suffix)
+        return None
 
     def import_references(self, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         """The model version each variant serves (`NAME:VERSION`)."""
@@ -372,7 +412,7 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
         deployments = [d.name for d in online.deployments()]
         online.delete()
         for name in deployments:
-            online._delete_collected_data(name)
+            online.delete_collected_data(name)
 
     def finish_interrupted(
         self, recorded: Mapping[str, Any], live: Mapping[str, Any], ctx: ApplyContext
@@ -417,6 +457,16 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
         spec: dict[str, Any] = {"variants": variants}
         if attributes.get("description"):
             spec["description"] = attributes["description"]
+        collectors = [v.get("data_collector") for v in attributes["variants"] if v.get("data_collector")]
+        if collectors:
+            # The stack has one data capture for all variants: the first variant's.
+            collector = collectors[0]
+            spec["data_capture"] = {
+                "destination": collector.get("destination")
+                or "<azureml://datastores/...: where data is collected>",
+                "sample_percent": round(float(collector.get("sampling_rate", 1.0)) * 100),
+                "capture": [k for k, v in _COLLECTIONS.items() if v in collector.get("collections", [])],
+            }
         user = MARKERS.user(attributes.get("tags", {}))
         if user:
             spec["tags"] = user

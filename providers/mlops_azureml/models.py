@@ -22,22 +22,23 @@ conda_sha256}, environment_variables, tags, archived (read, never drift)."""
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from mlops_azureml import files, images, names, translate
+from mlops_azureml import files, images, names, sdk_private, translate
 from mlops_azureml.client import NotFoundError
 from mlops_azureml.config import ModelSettings
 from mlops_azureml.kind import MARKERS, KindHandler
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
 from mlops_gitops.handlers import Request
 from mlops_gitops.provider import IMAGE, ApplyContext, ResourceType
-from mlops_gitops.stack.schema import NAME_RE, FrameworkImage, ModelSpec
+from mlops_gitops.stack.schema import FrameworkImage, ModelSpec
 
 ARTIFACT_SCHEMES = ("azureml://", "https://")
+# What `to_spec` writes when the serving image cannot be read back.
+NO_IMAGE = "<image URI: no environment of this workspace serves this model version; write its image>"
 # The tag by which a model version names its environment version (for import).
 ENV_TAG = "mlops-gitops:environment-version"
 
@@ -74,6 +75,9 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
                     "artifact",
                 )
             )
+        if isinstance(req.spec.image, str) and req.spec.image.startswith("<"):
+            # The placeholder `mlops import --generate-config` writes when it cannot read the image.
+            diags.append(Diagnostic(f"write the serving image's URI here: {req.spec.image}", "image"))
         if req.settings.conda_file:
             try:
                 files.load_conda(req.resource.base_dir, req.settings.conda_file)
@@ -103,7 +107,12 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
             "artifact": spec.artifact,
             "type": chosen.type,
         }
+        # What this resource registered before, if it is still the same Azure model.
+        prior = req.prior if req.prior is not None and req.prior.get("name") == name else {}
         attrs["version"] = names.model_version(translate.model_basis(attrs))
+        if prior.get("version") and translate.model_basis(prior) == translate.model_basis(attrs):
+            # The same content under a version of its own (one imported): kept, not registered again.
+            attrs["version"] = prior["version"]
         attrs["id"] = f"{self.api.workspace_id}/models/{name}/versions/{attrs['version']}"
         if spec.description:
             attrs["description"] = spec.description
@@ -113,6 +122,10 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
             "image": image,
             "conda_sha256": conda_sha,
         }
+        before = prior.get("environment") or {}
+        if before.get("version") and (before.get("image"), before.get("conda_sha256")) == (image, conda_sha):
+            # Likewise an environment of the same image (the one its deployments ran, imported).
+            attrs["environment"].update(name=before["name"], version=before["version"])
         attrs["environment_variables"] = dict(spec.environment)
         attrs["tags"] = self.tags(resource)
         if req.prior is not None and "archived" in req.prior:
@@ -193,7 +206,37 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
         env_name = names.environment_name(name)
         env_version = (model.tags or {}).get(ENV_TAG)
         environment = self._get_environment(env_name, env_version) if env_version else None
+        if environment is None:
+            environment = self._served_environment(model.name, str(model.version))
+            if environment is not None:
+                env_name = environment.name
         return self._attributes(model, environment, env_name, {})
+
+    def _served_environment(self, name: str, version: str) -> Any | None:
+        """The environment the workspace's deployments serve this model version in, when they
+        agree on one (import of a model made outside the stack: Azure links no environment to a
+        model, only deployments do). One list per endpoint: import time only."""
+        ml = self.api.ml
+        found: set[tuple[str, str]] = set()
+        endpoints = self.api.call(lambda: list(ml.online_endpoints.list()), "list endpoints", idempotent=True)
+        for e in endpoints:
+            try:
+                deployments = self.api.call(
+                    lambda e=e: list(ml.online_deployments.list(e.name)),
+                    f"list deployments of endpoint {e.name}",
+                    idempotent=True,
+                )
+            except NotFoundError:
+                continue
+            for d in deployments:
+                model = translate.parse_asset_ref(d.model if isinstance(d.model, str) else None)
+                env = translate.parse_asset_ref(d.environment if isinstance(d.environment, str) else None)
+                if model == (name, version) and env is not None:
+                    found.add(env)
+        if len(found) != 1:
+            return None
+        ((env_name, env_version),) = found
+        return self._get_environment(env_name, env_version)
 
     # ---- create / update / delete ---------------------------------------------------------------
     def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
@@ -281,17 +324,12 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
                 self._archive_environment(env["name"], env["version"], ctx)
             return
         ml = self.api.ml
-        scope = ml.models._operation_scope  # the SDK offers no delete of a version: its REST client does
+        group, workspace = self.cfg.resource_group, self.cfg.workspace
         # Every version this resource registered (superseded ones are archived, listed too).
         for v in self._own_versions(name, ctx.address) or [version]:
             with contextlib.suppress(NotFoundError):
                 self.api.call(
-                    lambda v=v: ml.models._model_versions_operation.delete(
-                        resource_group_name=scope.resource_group_name,
-                        workspace_name=scope.workspace_name,
-                        name=name,
-                        version=v,
-                    ),
+                    lambda v=v: sdk_private.delete_model_version(ml, group, workspace, name, v),
                     f"deleting model {name}:{v}",
                     idempotent=True,
                     cancel=ctx.cancel,
@@ -299,11 +337,8 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
         if env.get("version"):
             with contextlib.suppress(NotFoundError):
                 self.api.call(
-                    lambda: ml.environments._version_operations.delete(
-                        resource_group_name=scope.resource_group_name,
-                        workspace_name=scope.workspace_name,
-                        name=env["name"],
-                        version=env["version"],
+                    lambda: sdk_private.delete_environment_version(
+                        ml, group, workspace, env["name"], env["version"]
                     ),
                     f"deleting environment {env['name']}:{env['version']}",
                     idempotent=True,
@@ -341,7 +376,9 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
             )
         spec: dict[str, Any] = {
             "artifact": attributes["artifact"],
-            "image": env.get("image") or "<image URI>",
+            # Unknown when no deployment serves the version in an environment of the workspace
+            # (a curated environment of the azureml registry, say): the user writes the image.
+            "image": env.get("image") or NO_IMAGE,
         }
         if attributes.get("description"):
             spec["description"] = attributes["description"]
@@ -353,8 +390,9 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
         settings: dict[str, Any] = {}
         if attributes.get("type", "custom_model") != "custom_model":
             settings["type"] = attributes["type"]
-        if not re.match(NAME_RE, attributes["name"]):
-            settings["name"] = attributes["name"]  # an Azure name the stack's keys cannot spell
+        # Always said: the stack's key for the model may be another name (an endpoint's import
+        # names the models it serves after their `NAME:VERSION` id).
+        settings["name"] = attributes["name"]
         if settings:
             spec["azureml"] = settings
         return spec

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from mlops_azureml import names
 from mlops_azureml.client import NotFoundError, quiet
 from mlops_azureml.config import MonitorSettings
 from mlops_azureml.kind import MARKERS, KindHandler
@@ -244,13 +245,93 @@ class MonitorHandler(KindHandler[MonitorSpec, MonitorSettings]):
                 f"deleting monitor schedule {prior['name']}",
             )
 
+    def import_references(self, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        """The endpoint watched, by its Azure name: the import names it in the stack."""
+        return [("endpoint", "endpoint", attributes["endpoint"])]
+
     def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        raise ProviderError(
-            f"monitor {attributes['name']}: write it by hand (type: data_quality, its endpoint, "
-            "azureml.signals "
-            f"{sorted(attributes.get('signals', {}))}): its endpoint must be in the stack first",
-            code="NotSupported",
-        )
+        """The monitor as the stack writes it. The stack gives every signal the same pair of
+        thresholds: a schedule whose signals have different ones is refused, as is a trigger
+        the stack cannot write (`every:` is hourly, daily at 00:00 UTC or a cron expression)."""
+        name = attributes["name"]
+        signals: Mapping[str, Mapping[str, Any]] = attributes.get("signals") or {}
+        unknown = sorted(set(signals) - set(_NEEDS))
+        if unknown:
+            raise ProviderError(
+                f"monitor {name}: its signals {unknown} are not ones the stack declares (data_drift, "
+                "prediction_drift, data_quality): write it by hand without them",
+                code="NotSupported",
+            )
+        pairs = {(t.get("numerical_threshold"), t.get("categorical_threshold")) for t in signals.values()}
+        if len(pairs) > 1:
+            shown = ", ".join(f"{k}: {dict(v) or 'Azure defaults'}" for k, v in signals.items())
+            raise ProviderError(
+                f"monitor {name}: its signals have different thresholds ({shown}) and the stack "
+                "gives them all the same azureml.numerical_threshold / categorical_threshold: "
+                "set them alike in Azure ML first, or write the monitor by hand",
+                code="NotSupported",
+            )
+        numerical, categorical = next(iter(pairs)) if pairs else (None, None)
+        spec: dict[str, Any] = {
+            "endpoint": attributes["endpoint"],
+            "type": "data_quality",
+            "every": _every(name, attributes["trigger"]),
+        }
+        if attributes.get("baseline"):
+            spec["baseline"] = attributes["baseline"]
+        alert: dict[str, Any] = {}
+        settings: dict[str, Any] = {"signals": list(signals)}
+        if numerical is not None and numerical == categorical:
+            alert["threshold"] = numerical
+        else:
+            if numerical is not None:
+                settings["numerical_threshold"] = numerical
+            if categorical is not None:
+                settings["categorical_threshold"] = categorical
+        if attributes.get("emails"):
+            alert["notify"] = list(attributes["emails"])
+        if alert:
+            spec["alert"] = alert
+        if not attributes.get("enabled", True):
+            spec["enabled"] = False
+        user = MARKERS.user(attributes.get("tags", {}))
+        if user:
+            spec["tags"] = user
+        if attributes.get("deployment"):
+            # The stack names the watched deployment by its variant (the variant with most
+            # traffic, unless said): said, so that a second variant does not move the monitor.
+            settings["variant"] = names.variant_of(attributes["deployment"])
+        if attributes.get("features"):
+            settings["features"] = list(attributes["features"])
+        compute = attributes.get("compute") or {}
+        defaults = MonitorSettings()
+        if compute.get("instance_type") and compute["instance_type"] != defaults.compute_instance_type:
+            settings["compute_instance_type"] = compute["instance_type"]
+        if compute.get("runtime_version") and compute["runtime_version"] != defaults.spark_runtime_version:
+            settings["spark_runtime_version"] = compute["runtime_version"]
+        spec["azureml"] = settings
+        return spec
+
+
+def _every(name: str, live: Mapping[str, Any]) -> str:
+    """`every:` for a trigger as read (see `trigger`), or NotSupported."""
+    if live.get("type") == "cron":
+        if live.get("time_zone", "UTC") != "UTC":
+            raise ProviderError(
+                f"monitor {name}: it runs on cron {live['expression']!r} in {live['time_zone']}, "
+                "and the stack's monitor cron expressions are in UTC: write the UTC expression by hand",
+                code="NotSupported",
+            )
+        return str(live["expression"])
+    for every in ("hourly", "daily"):
+        if dict(live) == trigger(every):
+            return every
+    raise ProviderError(
+        f"monitor {name}: it recurs every {live.get('interval')} {live.get('frequency')}(s), which "
+        "the stack cannot write (every: hourly, daily or a cron expression): write the equivalent "
+        "cron expression by hand (a change of the schedule's trigger)",
+        code="NotSupported",
+    )
 
 
 # ---------------------------------------------------------------------------------- translation
@@ -275,7 +356,10 @@ def trigger_entity(attrs: Mapping[str, Any]) -> Any:
 def trigger_from_api(trigger: Any) -> dict[str, Any]:
     expression = getattr(trigger, "expression", None)
     if expression:
-        return {"type": "cron", "expression": expression}
+        zone = str(getattr(trigger, "time_zone", None) or "UTC")
+        zone = str(getattr(getattr(trigger, "time_zone", None), "value", zone))
+        # The stack's monitor crons are in UTC (`trigger`): another zone, set in the console, is drift.
+        return {"type": "cron", "expression": expression, **({} if zone == "UTC" else {"time_zone": zone})}
     return {
         "type": "recurrence",
         "frequency": str(trigger.frequency).lower(),
@@ -290,6 +374,8 @@ def monitor_entity(attrs: Mapping[str, Any]) -> Any:
         CategoricalDriftMetrics,
         DataDriftMetricThreshold,
         DataDriftSignal,
+        DataQualityMetricsCategorical,
+        DataQualityMetricsNumerical,
         DataQualityMetricThreshold,
         DataQualitySignal,
         MonitorDefinition,
@@ -300,10 +386,6 @@ def monitor_entity(attrs: Mapping[str, Any]) -> Any:
         PredictionDriftSignal,
         ReferenceData,
         ServerlessSparkCompute,
-    )
-    from azure.ai.ml.entities._monitoring.thresholds import (
-        DataQualityMetricsCategorical,
-        DataQualityMetricsNumerical,
     )
 
     quiet()

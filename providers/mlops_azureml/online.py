@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from mlops_azureml import autoscale, names, translate
+from mlops_azureml import autoscale, names, sdk_private, translate
 from mlops_azureml.client import Clients, NotFoundError
 from mlops_gitops.errors import ProviderError
 from mlops_gitops.provider import ApplyContext
@@ -72,21 +72,8 @@ class OnlineEndpoint:
         return self.api.settle(self._raw_state, self.ctx, f"endpoint {self.name}")
 
     def _raw_state(self) -> str | None:
-        ml = self.api.ml
-        try:
-            # The endpoint alone: `online_endpoints.get` also lists the deployments, not needed here.
-            found = self.api.call(
-                lambda: ml.online_endpoints._online_operation.get(
-                    resource_group_name=ml.online_endpoints._resource_group_name,
-                    workspace_name=ml.online_endpoints._workspace_name,
-                    endpoint_name=self.name,
-                ),
-                f"get endpoint {self.name}",
-                idempotent=True,
-            )
-        except NotFoundError:
-            return None
-        return str(found.properties.provisioning_state or "")
+        found = self.get()
+        return None if found is None else str(found.provisioning_state or "")
 
     # ---- endpoint writes -----------------------------------------------------------------------
     def put(self, attrs: Mapping[str, Any], traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
@@ -150,23 +137,18 @@ class OnlineEndpoint:
                 self.ctx,
                 f"deleting deployment {self.name}/{name}",
             )
-        self._delete_collected_data(name)
+        self.delete_collected_data(name)
 
-    def _delete_collected_data(self, deployment: str) -> None:
+    def delete_collected_data(self, deployment: str) -> None:
         """The data assets the SDK registered for the deployment's data collector (named
         `<endpoint>-<deployment>-<collection>`, version 1): they go with the deployment."""
         ml = self.api.ml
-        scope = ml.data._operation_scope
+        group, workspace = self.api.config.resource_group, self.api.config.workspace
         for collection in ("model_inputs", "model_outputs"):
             asset = f"{self.name}-{deployment}-{collection}"
             with contextlib.suppress(NotFoundError):
                 self.api.call(
-                    lambda asset=asset: ml.data._operation.delete(
-                        resource_group_name=scope.resource_group_name,
-                        workspace_name=scope.workspace_name,
-                        name=asset,
-                        version="1",
-                    ),
+                    lambda asset=asset: sdk_private.delete_data_version(ml, group, workspace, asset, "1"),
                     f"deleting data asset {asset}",
                     idempotent=True,
                 )

@@ -169,12 +169,12 @@ def _probe(settings: Mapping[str, Any] | None) -> Any:
 def deployment_entity(endpoint: str, variant: Mapping[str, Any], tags: Mapping[str, str]) -> Any:
     """The ManagedOnlineDeployment of a variant's attributes."""
     from azure.ai.ml.entities import (
+        DataAsset,
         DataCollector,
         DeploymentCollection,
         ManagedOnlineDeployment,
         OnlineRequestSettings,
     )
-    from azure.ai.ml.entities._deployment.data_asset import DataAsset
 
     collector = None
     capture = variant.get("data_collector")

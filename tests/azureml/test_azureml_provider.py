@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +205,57 @@ def test_a_step_refused_mid_rollout_restores_the_previous_traffic(
     assert {d.name for d in ml.online_deployments.list("churn-api")} == set(before.values())
 
 
+def test_a_health_check_reason_at_step_2_rolls_the_traffic_back_and_deletes_the_new_deployment(
+    tmp_path: Path, azureml_emulator: Any, ml: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness(tmp_path, azureml_emulator)
+    applied(h)
+    before = _deployments(_endpoint(h))
+    start = {before["blue"]: 90, before["green"]: 10}
+    h.edit(lambda s: s.replace(GREEN_V1, GREEN_V2))
+    checks: list[tuple[str, dict[str, int], list[str]]] = []
+    reason = "p99 latency 2.3 s over the 500 ms objective"
+
+    def health_check(endpoint: str, split: Mapping[str, int], new: list[str]) -> str | None:
+        checks.append((endpoint, dict(split), list(new)))
+        return reason if len(checks) == 2 else None
+
+    ws = h.workspace()
+    ws.provider.health_check = health_check  # type: ignore[attr-defined]
+    monkeypatch.setattr(h, "workspace", lambda: ws)
+    with watch_traffic(ml, "churn-api") as seen:
+        _, result = h.apply()
+    errors = dict(result.errors)
+    # The core's driver: the previous split set again, then the deployments this change made
+    # retired (Azure ML: deleted, with their autoscale settings and data assets), and the apply
+    # fails with code RolledBack, naming the step and the reason.
+    assert f"rolled back at step 2 of 4: health check: {reason}" in errors["endpoint.churn-api"], errors
+    assert "serves as before" in errors["endpoint.churn-api"]
+    (new,) = {d for _, _, rolling in checks for d in rolling}
+    assert new not in before.values()
+    assert [(e, s) for e, s, _ in checks] == [
+        ("churn-api", {before["blue"]: 90, before["green"]: 8, new: 2}),
+        ("churn-api", {before["blue"]: 90, before["green"]: 5, new: 5}),
+    ]
+    assert seen.problems == []
+    assert [s for s in seen.distinct() if s][-1] == start
+    endpoint = ml.online_endpoints.get("churn-api")
+    assert {k: v for k, v in endpoint.traffic.items() if v} == start
+    assert {d.name for d in ml.online_deployments.list("churn-api")} == set(before.values())
+    versions = [f"{d.name}:{v.version}" for d in ml.data.list() for v in ml.data.list(name=d.name)]
+    assert [v for v in versions if new in v] == [], "its data assets go with it"
+    # State records what exists: the endpoint as before (the new green model version, registered
+    # before the endpoint's change, is the model's), and the next plan offers the rollout again.
+    assert _deployments(_endpoint(h)) == before
+    assert _endpoint(h)["variants"][1]["traffic_percent"] == 10
+    state = h.state()
+    assert state is not None
+    green = state.get("model.churn-green")
+    assert green is not None and green.attributes["artifact"].endswith(GREEN_V2)
+    assert ml.models.get("churn-green", version=green.attributes["version"]) is not None
+    assert actions(h.plan()) == {"endpoint.churn-api": "update"}
+
+
 # ---- drift ------------------------------------------------------------------------------------------
 def test_a_traffic_change_made_in_the_console_is_planned_as_drift_and_undone(
     tmp_path: Path, azureml_emulator: Any, ml: Any
@@ -383,6 +434,8 @@ def test_an_endpoint_imported_generates_the_config_that_plans_no_change(
     assert ws.provider.to_spec("model", model) == {
         "artifact": "azureml://datastores/workspaceblobstore/paths/scorer/v1/",
         "image": "mcr.microsoft.com/azureml/curated/sklearn-1.5:latest",
+        # Always written: the endpoint's import names the model `scorer-<version>` in the stack.
+        "azureml": {"name": "scorer"},
     }
 
 
@@ -414,3 +467,32 @@ def test_an_object_of_the_same_name_that_is_not_the_stacks_is_refused(
     errors = dict(result.errors)
     assert "already exists" in errors["endpoint.scorer-api"]
     assert "mlops import endpoint.scorer-api scorer-api" in errors["endpoint.scorer-api"]
+
+
+# ---- private SDK members ----------------------------------------------------------------------------------
+def test_the_private_sdk_members_the_provider_uses_are_still_there(ml: Any) -> None:
+    """A new azure-ai-ml that drops one of them fails here, by name, not in a user's destroy."""
+    from mlops_azureml import sdk_private
+
+    gone = sdk_private.missing(ml)
+    assert gone == [], (
+        f"azure-ai-ml no longer has {', '.join(gone)}, which mlops_azureml.sdk_private uses (see the "
+        "comment on each in PRIVATE_MEMBERS): find the SDK's new way and change sdk_private"
+    )
+
+
+def test_private_sdk_members_are_used_in_sdk_private_only() -> None:
+    import mlops_azureml
+
+    here = Path(mlops_azureml.__file__).parent
+    private = re.compile(
+        r"\b(?:ml|models|environments|data|online_endpoints)\._[a-z]\w*|azure\.ai\.ml\.\S*\._"
+    )
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(here.glob("*.py"))
+        if path.name != "sdk_private.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert found == [], "private azure-ai-ml members belong in sdk_private.py:\n" + "\n".join(found)
