@@ -16,13 +16,16 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import FrameworkImage
+
+if TYPE_CHECKING:
+    from mlops_gitops.cost.prices import PriceTable
 
 
 class _Unknown:
@@ -228,8 +231,44 @@ class Provider(ABC):
             return None
         return serving.from_spec(spec)
 
+    def prices(self) -> PriceTable | None:
+        """The price table the plan's cost estimate uses (see `mlops_gitops.cost`): by default
+        the `prices.json` shipped beside the provider's module (package data), None if it has
+        none (every variant is then "unpriced"). Pure: no cloud call."""
+        from mlops_gitops.cost.prices import shipped
+
+        return shipped(type(self).__module__.rpartition(".")[0] or type(self).__module__)
+
+    def pricing_region(self) -> str | None:
+        """The region whose prices apply (a key of the table's `regions`), from the provider's
+        config; None when the config does not say (the table's `default_region` is assumed,
+        unless the stack sets `cost.region`)."""
+        return None
+
     def default_tags(self, address: str) -> dict[str, str]:
         return {TAG_STACK: self.stack, TAG_ADDRESS: address}
+
+    def console_url(self, kind: str, attributes: Mapping[str, Any], base: str | None = None) -> str | None:
+        """A deep link to the object in the cloud's console, for `mlops status`, or None. `base`
+        replaces the console's default origin (`https://...`, without a trailing slash) when given:
+        console URLs move (see `mlops_gitops.status.console_base`). Pure: no cloud call."""
+        return None
+
+    def live_status(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """How the object runs now, for `mlops status`, given its attributes as `read` returned
+        them (I/O allowed). Every key is optional:
+
+            {"state": "InService", "health": "ok" | "progressing" | "degraded" | "failed" | "paused",
+             "message": "why it failed", "variants": {variant: {"current_instance_count": 2,
+             "desired_instance_count": 2}}, "last_run": {"time": iso, "status": "Completed",
+             "ok": True, "violations": 0, "message": None, "run": id}, "next_run": iso}
+
+        By default the cloud's status word at the kind's `status_path`, and nothing else."""
+        rtype = self.kinds.get(kind)
+        value = attributes.get(rtype.status_path) if rtype is not None and rtype.status_path else None
+        if not isinstance(value, str):
+            return {}
+        return {"state": value, "health": "failed" if value in rtype.failed_statuses else None}
 
     # ---- I/O ---------------------------------------------------------------------------------
     @abstractmethod

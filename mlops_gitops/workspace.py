@@ -176,11 +176,23 @@ def open_workspace(stack: Stack, *, sandbox: SandboxEndpoints | None = None) -> 
                 full = f"{_section(res)}.{res.name}" + (f".{d.path}" if d.path else "")
                 d = Diagnostic(d.message, full, locate(stack, full), d.severity)
             diags.append(d)
+    diags += _price_file(stack)
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         raise StackError.of(errors)
     warnings = [*stack.warnings, *(d for d in diags if d.severity == "warning")]
     return Workspace(stack, provider, settings, sandbox, warnings, images)
+
+
+def _price_file(stack: Stack) -> list[Diagnostic]:
+    """The stack's own price file (`cost.prices_file`) checked before any cloud call."""
+    from mlops_gitops.cost.plan import override_table
+
+    try:
+        override_table(stack)
+    except StackError as exc:
+        return exc.diagnostics
+    return []
 
 
 def local_root(stack: Stack) -> Path:

@@ -125,10 +125,17 @@ class ResourceChange:
     resolved: dict[str, Any] = field(default_factory=dict)
     # What an endpoint serves before and after (`mlops_gitops.serving`); None for other kinds.
     serving: dict[str, Any] | None = None
+    # The resource's tags in the stack (the stack's merged in), whatever the provider calls them;
+    # None when the stack does not hold the resource (a delete), and then not in the document.
+    tags: dict[str, str] | None = None
 
     @property
     def reason(self) -> str:
         return reason_text(self.reason_code, self.reason_detail)
+
+    def _public_tags(self) -> dict[str, Any]:
+        shown = public_attributes({"tags": self.tags or {}}, self.sensitive_paths)
+        return dict((shown or {}).get("tags") or {})
 
     def document(self) -> dict[str, Any]:
         return {
@@ -149,6 +156,7 @@ class ResourceChange:
             "depends_on": list(self.depends_on),
             "notes": list(self.notes),
             "serving": self.serving,
+            **({"tags": self._public_tags()} if self.tags is not None else {}),
         }
 
 
@@ -186,13 +194,47 @@ class DeposedChange:
 
 @dataclass
 class Risk:
-    """What a reviewer must not miss: a serving endpoint destroyed, registry history lost..."""
+    """What a reviewer must not miss: a serving endpoint destroyed, registry history lost...
+
+    `message` is the text to show; `code` says what kind of risk it is, for what acts on it (the
+    pull-request review, guard rules), with the values it names in `detail`. The codes:
+
+    - serving_destroyed: a serving endpoint is deleted; its traffic stops.
+    - serving_replaced: a serving endpoint is replaced (detail: replace_order).
+    - traffic_shift: live or mirrored traffic moves between variants, a variant is added or
+      removed (detail: variants, each {variant, from, to, mirror_from, mirror_to}, in percent;
+      from/to null for a variant added/removed).
+    - model_changed: a variant keeps its name but serves another model (detail: variants, each
+      {variant, from, to, traffic_percent}; to null when known only after apply).
+    - capacity_to_zero: a variant taking traffic gets no capacity, may scale to zero, or no
+      variant takes live traffic any more (detail: variants, each {variant, reason}).
+    - unapproved_model: a variant newly deploys a model version that is not approved (a
+      registry version under allow_unapproved, or a model registered with another approval)
+      (detail: variant, model, approval).
+    - rollout_without_rollback: traffic shifts or a model changes on an endpoint whose stack
+      spec gives no rollout.rollback_on alarm to roll it back (detail: strategy).
+    - monitor_removed: a model monitor is deleted while the stack stays (detail: endpoint).
+    - monitor_disabled: a model monitor is turned off (enabled: false).
+    - alert_removed: a monitor keeps running but its alert is removed (detail: alert).
+    - schedule_removed: a retraining schedule is deleted while the stack stays.
+    - schedule_disabled: a retraining schedule is turned off (enabled: false).
+    - protected: a resource with lifecycle.prevent_destroy is changed in place.
+    - protection_removed: a resource applied with lifecycle.prevent_destroy loses it.
+    - moved_interrupted: a resource is moved while a change of it was interrupted.
+    - provider: a provider's own message (e.g. registry history deleted); the default."""
 
     address: str
     message: str
+    code: str = field(default="provider", compare=False)
+    detail: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def document(self) -> dict[str, Any]:
-        return {"address": self.address, "message": self.message}
+        return {
+            "address": self.address,
+            "message": self.message,
+            "code": self.code,
+            "detail": copy.deepcopy(self.detail),
+        }
 
 
 @dataclass
@@ -235,6 +277,7 @@ class Plan:
     moves: list[Move] = field(default_factory=list)
     deposed: list[DeposedChange] = field(default_factory=list)
     risks: list[Risk] = field(default_factory=list)
+    cost: dict[str, Any] | None = None  # the monthly cost estimate (`mlops_gitops.cost`)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def counts(self) -> dict[str, int]:
@@ -278,6 +321,7 @@ class Plan:
             "deposed": [d.document() for d in self.deposed],
             "risks": [r.document() for r in self.risks],
             "warnings": list(self.warnings),
+            "cost": self.cost,
             "summary": self.counts(),
             "has_changes": self.has_changes,
         }

@@ -23,6 +23,7 @@ from mlops_gitops.engine.plan import (
 )
 from mlops_gitops.errors import MlopsError, StackError
 from mlops_gitops.provider import UNKNOWN
+from mlops_gitops.review import risks as review_risks
 from mlops_gitops.state.model import StateDoc
 from mlops_gitops.workspace import Workspace
 
@@ -228,6 +229,7 @@ def make_plan(
                 notes=provider.notes(res.kind, decision.after) if action != "noop" else [],
                 replace_order=_replace_order(rtype) if action == "replace" else None,
                 resolved=resolved,
+                tags=res.tags,
             )
             # A tainted (half-made) or failed object serves nothing: replacing it costs no traffic.
             downtime = action == "replace" and rtype.serving and not rtype.create_before_destroy
@@ -246,7 +248,14 @@ def make_plan(
     plan.deposed = _deposed(ws, state, scope)
     plan.risks = _risks(ws, state, plan, destroying=mode == "destroy")
     plan.outputs = _outputs(ws, state, planned, mode)
+    plan.cost = _cost(ws, plan.changes)
     return plan
+
+
+def _cost(ws: Workspace, changes: list[ResourceChange]) -> dict[str, Any] | None:
+    from mlops_gitops.cost.plan import plan_cost
+
+    return plan_cost(ws, changes)
 
 
 def sensitive_paths(res: Any, rs: Any) -> list[str]:
@@ -434,20 +443,35 @@ def _risks(ws: Workspace, state: StateDoc, plan: Plan, *, destroying: bool) -> l
         rtype = ws.provider.kinds[c.kind]
         if rtype.serving and c.before is not None and c.reason_code != Reason.LEFTOVERS:
             if c.action == "delete":
-                out.append(Risk(c.address, f"destroys serving {c.kind} {c.name}: its traffic stops"))
+                out.append(
+                    Risk(
+                        c.address,
+                        f"destroys serving {c.kind} {c.name}: its traffic stops",
+                        code="serving_destroyed",
+                    )
+                )
             elif (
                 c.action == "replace"
                 and c.replace_order == "delete_before_create"
                 and c.reason_code != Reason.TAINTED
             ):
                 why = c.reason or "a field forces replacement"
-                out.append(Risk(c.address, f"replaces {c.kind} {c.name} by deleting it first ({why})"))
+                out.append(
+                    Risk(
+                        c.address,
+                        f"replaces {c.kind} {c.name} by deleting it first ({why})",
+                        code="serving_replaced",
+                        detail={"replace_order": c.replace_order},
+                    )
+                )
+        out.extend(review_risks.for_change(ws, state, c, destroying=destroying))
         for message in ws.provider.risks(c.kind, c.action, c.before, c.after, destroying=destroying):
             out.append(Risk(c.address, message))
     for m in plan.moves:
         rs = state.get(m.to)
         if rs is not None and rs.pending is not None:
-            out.append(Risk(m.to, f"moved from {m.from_} while a change of it was interrupted"))
+            message = f"moved from {m.from_} while a change of it was interrupted"
+            out.append(Risk(m.to, message, code="moved_interrupted"))
     return out
 
 

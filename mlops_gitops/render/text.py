@@ -8,7 +8,9 @@ from mlops_gitops.render.environment import render
 
 
 def render_plan(doc: dict[str, Any], *, color: bool = False) -> str:
-    return render("plan.txt.j2", color=color, plan=doc)
+    from mlops_gitops.cost.text import summary_line
+
+    return render("plan.txt.j2", color=color, plan=doc, cost_line=summary_line(doc.get("cost")))
 
 
 def saved_plan_note(path: str) -> str:

@@ -179,6 +179,7 @@ def load_stack(
         positions=positions,
         warnings=diagnostics,  # no errors among them by now
         moved=[(m.from_, m.to) for m in spec.moved],
+        cost=spec.cost,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, Position
-from mlops_gitops.stack.schema import Backend, OutputSpec
+from mlops_gitops.stack.schema import Backend, CostSettings, OutputSpec
 from mlops_gitops.stack.yamlpos import Positions
 
 
@@ -56,3 +56,4 @@ class Stack:
     environment: str | None = None  # the environment chosen (`--env`), when the stack has some
     local_dir: str = ".mlops"  # the stack's local directory (relative): the sandbox lives there
     environments: list[str] = field(default_factory=list)  # every environment it declares
+    cost: CostSettings | None = None  # the `cost:` block: how the plan estimates cost

@@ -462,6 +462,27 @@ class EnvironmentSpec(Strict):
     tags: Tags = Field(default_factory=dict, description="tags added to every resource here")
 
 
+class CostSettings(Strict):
+    """`cost:`: how the plan estimates what the stack's endpoints cost a month."""
+
+    prices_file: str | None = Field(
+        None,
+        description="JSON price table (relative to the stack) whose figures replace or extend the "
+        "provider's shipped ones",
+    )
+    region: str | None = Field(
+        None,
+        description="region to price in (default: the provider's region; Azure ML's workspace "
+        "location is not in its settings, so its price table's default region is assumed)",
+    )
+    serverless_requests_per_month: int = Field(
+        1_000_000, ge=0, description="requests a month assumed for serverless variants"
+    )
+    serverless_duration_ms: float = Field(
+        100, gt=0, description="compute time per request assumed for serverless variants"
+    )
+
+
 class StackSpec(Strict):
     api_version: Literal["mlops-gitops/v1"] = Field(alias="apiVersion")
     name: Name
@@ -481,6 +502,7 @@ class StackSpec(Strict):
     environments: dict[Name, EnvironmentSpec] = Field(
         default_factory=dict, description="the environments this stack is applied to (choose with --env)"
     )
+    cost: CostSettings | None = Field(None, description="how the plan estimates the monthly cost")
 
     @field_validator("provider")
     @classmethod

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, cast
 
 from pydantic import BaseModel
 
+from mlops_azureml import status
 from mlops_azureml.client import Clients
 from mlops_azureml.config import AzureMLConfig
 from mlops_azureml.endpoints import EndpointHandler
@@ -40,6 +41,7 @@ class AzureMLProvider(HandlerProvider):
         MonitorHandler,
         ScheduleHandler,
     )
+    console_url = status.console_url  # `mlops status`: see status.py
 
     def __init__(self, config: BaseModel, *, stack: str, sandbox: SandboxEndpoints | None = None):
         super().__init__(config, stack=stack, sandbox=sandbox)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from mlops_gitops.handlers import HandlerProvider, KindHandler
 from mlops_gitops.provider import SandboxEndpoints
+from mlops_sagemaker import status
 from mlops_sagemaker.client import Clients
 from mlops_sagemaker.config import SageMakerConfig
 from mlops_sagemaker.endpoints import EndpointHandler
@@ -36,6 +37,8 @@ class SageMakerProvider(HandlerProvider):
         MonitorHandler,
         ScheduleHandler,
     )
+    live_status = status.live_status  # `mlops status`: see status.py
+    console_url = status.console_url
 
     def __init__(self, config: BaseModel, *, stack: str, sandbox: SandboxEndpoints | None = None):
         super().__init__(config, stack=stack, sandbox=sandbox)
@@ -50,6 +53,9 @@ class SageMakerProvider(HandlerProvider):
     @property
     def cfg(self) -> SageMakerConfig:
         return self._cfg
+
+    def pricing_region(self) -> str | None:
+        return self._cfg.region  # the region of prices.json (the plan's cost estimate)
 
     @property
     def registry(self) -> Registry:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from mlops_gitops.handlers import HandlerProvider, KindHandler
 from mlops_gitops.provider import SandboxEndpoints
+from mlops_vertex import status
 from mlops_vertex.client import Clients
 from mlops_vertex.config import VertexConfig
 from mlops_vertex.endpoints import EndpointHandler
@@ -39,6 +40,8 @@ class VertexProvider(HandlerProvider):
         MonitorHandler,
         ScheduleHandler,
     )
+    live_status = status.live_status  # `mlops status`: see status.py
+    console_url = status.console_url
 
     def __init__(self, config: BaseModel, *, stack: str, sandbox: SandboxEndpoints | None = None):
         super().__init__(config, stack=stack, sandbox=sandbox)
@@ -56,3 +59,6 @@ class VertexProvider(HandlerProvider):
     @property
     def cfg(self) -> VertexConfig:
         return self._cfg
+
+    def pricing_region(self) -> str | None:
+        return self._cfg.location  # the region of prices.json (the plan's cost estimate)

@@ -70,6 +70,8 @@ def test_rename_without_moved_names_the_serving_endpoint_among_the_risks(stack_d
     assert {
         "address": "endpoint.fraud-api",
         "message": "destroys serving endpoint fraud-api: its traffic stops",
+        "code": "serving_destroyed",
+        "detail": {},
     } in doc["risks"]
     text = mlops(stack_dir, "--sandbox", "plan", *VARS).stdout
     assert "Risks:" in text and "! endpoint.fraud-api: destroys serving endpoint fraud-api" in text

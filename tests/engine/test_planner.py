@@ -166,7 +166,9 @@ def test_a_force_new_change_replaces_and_what_refers_to_it_is_updated(env: Env) 
     }
     assert model.replace_order == "create_before_destroy"
     assert fields(change(plan, "endpoint.e")) == {"variants[0].model": (old["name"], new_name, False)}
-    assert plan.risks == [], "replacing a model that is not serving is no named risk"
+    assert not [r for r in plan.risks if r.address == "model.m"], "replacing a model is no risk of its own"
+    # What it serves changes: the endpoint names the swap, with nothing to roll it back.
+    assert [r.code for r in plan.risks] == ["model_changed", "rollout_without_rollback"]
     assert plan.counts() == {"add": 1, "change": 1, "destroy": 1, "move": 0, "drift": 0}
 
 
