@@ -27,10 +27,16 @@ COMMANDS: dict[str, CommandInfo] = {
     "apply": _info(
         "apply", "apply", "Make the cloud match the stack (or apply a plan saved with `plan --out`)."
     ),
+    "comment": _info(
+        "comment",
+        "comment",
+        "Create or update this plan's comment on the pull request (one per stack and environment).",
+    ),
     "destroy": _info("destroy", "destroy", "Destroy everything this stack manages."),
     "force-unlock": _info(
         "force_unlock", "force_unlock", "Release a state lock left by a command that died."
     ),
+    "graph": _info("graph", "graph", "Print the stack's dependency graph as Mermaid or Graphviz DOT."),
     "import": _info(
         "import_",
         "import_",
@@ -41,6 +47,9 @@ COMMANDS: dict[str, CommandInfo] = {
         "output", "output", "Show the stack's outputs (a sensitive one only when asked for by name)."
     ),
     "plan": _info("plan", "plan", "Show what apply would change."),
+    "policy": _info(
+        "policy", "policy", "Check a plan against the guard rules of a policy file (exit 1 on a violation)."
+    ),
     "providers": _info("providers", "providers", "List installed providers and the kinds each can apply."),
     "promote": _info(
         "promote",
@@ -57,6 +66,9 @@ COMMANDS: dict[str, CommandInfo] = {
     "schema": _info("schema", "schema", "Print the stack file's JSON Schema (for editor completion)."),
     "show": _info("show", "show", "Show state, or a plan saved with `plan --out`."),
     "state": _info("state", "state", "Inspect and edit state (advanced)."),
+    "status": _info(
+        "status", "status", "Show every resource of the stack as it runs now, read live from the cloud."
+    ),
     "validate": _info("validate", "validate", "Check the stack file and its provider settings."),
 }
 
