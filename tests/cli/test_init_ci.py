@@ -24,6 +24,11 @@ import yaml
 
 from mlops_gitops import plugins
 from mlops_gitops.cli.commands.init import BACKEND_EXTRAS
+from mlops_gitops.review.marker import find as find_marker
+
+# The fake of GitHub's REST API the plan job's comment step talks to (tests/review).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "review"))
+from github_fake import FakeGitHub, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -146,7 +151,11 @@ def test_one_matrix_entry_per_stack_environment_in_every_workflow(repo: Path) ->
         "schedule": [{"cron": "17 6 * * *"}],
         "workflow_dispatch": None,
     }
-    assert workflows["mlops-plan.yml"]["permissions"] == {"contents": "read", "id-token": "write"}
+    assert workflows["mlops-plan.yml"]["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "pull-requests": "write",
+    }
     assert workflows["mlops-apply.yml"]["permissions"] == {"contents": "read", "id-token": "write"}
     assert workflows["mlops-drift.yml"]["permissions"] == {
         "contents": "read",
@@ -170,10 +179,18 @@ def test_the_commands_each_job_runs(repo: Path) -> None:
         "${{ matrix.stack }}/plan.json",
         "${{ matrix.stack }}/plan.txt",
     ]
-    # The slot a pull request comment step goes in: marked, with an id of its own, last.
-    text = (repo / ".github/workflows/mlops-plan.yml").read_text()
-    assert "# ---- Slot: pull request comment" in text and "# ---- End of slot" in text
-    assert plan["steps"][-1]["id"] == "pr-comment"
+    # The plan in Markdown, posted as the pull request's comment of the stack environment, then
+    # the guard rules: a violation fails the check after the comment is up.
+    ids = [s.get("id") for s in plan["steps"]]
+    assert ids[-4:] == ["upload", "pr-comment", "comment", "policy"]
+    assert f"{env_flag} show --format markdown plan.bin" in step(plan, "pr-comment")["run"]
+    assert step(plan, "pr-comment")["env"] == {"MLOPS_PLAN_URL": "${{ steps.upload.outputs.artifact-url }}"}
+    assert step(plan, "comment")["env"] == {
+        "GITHUB_TOKEN": "${{ github.token }}",
+        "BODY_FILE": "${{ steps.pr-comment.outputs.body-file }}",
+    }
+    assert 'mlops comment --body-file "$BODY_FILE"' in step(plan, "comment")["run"]
+    assert 'mlops policy --policy "$policy" "$STACK_DIR/plan.json"' in step(plan, "policy")["run"]
 
     apply = only_job(workflows["mlops-apply.yml"])
     ids = [s.get("id") for s in apply["steps"]]
@@ -472,7 +489,15 @@ def test_the_action_and_the_readme_workflow_using_it_pass_actionlint(tmp_path: P
 def test_the_action_runs_the_scripts_the_workflows_run(repo: Path) -> None:
     workflows = generate(repo)
     action = yaml.safe_load((ROOT / "action.yml").read_text())
-    assert set(action["inputs"]) == {"command", "stack", "env", "python-version", "extras", "github-token"}
+    assert set(action["inputs"]) == {
+        "command",
+        "stack",
+        "env",
+        "python-version",
+        "extras",
+        "comment",
+        "github-token",
+    }
     action_steps = {s["id"]: s for s in action["runs"]["steps"] if "id" in s}
     jobs = {name: only_job(w) for name, w in workflows.items()}
     for step_id, workflow in [
@@ -480,12 +505,17 @@ def test_the_action_runs_the_scripts_the_workflows_run(repo: Path) -> None:
         ("plan", "mlops-plan.yml"),
         ("show", "mlops-plan.yml"),
         ("pr-comment", "mlops-plan.yml"),
+        ("comment", "mlops-plan.yml"),
+        ("policy", "mlops-plan.yml"),
         ("plan", "mlops-apply.yml"),
         ("apply", "mlops-apply.yml"),
         ("drift", "mlops-drift.yml"),
         ("drift-issue", "mlops-drift.yml"),
     ]:
         assert action_steps[step_id]["run"] == step(jobs[workflow], step_id)["run"], step_id
+    # Posting the comment is the action's choice (`comment: true`), its token the caller's.
+    assert action_steps["comment"]["if"] == "inputs.command == 'plan' && inputs.comment == 'true'"
+    assert action_steps["comment"]["env"]["GITHUB_TOKEN"] == "${{ inputs.github-token }}"
     upload = step(jobs["mlops-plan.yml"], "upload")
     assert action_steps["upload"]["uses"] == upload["uses"]
     assert (
@@ -654,15 +684,31 @@ def sandboxed(repo: Path) -> Iterator[Path]:
 def test_the_plan_job_runs_step_by_step_on_the_sandbox(sandboxed: Path, tmp_path: Path) -> None:
     repo = sandboxed
     workflow = generate(repo)["mlops-plan.yml"]
-    run = run_job(
-        workflow,
-        "fraud-dev",
-        workspace=repo,
-        runner_temp=tmp_path / "runner",
-        variables={"MLOPS_VAR_EXECUTION_ROLE": ROLE},
-    )
-    assert run.ids == ["install", "variables", "validate", "plan", "show", "pr-comment"], run.steps[-1].output
-    assert all(s.returncode == 0 for s in run.steps)
+    # The repository's guard rules: the model the plan creates has no `team` tag.
+    (repo / ".mlops-policy.yaml").write_text("rules:\n  - deny: destroy\n  - required_tags: [team]\n")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 12}}))
+    with serve(FakeGitHub(token="local-token")) as github:  # the job's github.token
+        github.add(12, "LGTM")
+        run = run_job(
+            workflow,
+            "fraud-dev",
+            workspace=repo,
+            runner_temp=tmp_path / "runner",
+            variables={"MLOPS_VAR_EXECUTION_ROLE": ROLE},
+            environ={"GITHUB_API_URL": github.url, "GITHUB_EVENT_PATH": str(event), "NO_PROXY": "127.0.0.1"},
+        )
+    assert run.ids == [
+        "install",
+        "variables",
+        "validate",
+        "plan",
+        "show",
+        "pr-comment",
+        "comment",
+        "policy",
+    ], run.steps[-1].output
+    assert all(s.returncode == 0 for s in run.steps[:-1]), run.steps[-1].output
     assert run.skipped == [
         "actions/checkout@v4",
         "actions/setup-python@v5",
@@ -683,8 +729,18 @@ def test_the_plan_job_runs_step_by_step_on_the_sandbox(sandboxed: Path, tmp_path
     summary = (tmp_path / "runner/step-summary.md").read_text()
     assert summary.startswith("### Plan: fraud (dev)\n\n`stacks/fraud`: changes (exit code 2)\n\n````text\n")
     assert text in summary
-    comment = Path(run.step("pr-comment").outputs["body-file"]).read_text()
-    assert comment.startswith("<!-- mlops-plan: stacks/fraud dev -->\n") and text.rstrip() in comment
+    # The comment body, in Markdown, marked for fraud (dev), posted to the pull request.
+    body = Path(run.step("pr-comment").outputs["body-file"]).read_text()
+    marker = find_marker(body)
+    assert marker is not None and (marker.stack, marker.environment) == ("fraud", "dev")
+    assert body.startswith(marker.line()) and "model.scorer" in body
+    (posted,) = [c for c in github.on(12) if c["body"] != "LGTM"]
+    assert posted["body"] == body
+    assert f"Created comment {posted['id']} on pull request #12" in run.step("comment").output
+    # The policy fails the check, naming the resource and the rule, in the log and the summary.
+    violation = "Violation: model.scorer: has no tag team [rule 2: required_tags: [team]]"
+    assert run.steps[-1].returncode == 1 and violation in run.steps[-1].output
+    assert "#### Policy `.mlops-policy.yaml`: failed" in summary and violation in summary
 
 
 def test_a_missing_github_variable_is_named_before_any_plan(repo: Path, tmp_path: Path) -> None:

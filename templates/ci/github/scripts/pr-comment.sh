@@ -1,12 +1,6 @@
-# The body of this plan's pull request comment, marked per stack and environment so that the
-# step posting it can find and update its own comment on the next push.
+# The body of this plan's pull request comment, in Markdown. Its first line is a hidden marker
+# naming the stack and environment (and the plan's digest), by which the next step finds and
+# updates this comment on the next push rather than add another.
 body="$RUNNER_TEMP/mlops-pr-comment.md"
-{
-  echo "<!-- mlops-plan: $STACK_DIR${STACK_ENV:+ $STACK_ENV} -->"
-  echo "#### mlops plan: $STACK_NAME${STACK_ENV:+ ($STACK_ENV)}"
-  echo
-  echo '````text'
-  head -c 60000 "$STACK_DIR/plan.txt"
-  echo '````'
-} > "$body"
+mlops --chdir "$STACK_DIR" ${STACK_ENV:+--env "$STACK_ENV"} show --format markdown plan.bin > "$body"
 echo "body-file=$body" >> "$GITHUB_OUTPUT"
