@@ -74,6 +74,15 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         Feature("every", "a monitoring interval (hourly, daily, or cron for a cron expression)", _every),
     ),
     "schedule": (),
+    "batch_job": (
+        Feature("model_package", "batch jobs of a model registry version"),
+        Feature("replicas", "a batch job's compute scaled within a range"),
+        Feature("also_on", "batch jobs started after a retraining schedule's runs"),
+        Feature("max_payload_mb", "the largest request of a batch job"),
+        Feature("mini_batch_size", "records per request of a batch job"),
+        Feature("max_concurrency", "requests in flight per instance of a batch job"),
+        Feature("retries", "retries of a batch job's failed requests"),
+    ),
 }
 
 

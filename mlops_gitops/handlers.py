@@ -169,6 +169,10 @@ class KindHandler(ABC, Generic[P, S, T]):
     ) -> dict[str, Any]:
         raise NotSupportedError(f"provider {self.provider.name} cannot roll back {self.rtype.kind} resources")
 
+    def run(self, attributes: Mapping[str, Any], ctx: ApplyContext, *, wait: bool = True) -> dict[str, Any]:
+        """See `Provider.run`."""
+        raise NotSupportedError(f"provider {self.provider.name} cannot run {self.rtype.kind} resources")
+
 
 class HandlerProvider(Provider):
     """A `Provider` whose kinds are the `handlers` a subclass lists. `kinds` and
@@ -294,3 +298,8 @@ class HandlerProvider(Provider):
         self, kind: str, current: Mapping[str, Any], target: Mapping[str, Any], ctx: ApplyContext
     ) -> dict[str, Any]:
         return self._handler(kind).rollback(current, target, ctx)
+
+    def run(
+        self, kind: str, attributes: Mapping[str, Any], ctx: ApplyContext, *, wait: bool = True
+    ) -> dict[str, Any]:
+        return self._handler(kind).run(attributes, ctx, wait=wait)

@@ -56,6 +56,12 @@ def _schedule_refs(spec: BaseModel) -> list[Reference]:
     return [Reference(f"also_on[{i}]", "monitor", m) for i, m in enumerate(spec.also_on)]
 
 
+def _batch_job_refs(spec: BaseModel) -> list[Reference]:
+    assert isinstance(spec, schema.BatchJobSpec)
+    model = [Reference("model", "model", spec.model)] if spec.model is not None else []
+    return model + [Reference(f"also_on[{i}]", "schedule", s) for i, s in enumerate(spec.also_on)]
+
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -63,6 +69,7 @@ KINDS: dict[str, Kind] = {
         Kind("endpoint", "endpoints", schema.EndpointSpec, _endpoint_refs),
         Kind("monitor", "monitors", schema.MonitorSpec, _monitor_refs),
         Kind("schedule", "schedules", schema.ScheduleSpec, _schedule_refs),
+        Kind("batch_job", "batch_jobs", schema.BatchJobSpec, _batch_job_refs),
     )
 }
 SECTIONS: dict[str, Kind] = {k.section: k for k in KINDS.values()}

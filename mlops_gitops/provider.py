@@ -322,6 +322,19 @@ class Provider(ABC):
 
         raise NotSupportedError(f"provider {self.name} cannot roll back {kind} resources")
 
+    def run(
+        self, kind: str, attributes: Mapping[str, Any], ctx: ApplyContext, *, wait: bool = True
+    ) -> dict[str, Any]:
+        """`mlops run`: start the resource's work now (a batch job's predictions, a schedule's
+        pipeline) and, with `wait`, follow it to its end, saying how it goes through
+        `ctx.progress` and stopping the wait (not the run) when `ctx.cancel` is set. Returns
+        {"id": the run's id, "status": its last status, "output": where it wrote, if it says}
+        and may add "message". Raises ProviderError with the cloud's reason when the run fails,
+        and never starts a second run for one call: a retried start names the same run."""
+        from mlops_gitops.errors import NotSupportedError
+
+        raise NotSupportedError(f"provider {self.name} cannot run {kind} resources")
+
     def to_spec(self, kind: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """Stack-file YAML (as a dict) that would plan with no changes against `attributes`."""
         raise NotImplementedError(f"provider {self.name} cannot generate config for {kind}")

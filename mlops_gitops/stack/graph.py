@@ -182,6 +182,8 @@ def check(resources: Mapping[str, Resource], positions: Positions, base_dir: Pat
             diagnostics += _monitor(checker, res, res.spec)
         elif isinstance(res.spec, schema.ScheduleSpec):
             diagnostics += _schedule(checker, res, res.spec)
+        elif isinstance(res.spec, schema.BatchJobSpec):
+            diagnostics += _batch_job(checker, res, res.spec)
     return diagnostics
 
 
@@ -242,6 +244,16 @@ def _schedule(checker: _Checker, res: Resource, spec: schema.ScheduleSpec) -> It
         problem = _missing_file(checker.base_dir, spec.pipeline.definition)
         if problem is not None:
             yield checker.error(res, "pipeline.definition", problem)
+
+
+def _batch_job(checker: _Checker, res: Resource, spec: schema.BatchJobSpec) -> Iterator[Diagnostic]:
+    if spec.cron is not None:
+        problem = cron_problem(spec.cron)
+        if problem is not None:
+            yield checker.error(res, "cron", problem)
+    problem = timezone_problem(spec.timezone)
+    if problem is not None:
+        yield checker.error(res, "timezone", problem)
 
 
 def _missing_file(base_dir: Path, relative: str) -> str | None:

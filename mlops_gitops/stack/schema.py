@@ -361,6 +361,97 @@ class ScheduleSpec(ResourceBase):
         return self
 
 
+# ------------------------------------------------------------------------ batch jobs
+class BatchInput(Strict):
+    uri: str = Field(description="URI of the input: a file or a prefix, e.g. s3://ml/churn/input/")
+    format: Literal["csv", "jsonl", "parquet", "file"] = Field(
+        "csv", description="csv or jsonl records, parquet, or whole files (one request each)"
+    )
+    split: Literal["line", "none"] = Field(
+        "line", description="line: each line (record) is a request; none: each file is one"
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, v: str) -> str:
+        if not _URI.match(v):
+            raise ValueError("must be a URI such as s3://bucket/churn/input/")
+        return v
+
+
+class BatchOutput(Strict):
+    uri: str = Field(description="URI (prefix) where the predictions are written")
+    assemble: Literal["line", "none"] = Field(
+        "line", description="line: one output record per input line, in order; none: one per request"
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, v: str) -> str:
+        if not _URI.match(v):
+            raise ValueError("must be a URI such as s3://bucket/churn/predictions/")
+        return v
+
+
+class Replicas(Strict):
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> Replicas:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class BatchJobSpec(ResourceBase):
+    """Predictions over a dataset, run on a cron, after a retraining schedule (`also_on`), or
+    only when asked (`mlops run`): the model, where it reads and writes, and on what compute."""
+
+    model: Name | None = Field(None, description="name of a model in this stack")
+    model_package: str | None = Field(
+        None, description="a model registry version instead: <group>@<version> or <group>@latest-approved"
+    )
+    input: BatchInput
+    output: BatchOutput
+    instance_type: str = Field(description="compute for the job, in the cloud's own names")
+    instance_count: int | None = Field(None, ge=1, description="a fixed number of instances (default 1)")
+    replicas: Replicas | None = Field(None, description="or a range the cloud scales the job in")
+    max_payload_mb: int | None = Field(None, ge=1, le=100, description="largest request sent to the model")
+    mini_batch_size: int | None = Field(None, ge=1, description="records per request")
+    max_concurrency: int | None = Field(None, ge=1, description="requests in flight per instance")
+    timeout_minutes: int | None = Field(None, ge=1, description="give up on a run after this long")
+    retries: int | None = Field(None, ge=0, le=10, description="attempts again at a failed request")
+    environment: dict[str, str] = Field(default_factory=dict, description="container environment")
+    cron: str | None = Field(None, description="five-field cron expression")
+    timezone: str = "UTC"
+    also_on: list[Name] = Field(
+        default_factory=list, description="retraining schedules after whose runs the job runs too"
+    )
+    enabled: bool = True
+
+    @field_validator("model_package")
+    @classmethod
+    def _package_ref(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(MODEL_PACKAGE_RE, v):
+            raise ValueError(
+                f"must be <group>@<version> or <group>@latest-approved (e.g. churn@3); got {v!r}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _source_and_capacity(self) -> BatchJobSpec:
+        if (self.model is None) == (self.model_package is None):
+            raise ValueError(
+                "give exactly one of model (a model in this stack) or model_package (a registry version)"
+            )
+        if self.instance_count is not None and self.replicas is not None:
+            raise ValueError("give instance_count or replicas, not both")
+        if self.instance_count is None and self.replicas is None:
+            self.instance_count = 1
+        return self
+
+
 # ------------------------------------------------------------------------ stack root
 class VariableSpec(Strict):
     default: Any = None
@@ -427,7 +518,7 @@ class Backend(Strict):
 
 
 # `kind.name`, as in plans and `mlops state list`.
-_ADDRESS = r"^(model|endpoint|monitor|schedule)\.[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+_ADDRESS = r"^(model|endpoint|monitor|schedule|batch_job)\.[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 
 
 class MovedBlock(Strict):
@@ -497,6 +588,7 @@ class StackSpec(Strict):
     endpoints: dict[Name, EndpointSpec] = Field(default_factory=dict)
     monitors: dict[Name, MonitorSpec] = Field(default_factory=dict)
     schedules: dict[Name, ScheduleSpec] = Field(default_factory=dict)
+    batch_jobs: dict[Name, BatchJobSpec] = Field(default_factory=dict)
     outputs: dict[str, OutputSpec] = Field(default_factory=dict)
     moved: list[MovedBlock] = Field(default_factory=list, description="resources renamed in this file")
     environments: dict[Name, EnvironmentSpec] = Field(

@@ -62,6 +62,11 @@ COMMANDS: dict[str, CommandInfo] = {
         "Put ADDRESS (an endpoint) back on its previous recorded configuration, now, without "
         "waiting for a git revert.",
     ),
+    "run": _info(
+        "run",
+        "run",
+        "Start ADDRESS (a batch job, or a retraining schedule's pipeline) now and follow it to the end.",
+    ),
     "sandbox": _info("sandbox", "sandbox", "The local emulators that --sandbox uses (started on demand)."),
     "schema": _info("schema", "schema", "Print the stack file's JSON Schema (for editor completion)."),
     "show": _info("show", "show", "Show state, or a plan saved with `plan --out`."),
