@@ -1,7 +1,7 @@
 """An in-memory provider, to test the engine (or code built on it) without a cloud or emulator.
 
-`MemoryProvider` is a `HandlerProvider` for the four kinds (model, endpoint, monitor, schedule)
-whose "cloud" is a `MemoryCloud`: a dict of objects by kind and id, a log of the calls made, and
+`MemoryProvider` is a `HandlerProvider` for the kinds (model, endpoint, monitor, schedule,
+batch_job) whose "cloud" is a `MemoryCloud`: a dict of objects by kind and id, a log of the calls made, and
 faults to inject. It behaves like the real providers where the engine relies on it:
 
 - create checkpoints the object as soon as it exists (before waiting on it), adopts an identical
@@ -12,7 +12,9 @@ faults to inject. It behaves like the real providers where the engine relies on 
   it), so an apply in the wrong order fails as on a cloud;
 - a value still UNKNOWN when create or update is called is an error: the engine must have
   resolved every reference by then;
-- deleting what is gone succeeds; throttled calls (`MemoryCloud.throttle`) are retried.
+- deleting what is gone succeeds; throttled calls (`MemoryCloud.throttle`) are retried;
+- a batch job runs (`Provider.run`) by taking its delay and recording the run in `runs`; a "run"
+  fault fails the run with the fault's message.
 
 Faults (see `MemoryCloud.fail`): fail the Nth create/update/delete/read of a kind or object;
 fail one half way (the object made and checkpointed, then the call fails); drift an object or
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from mlops_gitops import paths
+from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
 from mlops_gitops.handlers import HandlerProvider, KindHandler, Request
 from mlops_gitops.kinds import KINDS
@@ -57,7 +60,7 @@ if TYPE_CHECKING:
     from mlops_gitops.workspace import Workspace
 
 T = TypeVar("T")
-Op = Literal["create", "update", "delete", "read", "*"]
+Op = Literal["create", "update", "delete", "read", "run", "*"]
 HalfWay = Literal["made", "recorded"]
 # How many times a throttled call is tried before the error is the caller's.
 ATTEMPTS = 5
@@ -141,6 +144,7 @@ class MemoryCloud:
         self.model_suffix = ""
         self._uses: dict[tuple[str, str], set[tuple[str, str]]] = {}  # object -> objects it uses
         self._seq = 0
+        self.runs: list[dict[str, Any]] = []  # `mlops run`s of batch jobs: {"id", "job", "output"}
 
     def reset(self) -> None:
         """Forget every object, call and fault, as a new cloud would."""
@@ -148,6 +152,7 @@ class MemoryCloud:
             for container in (self.objects, self.calls, self.faults, self.delays, self.ignore_updates):
                 container.clear()
             self.finished.clear()
+            self.runs.clear()
             self._uses.clear()
             self.reads = 0
             self.model_suffix = ""
@@ -331,6 +336,23 @@ class MemoryCloud:
                         raise fault.error(op, kind, attributes.get("name", attributes.get("id")))
                     return fault
         return None
+
+    def run(self, kind: str, attributes: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        """A run of the batch job `attributes` names: it exists, takes its delay, and writes its
+        output; a "run" fault fails it with the fault's message (the cloud's reason)."""
+        name = str(attributes.get("name"))
+        with self._call("run", kind, attributes):
+            with self._lock:
+                if name not in self.objects.get(kind, {}):
+                    raise ProviderError(f"{kind} {name} does not exist", code="NotFound")
+                self._seq += 1
+                output = attributes["output"]["uri"]
+                run = {"id": f"{name}-run-{self._seq:06d}", "job": name, "output": output}
+            ctx.progress(f"run {run['id']}: InProgress")
+            self._wait(name, ctx)
+            with self._lock:
+                self.runs.append(run)
+            return {**run, "status": "Completed"}
 
     def _call(self, op: str, kind: str, attributes: Mapping[str, Any]) -> _Logged:
         return _Logged(self, op, kind, str(attributes.get("name", attributes.get("id", "?"))), attributes)
@@ -526,6 +548,41 @@ class EndpointHandler(_Handler):
         return {k: v for k, v in attributes.items() if k not in ("name", *self.assigned)}
 
 
+class BatchJobHandler(_Handler):
+    rtype = ResourceType(
+        "batch_job",
+        force_new=("model",),
+        computed=("arn",),
+        create_before_destroy=False,
+        supports={
+            "replicas": None,
+            "also_on": None,
+            "max_payload_mb": None,
+            "mini_batch_size": None,
+            "max_concurrency": None,
+            "retries": None,
+        },
+    )
+
+    def identity(
+        self, resource: Resource, body: Mapping[str, Any], prior: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {"name": prior.get("name", resource.name)}
+
+    def uses(self, attrs: Mapping[str, Any]) -> list[tuple[str, str]]:
+        model = attrs.get("model")
+        return [("model", model)] if isinstance(model, str) else []
+
+    def notes(self, attributes: Mapping[str, Any]) -> list[str]:
+        cron = attributes.get("cron")
+        if not cron or not attributes.get("enabled", True):
+            return []
+        return [next_runs_note(cron, attributes.get("timezone", "UTC"))]
+
+    def run(self, attributes: Mapping[str, Any], ctx: ApplyContext, *, wait: bool = True) -> dict[str, Any]:
+        return self.cloud.run(self.rtype.kind, attributes, ctx)
+
+
 class MonitorHandler(_Handler):
     rtype = ResourceType(
         "monitor",
@@ -570,7 +627,7 @@ class MemoryProvider(HandlerProvider):
 
     name = "memory"
     config_model = MemoryConfig
-    handlers = (ModelHandler, EndpointHandler, MonitorHandler, ScheduleHandler)
+    handlers = (ModelHandler, EndpointHandler, MonitorHandler, ScheduleHandler, BatchJobHandler)
     shared_cloud: ClassVar[MemoryCloud | None] = None  # set by `on`
 
     def __init__(
@@ -611,6 +668,10 @@ class MemoryProvider(HandlerProvider):
         diags: list[Diagnostic] = []
         for res in stack.resources.values():
             section = KINDS[res.kind].section
+            if res.kind not in self.kinds:
+                message = f"{res.kind} resources are not supported by provider {self.name} yet"
+                diags.append(Diagnostic(message, f"{section}.{res.name}", res.position))
+                continue
             diags += features.problems(res, self.kinds[res.kind], self.name, section, stack.positions)
         if diags:
             raise StackError.of(diags)
