@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from mlops_gitops.handlers import HandlerProvider, KindHandler
 from mlops_gitops.provider import SandboxEndpoints
 from mlops_vertex import status
+from mlops_vertex.batch_jobs import BatchJobHandler
 from mlops_vertex.client import Clients
 from mlops_vertex.config import VertexConfig
 from mlops_vertex.endpoints import EndpointHandler
@@ -39,6 +40,7 @@ class VertexProvider(HandlerProvider):
         EndpointHandler,
         MonitorHandler,
         ScheduleHandler,
+        BatchJobHandler,
     )
     live_status = status.live_status  # `mlops status`: see status.py
     console_url = status.console_url

@@ -740,13 +740,21 @@ class State:
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, Any] = {}
         self.schedules: dict[str, dict[str, Any]] = {}
+        self.batch_jobs: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, Operation] = {}
         self._timers: list[_Timer] = []
         self._sequence = itertools.count()
 
     def clear(self) -> None:
         with self.lock:
-            for store in (self.models, self.endpoints, self.jobs, self.schedules, self.operations):
+            for store in (
+                self.models,
+                self.endpoints,
+                self.jobs,
+                self.schedules,
+                self.batch_jobs,
+                self.operations,
+            ):
                 store.clear()
             self._timers.clear()
 

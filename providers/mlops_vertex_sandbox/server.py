@@ -1,5 +1,6 @@
 """The Vertex AI control-plane emulator behind `mlops --sandbox`: the Vertex AI REST v1 API for
-models, endpoints, model deployment monitoring jobs and schedules, on one loopback port.
+models, endpoints, model deployment monitoring jobs, schedules and batch prediction jobs, on one
+loopback port.
 
 The real `google.cloud.aiplatform_v1` clients talk to it unchanged::
 
@@ -14,7 +15,7 @@ for `enum-encoding=int`, as it always does). Mutations that are long-running on 
 after `operation_delay_seconds`; their effect shows only then. Operations are served under
 `/ui/` (where the client polls them) and `/v1/`. Invalid requests get the errors Vertex gives
 (`{"error": {code, message, status}}` with 400/404/409...). What each resource does is described
-in `models.py` and `jobs.py`; the wire conventions in `core.py`.
+in `models.py`, `jobs.py` and `batch.py`; the wire conventions in `core.py`.
 
 Settings (constructor argument, or at runtime through the control API):
 
@@ -28,7 +29,9 @@ Settings (constructor argument, or at runtime through the control API):
                               "FAILED_PRECONDITION" or "code": 400, "message": ..., "times": N
                               (omit: every call), "in_operation": false}; with `in_operation`,
                              the call succeeds and the operation it starts fails with that
-                             status instead (the effect is not applied)
+                             status instead (the effect is not applied); for a batch
+                             prediction job's create, the job runs and ends
+                             JOB_STATE_FAILED with that status as its `error`
     transient                rules failing a share of matching API calls with a transient
                              server error, each {"rate": 0.2, "method": "GET", "path": regex,
                              "status": "UNAVAILABLE" (or INTERNAL, DEADLINE_EXCEEDED),
@@ -77,7 +80,7 @@ from mlops_gitops.sandbox import control
 from mlops_gitops.sandbox.background import BackgroundEmulator
 from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
 
-from . import jobs, models
+from . import batch, jobs, models
 from .core import (
     CODES,
     STATUS_FOR_HTTP,
@@ -288,6 +291,7 @@ _MODEL = rf"/v1/{_L}/models/(?P<model>{_ID}){_VERSION}"
 _ENDPOINT = rf"/v1/{_L}/endpoints/(?P<endpoint>{_ID})"
 _JOB = rf"/v1/{_L}/modelDeploymentMonitoringJobs/(?P<job>{_ID})"
 _SCHEDULE = rf"/v1/{_L}/schedules/(?P<schedule>{_ID})"
+_BATCH_JOB = rf"/v1/{_L}/batchPredictionJobs/(?P<batch_job>{_ID})"
 _OPERATION = rf"/(?:ui|v1)/(?P<operation>{_L}(?:/[^:]*?)?/operations/{_ID})"
 
 _ROUTES: tuple[_Route, ...] = tuple(
@@ -323,6 +327,11 @@ _ROUTES: tuple[_Route, ...] = tuple(
         ("DELETE", _SCHEDULE, jobs.delete_schedule),
         ("POST", rf"{_SCHEDULE}:pause", jobs.pause_schedule),
         ("POST", rf"{_SCHEDULE}:resume", jobs.resume_schedule),
+        ("POST", rf"/v1/{_L}/batchPredictionJobs", batch.create_batch_prediction_job),
+        ("GET", rf"/v1/{_L}/batchPredictionJobs", batch.list_batch_prediction_jobs),
+        ("GET", _BATCH_JOB, batch.get_batch_prediction_job),
+        ("DELETE", _BATCH_JOB, batch.delete_batch_prediction_job),
+        ("POST", rf"{_BATCH_JOB}:cancel", batch.cancel_batch_prediction_job),
         ("GET", _OPERATION, get_operation),
         ("DELETE", _OPERATION, delete_operation),
         ("POST", rf"{_OPERATION}:cancel", cancel_operation),
@@ -478,7 +487,6 @@ class _Gateway:
                 )
                 return ApiError(rule.error_status, message)
         return None
-
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:
