@@ -19,6 +19,7 @@ from typing import Any, ClassVar, cast
 from pydantic import BaseModel
 
 from mlops_azureml import status
+from mlops_azureml.batch_jobs import BatchJobHandler
 from mlops_azureml.client import Clients
 from mlops_azureml.config import AzureMLConfig
 from mlops_azureml.endpoints import EndpointHandler
@@ -40,6 +41,7 @@ class AzureMLProvider(HandlerProvider):
         EndpointHandler,
         MonitorHandler,
         ScheduleHandler,
+        BatchJobHandler,
     )
     console_url = status.console_url  # `mlops status`: see status.py
 

@@ -24,6 +24,12 @@ PRIVATE_MEMBERS: tuple[tuple[str, str], ...] = (
     # Same for DataOperations (archive/restore only): DataVersionsOperations.delete, for the data
     # assets the SDK registers for a deployment's data collector.
     ("ml", "data._operation.delete"),
+    # A job's error (why a batch job failed) is in the run history only: JobOperations reads runs
+    # through its RunOperations, with no public call that returns a run's error.
+    ("ml", "jobs._runs_operations.get_run"),
+    # BatchEndpoint takes its default deployment as the REST model BatchEndpointDefaults, which
+    # azure.ai.ml.entities does not export.
+    ("module:azure.ai.ml._restclient.arm_ml_service.models", "BatchEndpointDefaults"),
     # The SDK's poller prints a dot per poll with the builtin `print`, even with
     # show_progress=False; no option turns it off: the name is shadowed in that module.
     (f"module:{POLLING_MODULE}", "print"),
@@ -51,6 +57,9 @@ def missing(ml: Any) -> list[str]:
                 continue
             if path == "print":
                 continue  # shadowed by us, not read: the module is what must exist
+            if not hasattr(root, path):
+                out.append(f"{name}.{path}")
+            continue
         else:
             root = ml
         try:
@@ -81,3 +90,15 @@ def delete_data_version(ml: Any, resource_group: str, workspace: str, name: str,
 def silence_poller(module: Any) -> None:
     """Shadow `print` in the SDK's polling module (`azure.ai.ml._utils._azureml_polling`)."""
     module.print = lambda *args, **kwargs: None
+
+
+def run_error(ml: Any, job: str) -> Any:
+    """The run history's error of a job (`.error.code`, `.error.message`), None if it has none."""
+    run = ml.jobs._runs_operations.get_run(job)
+    return getattr(getattr(run, "error", None), "error", None)
+
+
+def batch_endpoint_defaults(deployment: str) -> Any:
+    """What `BatchEndpoint.defaults` takes: the REST model naming its default deployment."""
+    models = importlib.import_module("azure.ai.ml._restclient.arm_ml_service.models")
+    return models.BatchEndpointDefaults(deployment_name=deployment)

@@ -1206,12 +1206,21 @@ def put_job(state: State, call: Call) -> Reply:
 
 
 def get_job(state: State, call: Call) -> Reply:
-    return Reply(200, _job(state, call))
+    from .batch import advance  # batch jobs move on as time passes
+
+    job = _job(state, call)
+    advance(state, job)
+    return Reply(200, job)
 
 
 def list_jobs(state: State, call: Call) -> Reply:
+    from .batch import advance
+
     workspace(state, call)
-    return _list(list(state.children(f"{workspace_id(call)}/jobs")))
+    jobs = list(state.children(f"{workspace_id(call)}/jobs"))
+    for job in jobs:
+        advance(state, job)
+    return _list(jobs)
 
 
 def cancel_job(state: State, call: Call) -> Reply:

@@ -20,7 +20,8 @@ Paths: `/subscriptions/{S}/resourceGroups/{G}/providers/Microsoft.MachineLearnin
 workspaces/{W}/...` for any S, G and W (a workspace exists once named, in the `location`
 setting), matched case-insensitively, with any `api-version`; `.../providers/Microsoft.Insights/
 autoscalesettings/{N}` for autoscale. What each resource does and the rules Azure enforces that
-the emulator enforces too are in `resources.py`, `schedules.py` and `autoscale.py`.
+the emulator enforces too are in `resources.py`, `batch.py` (batch endpoints, deployments, their
+invocation and jobs, compute clusters), `schedules.py` and `autoscale.py`.
 
 Long-running calls keep to the ARM asynchronous protocol: a PUT answers 201 (created) or 200
 (updated) with the resource in `provisioningState` Creating/Updating, a PATCH or DELETE answers
@@ -64,7 +65,9 @@ Azure REST reference: Workspaces_Get, OnlineEndpoints_{CreateOrUpdate,Update,Get
 ListKeys,RegenerateKeys,GetToken}, OnlineDeployments_{CreateOrUpdate,Update,Get,List,Delete,
 GetLogs}, {Model,Environment,Data,Component,Code}{Containers,Versions}_{CreateOrUpdate,Get,List,
 Delete}, Schedules_*, Jobs_{CreateOrUpdate,Get,List,Delete,Cancel}, Datastores_{Get,List,
-ListSecrets}, Compute_{Get,List}, AutoscaleSettings_{CreateOrUpdate,Get,Update,Delete,ListByResourceGroup},
+ListSecrets}, Compute_{Get,List,CreateOrUpdate,Delete}, BatchEndpoints_{CreateOrUpdate,Get,List,Delete,
+Invoke}, BatchDeployments_{CreateOrUpdate,Get,List,Delete}, Runs_Get,
+AutoscaleSettings_{CreateOrUpdate,Get,Update,Delete,ListByResourceGroup},
 Operations_{GetStatus,GetResult}, Discovery_Get.
 
 Control API: the one every sandbox emulator serves (`mlops_gitops.sandbox.emulator`: health with
@@ -110,7 +113,7 @@ from mlops_gitops.sandbox import control
 from mlops_gitops.sandbox.background import BackgroundEmulator
 from mlops_gitops.sandbox.control import CONTROL_PREFIX
 
-from . import autoscale, resources
+from . import autoscale, batch, resources
 from .arm import ArmError, State
 from .resources import Call, Reply
 from .settings import AsyncFailRule, EmulatorSettings, FailRule, ThrottleRule
@@ -146,6 +149,9 @@ _CONTAINER = rf"{_ASSET}/(?P<name>{_SEG})"
 _VERSION = rf"{_CONTAINER}/versions/(?P<version>{_SEG})"
 _SCHEDULE = rf"{_WS}/schedules/(?P<schedule>{_SEG})"
 _JOB = rf"{_WS}/jobs/(?P<job>{_SEG})"
+_BEP = rf"{_WS}/batchEndpoints/(?P<endpoint>{_SEG})"
+_BDEP = rf"{_BEP}/deployments/(?P<deployment>{_SEG})"
+_COMPUTE = rf"{_WS}/computes/(?P<compute>{_SEG})"
 _DATASTORE = rf"{_WS}/datastores/(?P<datastore>{_SEG})"
 _OPERATION = (
     rf"/subscriptions/(?P<subscription>{_SEG})/providers/Microsoft\.MachineLearningServices"
@@ -192,7 +198,19 @@ _ROUTE_TABLE: list[tuple[str, str, str, Handler]] = [
     ("DELETE", _JOB, "Jobs_Delete", resources.delete_job),
     ("POST", rf"{_JOB}/cancel", "Jobs_Cancel", resources.cancel_job),
     ("GET", rf"{_WS}/computes", "Compute_List", resources.list_computes),
-    ("GET", rf"{_WS}/computes/(?P<compute>{_SEG})", "Compute_Get", resources.get_compute),
+    ("GET", _COMPUTE, "Compute_Get", resources.get_compute),
+    ("PUT", _COMPUTE, "Compute_CreateOrUpdate", batch.put_compute),
+    ("DELETE", _COMPUTE, "Compute_Delete", batch.delete_compute),
+    ("GET", rf"{_WS}/batchEndpoints", "BatchEndpoints_List", batch.list_endpoints),
+    ("GET", _BEP, "BatchEndpoints_Get", batch.get_endpoint),
+    ("PUT", _BEP, "BatchEndpoints_CreateOrUpdate", batch.put_endpoint),
+    ("DELETE", _BEP, "BatchEndpoints_Delete", batch.delete_endpoint),
+    ("POST", rf"{_BEP}/jobs", "BatchEndpoints_Invoke", batch.invoke),
+    ("GET", rf"{_BEP}/deployments", "BatchDeployments_List", batch.list_deployments),
+    ("GET", _BDEP, "BatchDeployments_Get", batch.get_deployment),
+    ("PUT", _BDEP, "BatchDeployments_CreateOrUpdate", batch.put_deployment),
+    ("DELETE", _BDEP, "BatchDeployments_Delete", batch.delete_deployment),
+    ("GET", rf"/history/v1\.0{_WS}/runs/(?P<run>{_SEG})", "Runs_Get", batch.run_history),
     ("GET", rf"{_WS}/datastores", "Datastores_List", resources.list_datastores),
     ("GET", _DATASTORE, "Datastores_Get", resources.get_datastore),
     ("POST", rf"{_DATASTORE}/listSecrets", "Datastores_ListSecrets", resources.datastore_secrets),
