@@ -55,7 +55,7 @@ def console_url(
         return f"{origin}/vertex-ai/{where}/endpoints/{quote(str(attributes['endpoint']))}{project}"
     if kind == "model" and attributes.get("id"):
         return f"{origin}/vertex-ai/models/{where}/models/{quote(str(attributes['id']))}{project}"
-    if kind == "schedule":
+    if kind in ("schedule", "batch_job"):  # a batch job on a cron is a schedule of its pipeline
         return f"{origin}/vertex-ai/pipelines/schedules{project}"
     return None
 
@@ -73,7 +73,7 @@ def live_status(provider: VertexProvider, kind: str, attributes: Mapping[str, An
                 name=f"{api.parent}/modelDeploymentMonitoringJobs/{object_id}",
             )
             return _monitor(to_dict(job))
-        if kind == "schedule":
+        if kind in ("schedule", "batch_job"):
             found = api.call(
                 api.schedules.get_schedule,
                 f"GetSchedule {object_id}",
