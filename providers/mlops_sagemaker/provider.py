@@ -1,4 +1,4 @@
-"""The SageMaker provider: models, real-time endpoints, monitors and retraining schedules.
+"""The SageMaker provider: models, real-time endpoints, monitors, retraining schedules and batch jobs.
 
 Each kind is a handler module (`models`, `endpoints`, `monitors`, `schedules`); `HandlerProvider`
 dispatches to them. This class holds what they share: the configuration, the AWS clients and the
@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from mlops_gitops.handlers import HandlerProvider, KindHandler
 from mlops_gitops.provider import SandboxEndpoints
 from mlops_sagemaker import status
+from mlops_sagemaker.batch_jobs import BatchJobHandler
 from mlops_sagemaker.client import Clients
 from mlops_sagemaker.config import SageMakerConfig
 from mlops_sagemaker.endpoints import EndpointHandler
@@ -36,6 +37,7 @@ class SageMakerProvider(HandlerProvider):
         EndpointHandler,
         MonitorHandler,
         ScheduleHandler,
+        BatchJobHandler,
     )
     live_status = status.live_status  # `mlops status`: see status.py
     console_url = status.console_url

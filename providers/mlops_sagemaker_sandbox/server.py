@@ -28,6 +28,11 @@ application sits a small WSGI middleware that
   after the endpoint delay, instead of moto's instant `Completed`; keeps the `Environment` and
   `ProcessingResources` moto drops from DescribeProcessingJob; refuses a name already used. No job
   runs: nothing is written to the job's outputs;
+* gives transform jobs a lifecycle (`InProgress` -> `Completed`, `Failed` or, after
+  StopTransformJob, `Stopped`), writing one object under a completed job's output prefix in moto's
+  S3, and runs the `Transform` steps of pipeline executions as transform jobs named as the step's
+  expressions say (StartPipelineExecution's ClientRequestToken honoured, ListPipelineExecutionSteps
+  served): see `transform.py`;
 * completes the model registry: `DeleteModelPackage`, `DeleteModelPackageGroup` (refused while the
   group has versions), `UpdateModelPackage` changing only what it is given, version numbers never
   reused, `CreateModelPackage`'s ClientToken (a request sent again gets the package it made), and
@@ -58,6 +63,8 @@ Settings (constructor argument, or at runtime through the control API):
     fail_endpoint_creates   true, or a list of endpoint names: CreateEndpoint ends `Failed`
     fail_endpoint_updates   true, or a list of endpoint names: UpdateEndpoint rolls back
     fail_processing_jobs    true, or a list of processing job names: the job ends `Failed`
+    fail_transform_jobs     true, or a list of names: a transform job so named, or started by a
+                            pipeline so named, ends `Failed` (and its pipeline execution with it)
     guardrail_time_scale    factor applied to the baking periods of deployment guardrails
                             (WaitIntervalInSeconds, TerminationWaitInSeconds); default 0.01, so
                             a 10-minute bake takes 6 s
@@ -110,6 +117,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_gitops.sandbox.background import BackgroundEmulator
 from mlops_gitops.sandbox.control import CONTROL_PREFIX, answer, reset, update_settings
+from mlops_sagemaker_sandbox import transform as tj
 from mlops_sagemaker_sandbox.guardrails import Rollout, plan
 from mlops_sagemaker_sandbox.monitoring import ACTIONS as MONITORING_ACTIONS
 from mlops_sagemaker_sandbox.monitoring import JOB_DEFINITION_TYPES, MonitoringError, MonitoringSchedules
@@ -182,6 +190,7 @@ class EmulatorSettings(BaseModel):
     fail_endpoint_creates: bool | list[str] = False
     fail_endpoint_updates: bool | list[str] = False
     fail_processing_jobs: bool | list[str] = False
+    fail_transform_jobs: bool | list[str] = False
     # Baking periods of deployment guardrails are minutes on AWS; scaled down, a sandbox user still
     # sees a canary bake (and can trip its alarm) without waiting for it. Tests set it smaller.
     guardrail_time_scale: float = Field(default=0.01, ge=0)
@@ -543,6 +552,29 @@ class _JobRun:
 
 
 @dataclass
+class _TransformRun:
+    """A transform job in flight: the attributes of moto's job object to set at `due`, if it is
+    still in `while_status` (a stop overtakes a completion), then `then()`."""
+
+    backend: Any  # moto's SageMakerModelBackend
+    target: Any  # moto's FakeTransformJob
+    due: float  # time.monotonic()
+    changes: dict[str, Any]
+    then: Callable[[], None] = lambda: None
+    while_status: str = "InProgress"
+
+    def current(self) -> bool:
+        return self.backend.transform_jobs.get(self.target.transform_job_name) is self.target
+
+    def complete(self) -> None:
+        if self.target.transform_job_status != self.while_status:
+            return
+        for attribute, value in self.changes.items():
+            setattr(self.target, attribute, value)
+        self.then()
+
+
+@dataclass
 class _GuardedUpdate(_InFlight):
     """An UpdateEndpoint going through deployment-guardrail stages, watching alarms in moto's
     CloudWatch backend of the endpoint's account and region."""
@@ -589,6 +621,7 @@ class _Moto:
     sagemaker_backends: Any
     account_for_access_key: Callable[[str], str]
     cloudwatch_backends: Any
+    s3_backends: Any
     service_exception: Any  # moto's ServiceException class: `.code` and `.message`
     now: Callable[[], datetime]  # moto's clock (naive UTC), so our timestamps match its own
 
@@ -599,6 +632,7 @@ def _load_moto() -> _Moto:
     from moto.core.utils import utcnow
     from moto.iam.models import get_account_id_from
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.s3.models import s3_backends
     from moto.sagemaker.models import sagemaker_backends
 
     return _Moto(
@@ -606,6 +640,7 @@ def _load_moto() -> _Moto:
         sagemaker_backends=sagemaker_backends,
         account_for_access_key=get_account_id_from,
         cloudwatch_backends=cloudwatch_backends,
+        s3_backends=s3_backends,
         service_exception=ServiceException,
         now=utcnow,
     )
@@ -639,7 +674,7 @@ class _Gateway:
         # CloudWatch call, so a describe never sees an endpoint half way through one of our
         # changes and a guarded update never misses an alarm state.
         self._lock = threading.RLock()
-        self._operations: list[_Operation | _Deletion | _JobRun] = []
+        self._operations: list[_Operation | _Deletion | _JobRun | _TransformRun] = []
         self._guarded: list[_GuardedUpdate] = []
         self._moto: _Moto | None = None
         self._random = random.Random(settings.seed)
@@ -658,6 +693,11 @@ class _Gateway:
             "DeleteModelPackage": self._delete_model_package,
             "DeleteModelPackageGroup": self._delete_model_package_group,
             "CreateProcessingJob": self._create_processing_job,
+            "CreateTransformJob": self._create_transform_job,
+            "StopTransformJob": self._stop_transform_job,
+            "StartPipelineExecution": self._start_pipeline_execution,
+            "DescribePipelineExecution": self._describe_pipeline_execution,
+            "ListPipelineExecutionSteps": self._list_pipeline_execution_steps,
             **dict.fromkeys(MONITORING_ACTIONS, self._monitoring),
             **{f"Delete{kind}JobDefinition": self._delete_job_definition for kind in JOB_DEFINITION_TYPES},
         }
@@ -1201,6 +1241,211 @@ class _Gateway:
         self._operations.append(_JobRun(backend, job, time.monotonic() + delay, changes))
         self._settle()  # a zero delay completes at once
         return response
+
+    # ---- SageMaker: transform jobs and the pipeline executions that run them (transform.py) ------
+    def _create_transform_job(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        job = self._start_transform_job(self._backend(call), call, call.params, pipeline=None)
+        return _sagemaker_result({"TransformJobArn": job.arn})
+
+    def _start_transform_job(
+        self,
+        backend: Any,
+        call: _Call,
+        request: Mapping[str, Any],
+        *,
+        pipeline: str | None,
+        then: Callable[[Any], None] = lambda job: None,
+    ) -> Any:
+        """Create a transform job `InProgress` and schedule its end; `then(job)` runs when it ends."""
+        name = str(request.get("TransformJobName") or "")
+        existing = backend.transform_jobs.get(name)
+        if existing is not None:  # moto would replace it
+            raise _AwsError(
+                "ValidationException",
+                f"Job name must be unique within an AWS account and region, and a job with this name "
+                f"already exists ({existing.arn})",
+            )
+        if not request.get("ModelName"):
+            raise _AwsError("ValidationException", "ModelName is required")
+        try:
+            backend.describe_model(request["ModelName"])
+        except self.moto.service_exception:
+            raise _AwsError(
+                "ValidationException", f'Could not find model "{request["ModelName"]}".'
+            ) from None
+        job = backend.create_transform_job(**tj.moto_arguments(request))
+        now = self.moto.now()
+        job.transform_job_status = "InProgress"
+        job.failure_reason = None
+        job.transform_end_time = None
+        job.creation_time = job.transform_start_time = job.last_modified_time = now
+        delay = self._settings.endpoint_delay_seconds
+        ended = now + timedelta(seconds=delay)
+        changes: dict[str, Any] = {
+            "transform_job_status": "Completed",
+            "transform_end_time": ended,
+            "last_modified_time": ended,
+        }
+        failing = self._settings.fail_transform_jobs
+        if _selects(failing, name) or (pipeline is not None and _selects(failing, pipeline)):
+            changes["transform_job_status"] = "Failed"
+            changes["failure_reason"] = tj.INJECTED_FAILURE
+
+        def ended_now() -> None:
+            if job.transform_job_status == "Completed":
+                problem = self._write_output(call, request)
+                if problem:
+                    job.transform_job_status, job.failure_reason = "Failed", problem
+            then(job)
+
+        self._operations.append(_TransformRun(backend, job, time.monotonic() + delay, changes, ended_now))
+        self._settle()  # a zero delay completes at once
+        return job
+
+    def _write_output(self, call: _Call, request: Mapping[str, Any]) -> str | None:
+        """The one object a completed job leaves under its output prefix; why not, if it cannot."""
+        output = (request.get("TransformOutput") or {}).get("S3OutputPath", "")
+        source = (request.get("TransformInput") or {}).get("DataSource", {}).get("S3DataSource", {})
+        bucket, key = tj.marker_key(output, source.get("S3Uri", ""))
+        if not output.startswith("s3://") or not bucket:
+            return f"ClientError: S3OutputPath {output!r} is not an s3:// URI"
+        s3 = self.moto.s3_backends[self._account(call)]["aws"]
+        try:
+            try:
+                s3.get_bucket(bucket)
+            except Exception:
+                s3.create_bucket(bucket, call.region)
+            body = {
+                "emulated": True,
+                "note": "written by the sandbox emulator: no model ran",
+                "job": request.get("TransformJobName"),
+                "model": request.get("ModelName"),
+                "input": source.get("S3Uri"),
+            }
+            s3.put_object(bucket, key, (json.dumps(body) + "\n").encode())
+        except Exception as exc:
+            return f"ClientError: cannot write to {output}: {exc}"
+        return None
+
+    def _stop_transform_job(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        name = call.params.get("TransformJobName", "")
+        job = backend.transform_jobs.get(name)
+        if job is None:
+            raise _AwsError("ValidationException", f"Could not find job to update with name {name}")
+        if job.transform_job_status != "InProgress":
+            raise _AwsError(
+                "ValidationException",
+                f"The job {name} cannot be stopped: its status is {job.transform_job_status}.",
+            )
+        job.transform_job_status = "Stopping"
+        delay = self._settings.endpoint_delay_seconds
+        ended = self.moto.now() + timedelta(seconds=delay)
+        changes = {
+            "transform_job_status": "Stopped",
+            "transform_end_time": ended,
+            "last_modified_time": ended,
+        }
+        owner = next((r for r in self._operations if isinstance(r, _TransformRun) and r.target is job), None)
+        then = owner.then if owner is not None else (lambda: None)
+        self._operations.append(
+            _TransformRun(backend, job, time.monotonic() + delay, changes, then, "Stopping")
+        )
+        self._settle()
+        return _sagemaker_result({})
+
+    def _executions(self, backend: Any) -> dict[str, tj.ExecutionRun]:
+        return _extension_state(backend, "transform_executions", dict)
+
+    def _pipeline(self, backend: Any, name_or_arn: str) -> Any:
+        name = name_or_arn.rpartition("/")[2] if name_or_arn.startswith("arn:") else name_or_arn
+        pipeline = backend.pipelines.get(name)
+        if pipeline is None:
+            raise _AwsError("ResourceNotFound", f"Pipeline '{name_or_arn}' does not exist.")
+        return pipeline
+
+    def _start_pipeline_execution(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        pipeline = self._pipeline(backend, call.params.get("PipelineName", ""))
+        token = call.params.get("ClientRequestToken")
+        if token:  # a start sent again: the execution the first made
+            for arn, execution in pipeline.pipeline_executions.items():
+                if execution.client_request_token == token:
+                    return _sagemaker_result({"PipelineExecutionArn": arn})
+        try:
+            definition = json.loads(pipeline.pipeline_definition or "{}")
+        except ValueError:
+            definition = {}
+        steps = tj.transform_steps(definition)
+        response = self._call_moto(environ)
+        if response.status != 200 or not steps:
+            return response
+        arn = json.loads(response.body)["PipelineExecutionArn"]
+        execution = pipeline.pipeline_executions[arn]
+        execution.pipeline_execution_status = "Executing"
+        run = tj.ExecutionRun(arn)
+        self._executions(backend)[arn] = run
+        variables = tj.variables_of(definition, arn, call.params.get("PipelineParameters") or [])
+
+        def step_ended(step: tj.StepRun, job: Any) -> None:
+            step.status = {"Completed": "Succeeded", "Stopped": "Stopped"}.get(
+                job.transform_job_status, "Failed"
+            )
+            step.ended = self.moto.now()
+            if step.status == "Failed":
+                step.failure_reason = job.failure_reason
+            if all(s.status != "Executing" for s in run.steps):
+                failed = [s for s in run.steps if s.status != "Succeeded"]
+                execution.pipeline_execution_status = "Failed" if failed else "Succeeded"
+                if failed:
+                    run.failure_reason = tj.STEP_FAILURE
+                    execution.pipeline_execution_failure_reason = tj.STEP_FAILURE
+                execution.last_modified_time = step.ended
+
+        for spec in steps:
+            step = tj.StepRun(str(spec.get("Name", "Transform")), "Transform", self.moto.now())
+            run.steps.append(step)
+            try:
+                request = tj.evaluate(spec.get("Arguments") or {}, variables)
+                job = self._start_transform_job(
+                    backend,
+                    call,
+                    request,
+                    pipeline=pipeline.pipeline_name,
+                    then=functools.partial(step_ended, step),
+                )
+            except (_AwsError, tj.ExpressionError) as exc:
+                step.status, step.ended = "Failed", self.moto.now()
+                step.failure_reason = f"ClientError: {getattr(exc, 'message', exc)}"
+                execution.pipeline_execution_status = "Failed"
+                execution.pipeline_execution_failure_reason = run.failure_reason = tj.STEP_FAILURE
+                continue
+            step.job_name, step.job_arn = job.transform_job_name, job.arn
+        return response
+
+    def _describe_pipeline_execution(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        response = self._call_moto(environ)
+        run = self._executions(self._backend(call)).get(call.params.get("PipelineExecutionArn", ""))
+        if response.status != 200:
+            return response
+        document = json.loads(response.body)
+        if run is not None and run.failure_reason:
+            document["FailureReason"] = run.failure_reason
+        elif not document.get("FailureReason"):
+            document.pop("FailureReason", None)
+        return _sagemaker_result(document)
+
+    def _list_pipeline_execution_steps(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        backend = self._backend(call)
+        arn = call.params.get("PipelineExecutionArn", "")
+        pipeline = backend.pipelines.get(tj.pipeline_of(arn) or "")
+        if pipeline is None or arn not in pipeline.pipeline_executions:
+            raise _AwsError(
+                "ResourceNotFound", f"Could not find pipeline execution with PipelineExecutionArn {arn}."
+            )
+        run = self._executions(backend).get(arn)
+        steps = [s.describe() for s in reversed(run.steps)] if run else []  # newest first, as SageMaker
+        return _sagemaker_result({"PipelineExecutionSteps": steps})
 
     # ---- SageMaker: monitoring schedules --------------------------------------------------------
     def _monitoring_schedules(self, call: _Call) -> MonitoringSchedules:
