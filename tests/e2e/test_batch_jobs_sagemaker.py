@@ -1,7 +1,8 @@
 """stacks/churn-batch through the installed `mlops` command on the sandbox: a daily batch job
 applies, its next runs show in the plan, a second plan shows no changes, `mlops run` completes a
 transform job and prints where it wrote (the emulator's S3 holds the object), an injected failure
-exits 1 with the reason, and destroy leaves no pipeline, schedule or rule."""
+exits 1 with the reason, the retraining schedule's pipeline runs on demand too, and destroy leaves
+no pipeline, schedule or rule."""
 
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ def test_churn_batch_lifecycle(stack_dir: Path) -> None:
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="ml-churn-batch", Prefix="predictions/")["Contents"]]
     assert keys == ["predictions/part-00000.out"]
     assert json.loads(s3.get_object(Bucket="ml-churn-batch", Key=keys[0])["Body"].read())["emulated"] is True
+
+    # The retraining schedule's pipeline runs now too, with the schedule's parameters.
+    res = mlops(stack_dir, "--sandbox", "run", "schedule.churn-retrain", *VARS)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "schedule.churn-retrain: run " in res.stdout and "succeeded" in res.stdout
+    executions = aws_client(stack_dir).list_pipeline_executions(PipelineName="churn-retrain")
+    assert len(executions["PipelineExecutionSummaries"]) == 1
+    wrong = mlops(stack_dir, "--sandbox", "run", "model.churn-xgb", *VARS)
+    assert wrong.returncode == 1
+    assert "only batch jobs and schedules run on demand" in wrong.stderr
 
     url = json.loads((stack_dir / ".mlops" / "sandbox" / "sandbox.json").read_text())["urls"]["sagemaker"]
     update_settings(url, {"fail_transform_jobs": ["churn-daily"]})
