@@ -25,22 +25,22 @@ categorical_threshold?}}, features?, baseline?, ml_task?, trigger, emails, enabl
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 from mlops_azureml import names
-from mlops_azureml.client import NotFoundError, quiet
+from mlops_azureml.client import quiet
 from mlops_azureml.config import MonitorSettings
-from mlops_azureml.kind import MARKERS, KindHandler
+from mlops_azureml.kind import MARKERS
+from mlops_azureml.ml_schedules import MLScheduleHandler
 from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
 from mlops_gitops.features import ANY
 from mlops_gitops.handlers import Request
-from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType, known
+from mlops_gitops.provider import UNKNOWN, ResourceType
 from mlops_gitops.stack.schema import BaselineJob, MonitorSpec
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -64,10 +64,11 @@ MONITOR = ResourceType(
 )
 
 
-class MonitorHandler(KindHandler[MonitorSpec, MonitorSettings]):
+class MonitorHandler(MLScheduleHandler[MonitorSpec, MonitorSettings]):
     rtype: ClassVar[ResourceType] = MONITOR
     settings_model: ClassVar[type[BaseModel] | None] = MonitorSettings
     noun: ClassVar[str] = "Azure ML monitor schedule"
+    schedule_noun: ClassVar[str] = "monitor schedule"
 
     # ---- offline ------------------------------------------------------------------------------
     def validate(self, req: Request[MonitorSpec, MonitorSettings]) -> list[Diagnostic]:
@@ -194,56 +195,9 @@ class MonitorHandler(KindHandler[MonitorSpec, MonitorSettings]):
         found = self._get(attributes["name"])
         return monitor_from_api(found, attributes) if found is not None else None
 
-    def _get(self, name: str) -> Any | None:
-        ml = self.api.ml
-        try:
-            return self.api.call(
-                lambda: ml.schedules.get(name), f"get monitor schedule {name}", idempotent=True
-            )
-        except NotFoundError:
-            return None
-
     # ---- create / update / delete ---------------------------------------------------------------
-    def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
-        existing = self._get(desired["name"])
-        if existing is not None and not self.owned(existing.tags, ctx.address):
-            raise self.already_exists(ctx.address, desired["name"])
-        return self._put(desired, ctx, checkpoint=True)
-
-    def update(
-        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
-    ) -> dict[str, Any]:
-        return self._put(desired, ctx, checkpoint=False)
-
-    def _put(self, desired: Mapping[str, Any], ctx: ApplyContext, *, checkpoint: bool) -> dict[str, Any]:
-        ml = self.api.ml
-        name = desired["name"]
-        poller = self.api.call(
-            lambda: ml.schedules.begin_create_or_update(monitor_entity(desired)),
-            f"setting monitor schedule {name}",
-            idempotent=True,  # a PUT under our name
-            cancel=ctx.cancel,
-        )
-        if checkpoint:
-            ctx.checkpoint(known(dict(desired)))
-        self.api.wait(poller, ctx, f"setting monitor schedule {name}")
-        current = self.must_read(desired)
-        if current["enabled"] != desired["enabled"]:
-            begin = ml.schedules.begin_enable if desired["enabled"] else ml.schedules.begin_disable
-            self.api.start_and_wait(
-                lambda: begin(name), ctx, f"{'enabling' if desired['enabled'] else 'disabling'} {name}"
-            )
-            current = self.must_read(desired)
-        return current
-
-    def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
-        ml = self.api.ml
-        with contextlib.suppress(NotFoundError):
-            self.api.start_and_wait(
-                lambda: ml.schedules.begin_delete(prior["name"]),
-                ctx,
-                f"deleting monitor schedule {prior['name']}",
-            )
+    def _entity(self, desired: Mapping[str, Any]) -> Callable[[], Any]:
+        return lambda: monitor_entity(desired)
 
     def import_references(self, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         """The endpoint watched, by its Azure name: the import names it in the stack."""

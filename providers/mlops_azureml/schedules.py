@@ -21,20 +21,21 @@ enabled, experiment_name?, default_compute?, tags."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 from mlops_azureml import files, names, timezones
-from mlops_azureml.client import NotFoundError, quiet
+from mlops_azureml.client import quiet
 from mlops_azureml.config import ScheduleSettings
-from mlops_azureml.kind import MARKERS, KindHandler
+from mlops_azureml.kind import MARKERS
+from mlops_azureml.ml_schedules import MLScheduleHandler
 from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
 from mlops_gitops.handlers import Request
-from mlops_gitops.provider import ApplyContext, ResourceType, known
+from mlops_gitops.provider import ResourceType
 from mlops_gitops.stack.schema import ScheduleSpec
 
 PIPELINE_TAG = "mlops-gitops:pipeline-sha256"
@@ -42,10 +43,11 @@ PIPELINE_TAG = "mlops-gitops:pipeline-sha256"
 SCHEDULE = ResourceType("schedule", not_drift=MARKERS.not_drift, create_before_destroy=False)
 
 
-class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
+class ScheduleHandler(MLScheduleHandler[ScheduleSpec, ScheduleSettings]):
     rtype: ClassVar[ResourceType] = SCHEDULE
     settings_model: ClassVar[type[BaseModel] | None] = ScheduleSettings
     noun: ClassVar[str] = "Azure ML job schedule"
+    schedule_noun: ClassVar[str] = "job schedule"
 
     def __init__(self, provider: Any) -> None:
         super().__init__(provider)
@@ -145,57 +147,12 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
         found = self._get(attributes["name"])
         return schedule_from_api(found, attributes) if found is not None else None
 
-    def _get(self, name: str) -> Any | None:
-        ml = self.api.ml
-        try:
-            return self.api.call(lambda: ml.schedules.get(name), f"get job schedule {name}", idempotent=True)
-        except NotFoundError:
-            return None
-
     # ---- create / update / delete ---------------------------------------------------------------
-    def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
-        existing = self._get(desired["name"])
-        if existing is not None and not self.owned(existing.tags, ctx.address):
-            raise self.already_exists(ctx.address, desired["name"])
-        return self._put(desired, ctx, checkpoint=True)
-
-    def update(
-        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
-    ) -> dict[str, Any]:
-        return self._put(desired, ctx, checkpoint=False)
-
-    def _put(self, desired: Mapping[str, Any], ctx: ApplyContext, *, checkpoint: bool) -> dict[str, Any]:
-        ml = self.api.ml
-        name = desired["name"]
+    def _entity(self, desired: Mapping[str, Any]) -> Callable[[], Any]:
         path = self._files.get(desired["pipeline"]["sha256"])
         if path is None:  # desired() was not called in this process: a bug, not a user error
-            raise ProviderError(f"schedule {name}: the pipeline definition was not loaded")
-        poller = self.api.call(
-            lambda: ml.schedules.begin_create_or_update(schedule_entity(desired, path)),
-            f"setting job schedule {name}",
-            idempotent=True,  # a PUT under our name
-            cancel=ctx.cancel,
-        )
-        if checkpoint:
-            ctx.checkpoint(known(dict(desired)))
-        self.api.wait(poller, ctx, f"setting job schedule {name}")
-        current = self.must_read(desired)
-        if current["enabled"] != desired["enabled"]:
-            begin = ml.schedules.begin_enable if desired["enabled"] else ml.schedules.begin_disable
-            self.api.start_and_wait(
-                lambda: begin(name), ctx, f"{'enabling' if desired['enabled'] else 'disabling'} {name}"
-            )
-            current = self.must_read(desired)
-        return current
-
-    def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
-        ml = self.api.ml
-        with contextlib.suppress(NotFoundError):
-            self.api.start_and_wait(
-                lambda: ml.schedules.begin_delete(prior["name"]),
-                ctx,
-                f"deleting job schedule {prior['name']}",
-            )
+            raise ProviderError(f"schedule {desired['name']}: the pipeline definition was not loaded")
+        return lambda: schedule_entity(desired, path)
 
     def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         raise ProviderError(

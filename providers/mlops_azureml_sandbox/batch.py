@@ -35,19 +35,19 @@ import time
 from typing import Any
 
 from .arm import ML_PROVIDER, ArmError, State, bad_request, conflict, not_found, now_iso, system_data
-from .resources import (
+from .arm_resources import (
     BUSY,
     Call,
+    EndpointCollection,
     Reply,
-    _accepted_put,
     _body_properties,
-    _check_asset,
     _delete,
-    _list,
     _props,
+    _put_document,
     workspace,
     workspace_id,
 )
+from .resources import _check_asset
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]")
 _COMPUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,14}[A-Za-z0-9]")
@@ -58,20 +58,17 @@ JOB_EXTRA = "batch-job"  # the key of a batch job's timeline in state.extra
 # ---- batch endpoints -----------------------------------------------------------------------------------
 
 
-def endpoint_id(call: Call) -> str:
-    return f"{workspace_id(call)}/batchEndpoints/{call.groups['endpoint']}"
-
-
-def _endpoint(state: State, call: Call) -> dict[str, Any]:
-    workspace(state, call)
-    found = state.get(endpoint_id(call))
-    if found is None:
-        raise not_found("BatchEndpoint", call.groups["endpoint"], f"workspace {call.groups['workspace']}")
-    return found
-
-
-def _deployments(state: State, endpoint: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {d["name"].lower(): d for d in state.children(f"{endpoint['id']}/deployments")}
+BATCH = EndpointCollection("batchEndpoints", "BatchEndpoint", "BatchDeployment", "batch endpoint")
+endpoint_id = BATCH.endpoint_id
+_endpoint = BATCH.endpoint
+_deployments = BATCH.deployments
+get_endpoint = BATCH.get_endpoint
+list_endpoints = BATCH.list_endpoints
+delete_endpoint = BATCH.delete_endpoint
+deployment_id = BATCH.deployment_id
+_deployment = BATCH.deployment
+get_deployment = BATCH.get_deployment
+list_deployments = BATCH.list_deployments
 
 
 def _busy(document: dict[str, Any], doing: str) -> ArmError:
@@ -124,7 +121,6 @@ def put_endpoint(state: State, call: Call) -> Reply:
     properties.setdefault("description", None)
     properties.setdefault("properties", {})
     document = {
-        "id": previous["id"] if previous is not None else key,
         "name": name,
         "type": f"{ML_PROVIDER}/workspaces/batchEndpoints",
         "location": location,
@@ -132,45 +128,11 @@ def put_endpoint(state: State, call: Call) -> Reply:
         "kind": call.body.get("kind"),
         "identity": call.body.get("identity") or {"type": "SystemAssigned"},
         "properties": properties,
-        "systemData": system_data(previous and previous.get("systemData")),
     }
-    return _accepted_put(state, call, document, created=previous is None)
-
-
-def get_endpoint(state: State, call: Call) -> Reply:
-    return Reply(200, _endpoint(state, call))
-
-
-def list_endpoints(state: State, call: Call) -> Reply:
-    workspace(state, call)
-    return _list(list(state.children(f"{workspace_id(call)}/batchEndpoints")))
-
-
-def delete_endpoint(state: State, call: Call) -> Reply:
-    workspace(state, call)
-    endpoint = state.get(endpoint_id(call))
-    if endpoint is None:
-        return Reply(204)
-    return _delete(state, call, endpoint, lambda: list(_deployments(state, endpoint).values()))
+    return _put_document(state, call, key, previous, document)
 
 
 # ---- batch deployments ---------------------------------------------------------------------------------
-
-
-def deployment_id(call: Call) -> str:
-    return f"{endpoint_id(call)}/deployments/{call.groups['deployment']}"
-
-
-def _deployment(state: State, call: Call) -> tuple[dict[str, Any], dict[str, Any]]:
-    endpoint = _endpoint(state, call)
-    found = state.get(deployment_id(call))
-    if found is None:
-        raise not_found(
-            "BatchDeployment",
-            call.groups["deployment"],
-            f"batch endpoint {endpoint['name']}, workspace {call.groups['workspace']}",
-        )
-    return endpoint, found
 
 
 def _compute_name(reference: Any) -> str | None:
@@ -246,23 +208,13 @@ def put_deployment(state: State, call: Call) -> Reply:
     properties.setdefault("properties", {})
     properties["provisioningState"] = "Updating" if previous is not None else "Creating"
     document = {
-        "id": previous["id"] if previous is not None else key,
         "name": name,
         "type": f"{ML_PROVIDER}/workspaces/batchEndpoints/deployments",
         "location": endpoint["location"],
         "tags": copy.deepcopy(call.body.get("tags") or {}),
         "properties": properties,
-        "systemData": system_data(previous and previous.get("systemData")),
     }
-    return _accepted_put(state, call, document, created=previous is None)
-
-
-def get_deployment(state: State, call: Call) -> Reply:
-    return Reply(200, _deployment(state, call)[1])
-
-
-def list_deployments(state: State, call: Call) -> Reply:
-    return _list(list(_deployments(state, _endpoint(state, call)).values()))
+    return _put_document(state, call, key, previous, document)
 
 
 def delete_deployment(state: State, call: Call) -> Reply:
@@ -482,16 +434,14 @@ def put_compute(state: State, call: Call) -> Reply:
     properties["computeLocation"] = ws["location"]
     properties["provisioningState"] = "Updating" if previous is not None else "Creating"
     document = {
-        "id": previous["id"] if previous is not None else key,
         "name": name,
         "type": f"{ML_PROVIDER}/workspaces/computes",
         "location": ws["location"],
         "tags": copy.deepcopy(call.body.get("tags") or {}),
         "identity": call.body.get("identity") or {"type": "None"},
         "properties": properties,
-        "systemData": system_data(previous and previous.get("systemData")),
     }
-    return _accepted_put(state, call, document, created=previous is None)
+    return _put_document(state, call, key, previous, document)
 
 
 def delete_compute(state: State, call: Call) -> Reply:

@@ -22,8 +22,7 @@ import copy
 import re
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import schedules
@@ -40,108 +39,29 @@ from .arm import (
     now_iso,
     system_data,
 )
-from .settings import EmulatorSettings
+from .arm_resources import (
+    BUSY,
+    Call,
+    EndpointCollection,
+    Reply,
+    _accepted,
+    _body_properties,
+    _delete,
+    _list,
+    _props,
+    _provisioned,
+    _put_document,
+    _start,
+    workspace,
+    workspace_id,
+)
 
-BUSY = ("Creating", "Updating", "Deleting")
 DEFAULT_DATASTORES = (
     "workspaceblobstore",
     "workspaceartifactstore",
     "workspacefilestore",
     "workspaceworkingdirectory",
 )
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: dict[str, Any]
-    groups: dict[str, str]
-    base_url: str  # https://127.0.0.1:PORT, for the URLs answers carry
-    operation: str  # e.g. "OnlineEndpoints_CreateOrUpdate"
-    settings: EmulatorSettings
-    async_failure: Callable[[], ArmError | None] = lambda: None
-
-    @property
-    def api_version(self) -> str:
-        return self.query.get("api-version", "2023-04-01")
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any = None  # None: no body
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-# ---- helpers -------------------------------------------------------------------------------------------
-
-
-def _props(document: dict[str, Any]) -> dict[str, Any]:
-    properties = document.get("properties")
-    if not isinstance(properties, dict):
-        properties = document["properties"] = {}
-    return properties
-
-
-def _body_properties(call: Call) -> dict[str, Any]:
-    properties = call.body.get("properties")
-    if not isinstance(properties, dict):
-        raise bad_request("The request body must have a 'properties' object.", target="properties")
-    return copy.deepcopy(properties)
-
-
-def workspace_id(call: Call) -> str:
-    g = call.groups
-    return (
-        f"/subscriptions/{g['subscription']}/resourceGroups/{g['group']}/providers/{ML_PROVIDER}"
-        f"/workspaces/{g['workspace']}"
-    )
-
-
-def workspace(state: State, call: Call) -> dict[str, Any]:
-    """The workspace named by the call, made on first use (any name is an existing workspace)."""
-    key = workspace_id(call)
-    found = state.get(key)
-    if found is not None:
-        return found
-    g = call.groups
-    rg = f"/subscriptions/{g['subscription']}/resourceGroups/{g['group']}/providers"
-    name = g["workspace"]
-    stem = re.sub(r"[^a-z0-9]", "", name.lower())[:16] or "ws"
-    location = call.settings.location
-    document = {
-        "id": key,
-        "name": name,
-        "type": f"{ML_PROVIDER}/workspaces",
-        "location": location,
-        "kind": "Default",
-        "tags": {},
-        "sku": {"name": "Basic", "tier": "Basic"},
-        "identity": {"type": "SystemAssigned", "principalId": new_guid(), "tenantId": TENANT_ID},
-        "systemData": system_data(),
-        "properties": {
-            "workspaceId": new_guid(),
-            "friendlyName": name,
-            "description": "",
-            "provisioningState": "Succeeded",
-            "storageAccount": f"{rg}/Microsoft.Storage/storageAccounts/{stem}storage",
-            "keyVault": f"{rg}/Microsoft.KeyVault/vaults/{stem}-kv",
-            "applicationInsights": f"{rg}/Microsoft.Insights/components/{stem}-ai",
-            "containerRegistry": f"{rg}/Microsoft.ContainerRegistry/registries/{stem}acr",
-            "discoveryUrl": f"{call.base_url}/discovery",
-            "mlFlowTrackingUri": f"azureml://{location}.api.azureml.ms/mlflow/v1.0{key}",
-            "hbiWorkspace": False,
-            "publicNetworkAccess": "Enabled",
-            "v1LegacyMode": False,
-            "enableDataIsolation": False,
-            "systemDatastoresAuthMode": "accesskey",
-            "managedNetwork": {"isolationMode": "Disabled"},
-        },
-    }
-    state.put(document)
-    return document
 
 
 def get_workspace(state: State, call: Call) -> Reply:
@@ -168,102 +88,20 @@ def discovery(state: State, call: Call) -> Reply:
     )
 
 
-def _list(documents: list[dict[str, Any]]) -> Reply:
-    return Reply(200, {"value": documents, "nextLink": None})
-
-
-def lro_headers(call: Call, operation: Operation) -> dict[str, str]:
-    query = f"?api-version={call.api_version}"
-    return {
-        "Azure-AsyncOperation": f"{call.base_url}{operation.path('mfeOperationsStatus')}{query}",
-        "Location": f"{call.base_url}{operation.path('mfeOperationResults')}{query}",
-        "Retry-After": str(call.settings.retry_after_seconds),
-    }
-
-
-def _start(
-    state: State,
-    call: Call,
-    document: dict[str, Any],
-    finish: Callable[[ArmError | None], None],
-    result: Callable[[], dict[str, Any] | None],
-) -> Operation:
-    subscription = call.groups["subscription"]
-    location = str(document.get("location") or call.settings.location).replace(" ", "").lower()
-    return state.start(
-        subscription, location, document["id"], call.method, finish, result, call.async_failure()
-    )
-
-
-def _provisioned(state: State, key: str) -> Callable[[ArmError | None], None]:
-    """An operation's end for a PUT/PATCH: the resource Succeeded, or Failed."""
-
-    def finish(error: ArmError | None) -> None:
-        document = state.get(key)
-        if document is not None:
-            _props(document)["provisioningState"] = "Failed" if error is not None else "Succeeded"
-
-    return finish
-
-
-def _deleted(
-    state: State, key: str, dependents: Callable[[], list[dict[str, Any]]] = list
-) -> Callable[[ArmError | None], None]:
-    """An operation's end for a DELETE: gone, or Failed (and left there)."""
-
-    def finish(error: ArmError | None) -> None:
-        if error is None:
-            state.remove(key)
-            return
-        for document in [state.get(key), *dependents()]:
-            if document is not None:
-                _props(document)["provisioningState"] = "Failed"
-
-    return finish
-
-
-def _accepted_put(state: State, call: Call, document: dict[str, Any], created: bool) -> Reply:
-    key = document["id"]
-    state.put(document)
-    operation = _start(state, call, document, _provisioned(state, key), lambda: state.get(key))
-    return Reply(201 if created else 200, copy.deepcopy(document), lro_headers(call, operation))
-
-
-def _accepted(state: State, call: Call, operation: Operation) -> Reply:
-    return Reply(202, None, lro_headers(call, operation))
-
-
-def _delete(
-    state: State, call: Call, document: dict[str, Any], dependents: Callable[[], list[dict[str, Any]]] = list
-) -> Reply:
-    key = document["id"]
-    running = state.busy(key)
-    if running is not None and running.method == "DELETE":
-        return _accepted(state, call, running)  # deleting already: the same operation
-    for doc in [document, *dependents()]:
-        _props(doc)["provisioningState"] = "Deleting"
-    operation = _start(state, call, document, _deleted(state, key, dependents), lambda: None)
-    return _accepted(state, call, operation)
-
-
 # ---- online endpoints ----------------------------------------------------------------------------------
 
 
-def endpoint_id(call: Call) -> str:
-    return f"{workspace_id(call)}/onlineEndpoints/{call.groups['endpoint']}"
-
-
-def _endpoint(state: State, call: Call) -> dict[str, Any]:
-    workspace(state, call)
-    found = state.get(endpoint_id(call))
-    if found is None:
-        raise not_found("OnlineEndpoint", call.groups["endpoint"], f"workspace {call.groups['workspace']}")
-    return found
-
-
-def _deployments(state: State, endpoint: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The endpoint's deployments by lower-cased name."""
-    return {str(d["name"]).lower(): d for d in state.children(f"{endpoint['id']}/deployments")}
+ONLINE = EndpointCollection("onlineEndpoints", "OnlineEndpoint", "Deployment", "endpoint")
+endpoint_id = ONLINE.endpoint_id
+_endpoint = ONLINE.endpoint
+_deployments = ONLINE.deployments
+get_endpoint = ONLINE.get_endpoint
+list_endpoints = ONLINE.list_endpoints
+delete_endpoint = ONLINE.delete_endpoint
+deployment_id = ONLINE.deployment_id
+_deployment = ONLINE.deployment
+get_deployment = ONLINE.get_deployment
+list_deployments = ONLINE.list_deployments
 
 
 def _identity(sent: Any, previous: Any) -> dict[str, Any]:
@@ -377,8 +215,12 @@ def put_endpoint(state: State, call: Call) -> Reply:
     )
     properties.setdefault("description", None)
     properties.setdefault("properties", {})
+    if previous is None:
+        state.extra[key.lower()] = {
+            "primaryKey": secrets.token_urlsafe(24),
+            "secondaryKey": secrets.token_urlsafe(24),
+        }
     document = {
-        "id": previous["id"] if previous is not None else key,
         "name": name,
         "type": f"{ML_PROVIDER}/workspaces/onlineEndpoints",
         "location": location,
@@ -386,14 +228,8 @@ def put_endpoint(state: State, call: Call) -> Reply:
         "kind": call.body.get("kind") or "Managed",
         "identity": _identity(call.body.get("identity"), previous and previous.get("identity")),
         "properties": properties,
-        "systemData": system_data(previous and previous.get("systemData")),
     }
-    if previous is None:
-        state.extra[key.lower()] = {
-            "primaryKey": secrets.token_urlsafe(24),
-            "secondaryKey": secrets.token_urlsafe(24),
-        }
-    return _accepted_put(state, call, document, created=previous is None)
+    return _put_document(state, call, key, previous, document)
 
 
 def patch_endpoint(state: State, call: Call) -> Reply:
@@ -424,23 +260,6 @@ def patch_endpoint(state: State, call: Call) -> Reply:
     key = endpoint["id"]
     operation = _start(state, call, endpoint, _provisioned(state, key), lambda: state.get(key))
     return _accepted(state, call, operation)
-
-
-def get_endpoint(state: State, call: Call) -> Reply:
-    return Reply(200, _endpoint(state, call))
-
-
-def list_endpoints(state: State, call: Call) -> Reply:
-    workspace(state, call)
-    return _list(list(state.children(f"{workspace_id(call)}/onlineEndpoints")))
-
-
-def delete_endpoint(state: State, call: Call) -> Reply:
-    workspace(state, call)
-    endpoint = state.get(endpoint_id(call))
-    if endpoint is None:
-        return Reply(204)
-    return _delete(state, call, endpoint, lambda: list(_deployments(state, endpoint).values()))
 
 
 def _keys(state: State, endpoint: dict[str, Any]) -> dict[str, str]:
@@ -500,22 +319,6 @@ def get_token(state: State, call: Call) -> Reply:
 
 
 # ---- online deployments --------------------------------------------------------------------------------
-
-
-def deployment_id(call: Call) -> str:
-    return f"{endpoint_id(call)}/deployments/{call.groups['deployment']}"
-
-
-def _deployment(state: State, call: Call) -> tuple[dict[str, Any], dict[str, Any]]:
-    endpoint = _endpoint(state, call)
-    found = state.get(deployment_id(call))
-    if found is None:
-        raise not_found(
-            "Deployment",
-            call.groups["deployment"],
-            f"endpoint {endpoint['name']}, workspace {call.groups['workspace']}",
-        )
-    return endpoint, found
 
 
 def _capitalised(value: Any) -> Any:
@@ -625,7 +428,6 @@ def put_deployment(state: State, call: Call) -> Reply:
     properties.setdefault("properties", {})
     properties["provisioningState"] = "Updating" if previous is not None else "Creating"
     document = {
-        "id": previous["id"] if previous is not None else key,
         "name": name,
         "type": f"{ML_PROVIDER}/workspaces/onlineEndpoints/deployments",
         "location": endpoint["location"],
@@ -633,9 +435,8 @@ def put_deployment(state: State, call: Call) -> Reply:
         "kind": call.body.get("kind") or compute,
         "sku": sku,
         "properties": properties,
-        "systemData": system_data(previous and previous.get("systemData")),
     }
-    return _accepted_put(state, call, document, created=previous is None)
+    return _put_document(state, call, key, previous, document)
 
 
 def patch_deployment(state: State, call: Call) -> Reply:
@@ -661,15 +462,6 @@ def patch_deployment(state: State, call: Call) -> Reply:
     key = deployment["id"]
     operation = _start(state, call, deployment, _provisioned(state, key), lambda: state.get(key))
     return _accepted(state, call, operation)
-
-
-def get_deployment(state: State, call: Call) -> Reply:
-    return Reply(200, _deployment(state, call)[1])
-
-
-def list_deployments(state: State, call: Call) -> Reply:
-    endpoint = _endpoint(state, call)
-    return _list(list(_deployments(state, endpoint).values()))
 
 
 def delete_deployment(state: State, call: Call) -> Reply:
@@ -1125,13 +917,11 @@ def put_schedule(state: State, call: Call) -> Reply:
     properties.setdefault("tags", {})
     properties["provisioningState"] = "Updating" if previous is not None else "Creating"
     document = {
-        "id": previous["id"] if previous is not None else key,
         "name": previous["name"] if previous is not None else call.groups["schedule"],
         "type": f"{ML_PROVIDER}/workspaces/schedules",
         "properties": properties,
-        "systemData": system_data(previous and previous.get("systemData")),
     }
-    return _accepted_put(state, call, document, created=previous is None)
+    return _put_document(state, call, key, previous, document)
 
 
 def get_schedule(state: State, call: Call) -> Reply:

@@ -33,29 +33,32 @@ StartPipelineExecution. Importing this module imports no AWS SDK."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, ProviderError
 from mlops_gitops.features import ANY
 from mlops_gitops.handlers import Request
 from mlops_gitops.ownership import TAGS
-from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType, known
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.schema import BatchJobSpec
-from mlops_sagemaker import aws_cron
 from mlops_sagemaker import batch_jobs_translate as bt
 from mlops_sagemaker import schedules_translate as st
-from mlops_sagemaker.client import NotFoundError, call, collect
+from mlops_sagemaker.client import call, collect
 from mlops_sagemaker.config import _ROLE_ARN
-from mlops_sagemaker.kind import KindHandler, already_exists
-from mlops_sagemaker.schedules import _cron_read_back
-from mlops_sagemaker.translate import tag_changes, tag_dict, tag_list
+from mlops_sagemaker.pipeline_triggers import (
+    TRIGGER_ORDER,
+    PipelineRoles,
+    PipelineTriggerHandler,
+    cron_problems,
+    owned,
+    trigger_attributes,
+)
+from mlops_sagemaker.translate import tag_list
 
 BATCH_JOB = ResourceType(
     "batch_job",
@@ -84,26 +87,14 @@ _ORDER = (
     "pipeline_arn",
     *bt.TRANSFORM_FIELDS,
     "execution_role_arn",
-    "cron",
-    "timezone",
-    "schedule_arn",
-    "enabled",
-    "scheduler_role_arn",
-    "rule_name",
-    "also_on",
-    "tags",
+    *TRIGGER_ORDER,
 )
 _SUCCEEDED, _FAILED = ("Succeeded",), ("Failed", "Stopped")
 
 
-class BatchJobSettings(BaseModel):
+class BatchJobSettings(PipelineRoles):
     """`batch_jobs.<name>.sagemaker`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    execution_role_arn: str | None = Field(
-        None, pattern=_ROLE_ARN, description="role the pipeline runs as; overrides the provider's role_arn"
-    )
     scheduler_role_arn: str | None = Field(
         None,
         pattern=_ROLE_ARN,
@@ -112,8 +103,9 @@ class BatchJobSettings(BaseModel):
     )
 
 
-class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
+class BatchJobHandler(PipelineTriggerHandler[BatchJobSpec, BatchJobSettings]):
     rtype: ClassVar[ResourceType] = BATCH_JOB
+    target_id: ClassVar[str] = bt.TARGET_ID
     settings_model: ClassVar[type[BaseModel] | None] = BatchJobSettings
     noun = "SageMaker batch pipeline"
 
@@ -121,14 +113,7 @@ class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
     def validate(self, req: Request[BatchJobSpec, BatchJobSettings]) -> list[Diagnostic]:
         spec, chosen = req.spec, req.settings
         diags = self.tag_problems(req.resource)
-        if not (chosen.execution_role_arn or self.cfg.role_arn):
-            diags.append(
-                Diagnostic(
-                    "a SageMaker pipeline needs an execution role: set role_arn in the sagemaker "
-                    "provider block, or execution_role_arn here",
-                    "sagemaker.execution_role_arn",
-                )
-            )
+        diags += self._role_problems(chosen.execution_role_arn)
         for path, uri in (("input.uri", spec.input.uri), ("output.uri", spec.output.uri)):
             if not uri.startswith("s3://"):
                 diags.append(Diagnostic("SageMaker transform jobs read and write S3: use an s3:// URI", path))
@@ -149,11 +134,7 @@ class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
                     "timeout_minutes",
                 )
             )
-        if spec.cron:
-            try:
-                aws_cron.to_aws(spec.cron)
-            except aws_cron.CronError as exc:
-                diags.append(Diagnostic(f"cron {spec.cron!r}: {exc}", "cron"))
+        diags += cron_problems(spec.cron)
         return diags
 
     def notes(self, attributes: Mapping[str, Any]) -> list[str]:
@@ -184,12 +165,9 @@ class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
             **bt.transform_attributes(spec, model),
             "execution_role_arn": role,
         }
-        if spec.cron:
-            attrs["cron"] = spec.cron
-            attrs["timezone"] = spec.timezone
-            attrs["schedule_arn"] = was.get("schedule_arn", UNKNOWN)
-        attrs["enabled"] = spec.enabled
-        attrs["scheduler_role_arn"] = chosen.scheduler_role_arn or role
+        attrs.update(
+            trigger_attributes(spec.cron, spec.timezone, spec.enabled, chosen.scheduler_role_arn or role, was)
+        )
         if spec.also_on:
             attrs["rule_name"] = bt.rule_name(attrs["name"])
             attrs["also_on"] = {
@@ -199,43 +177,20 @@ class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
         return attrs
 
     # ---- read ---------------------------------------------------------------------------------
-    def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
-        return self._read(
-            attributes,
-            schedule="cron" in attributes or "schedule_arn" in attributes,
-            rule=attributes.get("rule_name"),
-        )
-
     def _read(self, prior: Mapping[str, Any], *, schedule: bool, rule: str | None) -> dict[str, Any] | None:
         name = prior["name"]
-        attrs: dict[str, Any] = {"name": name, "pipeline_name": prior.get("pipeline_name", name)}
-        pipeline = self._describe_pipeline(attrs["pipeline_name"])
-        if pipeline is not None and pipeline.get("PipelineStatus") != "Deleting":
-            attrs["pipeline_arn"] = pipeline["PipelineArn"]
-            try:
-                body = json.loads(pipeline["PipelineDefinition"])
-            except ValueError:
-                body = {}
-            attrs.update(bt.from_definition(body))
-            attrs["execution_role_arn"] = pipeline["RoleArn"]
-            tags = tag_dict(
-                collect(self.aws.sagemaker, "list_tags", "Tags", ResourceArn=pipeline["PipelineArn"])
-            )
-            if tags:
-                attrs["tags"] = tags
+        attrs, text = self._read_pipeline(prior)
+        if text is not None:
+            attrs.update(bt.from_definition(_parse(text)))
         states: list[str] = []
         roles: list[str] = []
-        found = self._get_schedule(name) if schedule else None
+        found = self._read_schedule(name, prior, attrs) if schedule else None
         if found is not None:
-            attrs["cron"] = _cron_read_back(found["ScheduleExpression"], prior.get("cron"))
-            attrs["timezone"] = found.get("ScheduleExpressionTimezone") or "UTC"
-            attrs["schedule_arn"] = found["Arn"]
             states.append(found["State"])
             roles.append(found["Target"].get("RoleArn", ""))
-        rule_desc = self._describe_rule(rule) if rule else None
-        if rule and rule_desc is not None:
-            targets = collect(self.aws.client("events"), "list_targets_by_rule", "Targets", Rule=rule)
-            ours = next((t for t in targets if t["Id"] == bt.TARGET_ID), {})
+        on_rule = self._read_rule(rule) if rule else None
+        if rule and on_rule is not None:
+            rule_desc, ours = on_rule
             attrs["rule_name"] = rule
             arns = bt.retrain_pipelines(rule_desc.get("EventPattern", ""))
             attrs["also_on"] = bt.also_on_from_aws(arns, prior.get("also_on") or {})
@@ -257,28 +212,10 @@ class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
                     attrs[key] = prior[key]
         return {k: attrs[k] for k in _ORDER if k in attrs}
 
-    def _describe_pipeline(self, name: str) -> dict[str, Any] | None:
-        try:
-            return call(self.aws.sagemaker, "describe_pipeline", PipelineName=name)
-        except NotFoundError:
-            return None
-
-    def _get_schedule(self, name: str) -> dict[str, Any] | None:
-        try:
-            return call(self.aws.client("scheduler"), "get_schedule", Name=name, GroupName=st.SCHEDULE_GROUP)
-        except NotFoundError:
-            return None
-
-    def _describe_rule(self, name: str) -> dict[str, Any] | None:
-        try:
-            return call(self.aws.client("events"), "describe_rule", Name=name)
-        except NotFoundError:
-            return None
-
     # ---- create / update ----------------------------------------------------------------------
     def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         existing = self.read(desired)
-        if existing is not None and not _owned(existing, desired):
+        if existing is not None and not owned(existing, desired):
             raise ProviderError(
                 f"a SageMaker pipeline, schedule or rule named {desired['name']!r} already exists: "
                 f"import it (mlops import {ctx.address} {desired['name']}) or rename the batch job",
@@ -286,151 +223,45 @@ class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
             )
         return self._converge(existing or {}, desired, ctx)
 
-    def update(
-        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
-    ) -> dict[str, Any]:
-        return self._converge(self.read(prior) or {}, desired, ctx)
-
-    def _converge(
-        self, current: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
-    ) -> dict[str, Any]:
+    def _sync_pipeline(self, current: Mapping[str, Any], desired: Mapping[str, Any]) -> str:
+        # First in _converge: nothing is touched while the model's name is still unknown.
         pending = [k for k in ("model_name",) if desired.get(k) is UNKNOWN]
         if pending:
             raise ProviderError(f"batch job {desired['name']}: the model's name is not known yet")
-        pipeline_arn = self._sync_pipeline(current, desired)
-        done = {**desired, "pipeline_arn": pipeline_arn}
-        ctx.checkpoint(known(done))
-        schedule_arn = self._sync_schedule(current, desired, pipeline_arn)
-        if schedule_arn is not None:
-            done["schedule_arn"] = schedule_arn
-            ctx.checkpoint(known(done))
-        if self._sync_rule(current, desired, pipeline_arn):
-            ctx.checkpoint(known(done))
-        return self.must_read(desired)
-
-    def _sync_pipeline(self, current: Mapping[str, Any], desired: Mapping[str, Any]) -> str:
-        sm = self.aws.sagemaker
-        name = desired["pipeline_name"]
         text = bt.definition_text(desired["name"], desired)
-        if "pipeline_arn" not in current:
-            try:
-                created = call(
-                    sm,
-                    "create_pipeline",
-                    PipelineName=name,
-                    PipelineDefinition=text,
-                    PipelineDescription=f"Batch job {desired['name']} (mlops-gitops)",
-                    RoleArn=desired["execution_role_arn"],
-                    Tags=tag_list(desired["tags"]),
-                )
-                return str(created["PipelineArn"])
-            except ProviderError as exc:
-                if not already_exists(exc):
-                    raise
-                found = self._read(
-                    {"name": desired["name"], "pipeline_name": name}, schedule=False, rule=None
-                )
-                if found is None or not _owned(found, desired):
-                    raise ProviderError(
-                        f"a SageMaker pipeline named {name!r} was created by someone else meanwhile",
-                        code="AlreadyExists",
-                    ) from exc
-                current = found
-        changes: dict[str, str] = {}
-        if any(current.get(k) != desired.get(k) for k in bt.TRANSFORM_FIELDS):
-            changes["PipelineDefinition"] = text
-        if current.get("execution_role_arn") != desired["execution_role_arn"]:
-            changes["RoleArn"] = desired["execution_role_arn"]
-        if changes:
-            call(sm, "update_pipeline", PipelineName=name, **changes)
-        arn = str(current["pipeline_arn"])
-        add, remove = tag_changes(current.get("tags", {}), desired["tags"])
-        if remove:
-            call(sm, "delete_tags", ResourceArn=arn, TagKeys=remove)
-        if add:
-            call(sm, "add_tags", ResourceArn=arn, Tags=tag_list(add))
-        return arn
+        return self._put_pipeline(
+            current,
+            desired,
+            definition=lambda: text,
+            differs=lambda now: any(now.get(k) != desired.get(k) for k in bt.TRANSFORM_FIELDS),
+            PipelineDescription=f"Batch job {desired['name']} (mlops-gitops)",
+        )
 
-    def _sync_schedule(
-        self, current: Mapping[str, Any], desired: Mapping[str, Any], pipeline_arn: str
-    ) -> str | None:
-        scheduler = self.aws.client("scheduler")
-        if "cron" not in desired:
-            if "schedule_arn" in current:
-                with contextlib.suppress(NotFoundError):
-                    call(scheduler, "delete_schedule", Name=current["name"], GroupName=st.SCHEDULE_GROUP)
-            return None
+    def _schedule_request(self, desired: Mapping[str, Any], pipeline_arn: str) -> dict[str, Any]:
+        # The job's pipeline declares no parameters: the trigger passes none.
         request = st.schedule_request({**desired, "parameters": {}}, pipeline_arn)
         request["Description"] = f"Runs batch job {desired['name']} (mlops-gitops)"
-        method = "update_schedule" if "schedule_arn" in current else "create_schedule"
-        return str(call(scheduler, method, **request)["ScheduleArn"])
+        return request
 
-    def _sync_rule(self, current: Mapping[str, Any], desired: Mapping[str, Any], pipeline_arn: str) -> bool:
-        if "rule_name" not in desired:
-            if "rule_name" in current:
-                self._delete_rule(current["rule_name"])
-            return False
+    def _rule_request(
+        self, desired: Mapping[str, Any], pipeline_arn: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         pending = [s for s, arn in desired["also_on"].items() if arn is UNKNOWN]
         if pending:
             raise ProviderError(
                 f"batch job {desired['name']}: the pipeline of "
                 f"{', '.join(f'schedule.{s}' for s in pending)} is not known yet"
             )
-        events = self.aws.client("events")
-        call(events, "put_rule", **bt.rule_request(desired, tag_list(desired["tags"])))
-        target = st.pipeline_target(pipeline_arn, {**desired, "parameters": {}})
-        result = call(
-            events, "put_targets", Rule=desired["rule_name"], Targets=[{"Id": bt.TARGET_ID, **target}]
+        return (
+            bt.rule_request(desired, tag_list(desired["tags"])),
+            st.pipeline_target(pipeline_arn, {**desired, "parameters": {}}),
         )
-        if result.get("FailedEntryCount"):
-            failed = "; ".join(
-                f"{e.get('ErrorCode')}: {e.get('ErrorMessage')}" for e in result.get("FailedEntries", [])
-            )
-            raise ProviderError(f"PutTargets on rule {desired['rule_name']}: {failed}")
-        return True
 
     # ---- delete -------------------------------------------------------------------------------
     def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
-        """Triggers first, so nothing starts the pipeline while it goes. Transform jobs already
-        run stay in SageMaker's history (they cannot be deleted), as their outputs stay in S3."""
-        if "cron" in prior or "schedule_arn" in prior:
-            with contextlib.suppress(NotFoundError):
-                call(
-                    self.aws.client("scheduler"),
-                    "delete_schedule",
-                    Name=prior["name"],
-                    GroupName=st.SCHEDULE_GROUP,
-                )
-        if prior.get("rule_name"):
-            self._delete_rule(prior["rule_name"])
-        name = prior.get("pipeline_name", prior["name"])
-        with contextlib.suppress(NotFoundError):
-            call(self.aws.sagemaker, "delete_pipeline", PipelineName=name)
-        for delay in self.aws.polling.delays():
-            desc = self._describe_pipeline(name)
-            if desc is None:
-                return
-            if desc.get("PipelineStatus") != "Deleting":
-                raise ProviderError(
-                    f"DeletePipeline: pipeline {name} is still there ({desc.get('PipelineStatus')})"
-                )
-            ctx.progress(f"Deleting pipeline {name}… status=Deleting")
-            if ctx.cancel.wait(delay):
-                raise ProviderError(
-                    f"stopped waiting for pipeline {name} to be deleted: the apply was cancelled",
-                    code="Cancelled",
-                )
-
-    def _delete_rule(self, rule: str) -> None:
-        events = self.aws.client("events")
-        try:
-            targets = collect(events, "list_targets_by_rule", "Targets", Rule=rule)
-        except NotFoundError:
-            return
-        with contextlib.suppress(NotFoundError):
-            if targets:
-                call(events, "remove_targets", Rule=rule, Ids=[t["Id"] for t in targets])
-            call(events, "delete_rule", Name=rule)
+        """Transform jobs already run stay in SageMaker's history (they cannot be deleted), as
+        their outputs stay in S3."""
+        self._delete_all(prior, ctx)
 
     # ---- import -------------------------------------------------------------------------------
     def import_resource(self, cloud_id: str) -> dict[str, Any]:
@@ -441,11 +272,7 @@ class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
             raise ProviderError(
                 f"no SageMaker pipeline named {cloud_id!r} in {self.cfg.region}", code="NotFound"
             )
-        try:
-            body = json.loads(desc["PipelineDefinition"])
-        except ValueError:
-            body = {}
-        if bt.transform_step(body) is None:
+        if bt.transform_step(_parse(desc["PipelineDefinition"])) is None:
             raise ProviderError(f"pipeline {cloud_id!r} has no Transform step: it is not a batch job")
         attrs = self._read({"name": cloud_id}, schedule=True, rule=bt.rule_name(cloud_id))
         if attrs is None:
@@ -454,21 +281,10 @@ class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
 
     # ---- run ----------------------------------------------------------------------------------
     def run(self, attributes: Mapping[str, Any], ctx: ApplyContext, *, wait: bool = True) -> dict[str, Any]:
-        """Start an execution of the pipeline (one transform job) and follow it. The request
-        token is made once for this call, so the start sent again after a lost reply names the
-        same execution rather than a second one."""
+        """Start an execution of the pipeline (one transform job) and follow it."""
         sm = self.aws.sagemaker
         name = attributes.get("pipeline_name", attributes["name"])
-        token = uuid.uuid5(uuid.NAMESPACE_URL, f"{ctx.address}/{uuid.uuid4()}").hex
-        started = call(
-            sm,
-            "start_pipeline_execution",
-            PipelineName=name,
-            ClientRequestToken=token,
-            PipelineExecutionDescription=f"started by mlops run {ctx.address}",
-            cancel=ctx.cancel,
-        )
-        arn = str(started["PipelineExecutionArn"])
+        arn = self._start_execution(name, ctx)
         run_id = arn.rsplit("/", 1)[-1]
         result: dict[str, Any] = {"id": run_id, "status": "Executing", "output": attributes.get("output_uri")}
         if not wait:
@@ -513,6 +329,9 @@ class BatchJobHandler(KindHandler[BatchJobSpec, BatchJobSettings]):
         return next((s for s in steps if s.get("StepName") == bt.STEP_NAME), steps[0] if steps else None)
 
 
-def _owned(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
-    tags = existing.get("tags", {})
-    return "pipeline_arn" in existing and all(tags.get(k) == desired["tags"][k] for k in TAGS.keys)
+def _parse(text: str) -> Any:
+    """A definition as SageMaker returns it; one that is not JSON reads as holding no step."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {}

@@ -29,34 +29,34 @@ and `events.amazonaws.com`. Importing this module imports no AWS SDK and no cron
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
 from mlops_gitops.handlers import Request
 from mlops_gitops.ownership import TAGS
-from mlops_gitops.provider import (
-    UNKNOWN,
-    ApplyContext,
-    ResourceType,
-    known,
-)
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.model import Resource
 from mlops_gitops.stack.schema import ScheduleSpec
 from mlops_gitops.stack.suggest import did_you_mean
 from mlops_sagemaker import aws_cron
 from mlops_sagemaker import schedules_translate as st
-from mlops_sagemaker.client import NotFoundError, call, collect
+from mlops_sagemaker.client import call
 from mlops_sagemaker.config import _ROLE_ARN
-from mlops_sagemaker.kind import KindHandler, already_exists
-from mlops_sagemaker.translate import tag_changes, tag_dict, tag_list, user_tags
+from mlops_sagemaker.pipeline_triggers import (
+    TRIGGER_ORDER,
+    PipelineRoles,
+    PipelineTriggerHandler,
+    cron_problems,
+    owned,
+    trigger_attributes,
+)
+from mlops_sagemaker.translate import tag_list, user_tags
 
 if TYPE_CHECKING:
     from mlops_sagemaker.provider import SageMakerProvider
@@ -79,26 +79,14 @@ _ORDER = (
     "definition",
     "parameters",
     "execution_role_arn",
-    "cron",
-    "timezone",
-    "schedule_arn",
-    "enabled",
-    "scheduler_role_arn",
-    "rule_name",
-    "also_on",
-    "tags",
+    *TRIGGER_ORDER,
 )
 _TRIGGER_FIELDS = ("parameters", "enabled", "scheduler_role_arn")
 
 
-class ScheduleSettings(BaseModel):
+class ScheduleSettings(PipelineRoles):
     """`schedules.<name>.sagemaker`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    execution_role_arn: str | None = Field(
-        None, pattern=_ROLE_ARN, description="role the pipeline runs as; overrides the provider's role_arn"
-    )
     scheduler_role_arn: str | None = Field(
         None,
         pattern=_ROLE_ARN,
@@ -127,8 +115,9 @@ def _load_definition(resource: Resource, spec: ScheduleSpec) -> tuple[str, dict[
     return text, body
 
 
-class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
+class ScheduleHandler(PipelineTriggerHandler[ScheduleSpec, ScheduleSettings]):
     rtype: ClassVar[ResourceType] = SCHEDULE
+    target_id: ClassVar[str] = st.TARGET_ID
     settings_model: ClassVar[type[BaseModel] | None] = ScheduleSettings
 
     def __init__(self, provider: SageMakerProvider) -> None:
@@ -158,19 +147,8 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
                     "max_concurrent_runs",
                 )
             )
-        if not (chosen.execution_role_arn or self.cfg.role_arn):
-            diags.append(
-                Diagnostic(
-                    "a SageMaker pipeline needs an execution role: set role_arn in the sagemaker "
-                    "provider block, or execution_role_arn here",
-                    "sagemaker.execution_role_arn",
-                )
-            )
-        if spec.cron:
-            try:
-                aws_cron.to_aws(spec.cron)
-            except aws_cron.CronError as exc:
-                diags.append(Diagnostic(f"cron {spec.cron!r}: {exc}", "cron"))
+        diags += self._role_problems(chosen.execution_role_arn)
+        diags += cron_problems(spec.cron)
         if spec.pipeline.definition:
             try:
                 _, body = _load_definition(resource, spec)
@@ -214,12 +192,9 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
             "parameters": {k: st.parameter_value(v) for k, v in spec.pipeline.parameters.items()},
             "execution_role_arn": role,
         }
-        if spec.cron:
-            attrs["cron"] = spec.cron
-            attrs["timezone"] = spec.timezone
-            attrs["schedule_arn"] = was.get("schedule_arn", UNKNOWN)
-        attrs["enabled"] = spec.enabled
-        attrs["scheduler_role_arn"] = chosen.scheduler_role_arn or role
+        attrs.update(
+            trigger_attributes(spec.cron, spec.timezone, spec.enabled, chosen.scheduler_role_arn or role, was)
+        )
         if spec.also_on:
             attrs["rule_name"] = st.rule_name(name)
             attrs["also_on"] = {m: _alarm_arn(resource, i, m, refs) for i, m in enumerate(spec.also_on)}
@@ -227,40 +202,18 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
         return attrs
 
     # ---- read ---------------------------------------------------------------------------------
-    def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
-        return self._read(
-            attributes,
-            schedule="cron" in attributes or "schedule_arn" in attributes,
-            rule=attributes.get("rule_name"),
-        )
-
     def _read(self, prior: Mapping[str, Any], *, schedule: bool, rule: str | None) -> dict[str, Any] | None:
-        """The resource's objects as they are. Only the triggers `prior` names are looked for, so
-        an unrelated schedule or rule that happens to share a name is never taken for ours."""
         name = prior["name"]
-        attrs: dict[str, Any] = {"name": name, "pipeline_name": prior.get("pipeline_name", name)}
-        pipeline = self._describe_pipeline(attrs["pipeline_name"])
-        if pipeline is not None and pipeline.get("PipelineStatus") != "Deleting":
-            attrs["pipeline_arn"] = pipeline["PipelineArn"]
-            attrs["definition"] = st.definition_attributes(_parse(pipeline["PipelineDefinition"]))
-            attrs["execution_role_arn"] = pipeline["RoleArn"]
-            tags = tag_dict(
-                collect(self.aws.sagemaker, "list_tags", "Tags", ResourceArn=pipeline["PipelineArn"])
-            )
-            if tags:  # an empty `tags` would differ from the ownership tags, which are not drift
-                attrs["tags"] = tags
+        attrs, text = self._read_pipeline(prior)
+        if text is not None:
+            attrs["definition"] = st.definition_attributes(_parse(text))
         triggers: list[tuple[str, Mapping[str, Any]]] = []  # (State, target) of each trigger found
-        found = self._get_schedule(name) if schedule else None
+        found = self._read_schedule(name, prior, attrs) if schedule else None
         if found is not None:
-            expression = found["ScheduleExpression"]
-            attrs["cron"] = _cron_read_back(expression, prior.get("cron"))
-            attrs["timezone"] = found.get("ScheduleExpressionTimezone") or "UTC"
-            attrs["schedule_arn"] = found["Arn"]
             triggers.append((found["State"], found["Target"]))
-        rule_desc = self._describe_rule(rule) if rule else None
-        if rule and rule_desc is not None:
-            targets = collect(self.aws.client("events"), "list_targets_by_rule", "Targets", Rule=rule)
-            ours = next((t for t in targets if t["Id"] == st.TARGET_ID), {})
+        on_rule = self._read_rule(rule) if rule else None
+        if rule and on_rule is not None:
+            rule_desc, ours = on_rule
             arns = st.alarm_arns(rule_desc.get("EventPattern", ""))
             attrs["rule_name"] = rule
             attrs["also_on"] = st.also_on_from_aws(arns, prior.get("also_on") or {})
@@ -271,31 +224,13 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
             attrs.update(_trigger_fields(triggers, prior))
         return {k: attrs[k] for k in _ORDER if k in attrs}
 
-    def _describe_pipeline(self, name: str) -> dict[str, Any] | None:
-        try:
-            return call(self.aws.sagemaker, "describe_pipeline", PipelineName=name)
-        except NotFoundError:
-            return None
-
-    def _get_schedule(self, name: str) -> dict[str, Any] | None:
-        try:
-            return call(self.aws.client("scheduler"), "get_schedule", Name=name, GroupName=st.SCHEDULE_GROUP)
-        except NotFoundError:
-            return None
-
-    def _describe_rule(self, name: str) -> dict[str, Any] | None:
-        try:
-            return call(self.aws.client("events"), "describe_rule", Name=name)
-        except NotFoundError:
-            return None
-
     # ---- create / update ----------------------------------------------------------------------
     def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         existing = self.read(desired)
         # Ours only if the pipeline carries this resource's tags (left by a create that died
         # before recording it); anything else would be someone else's, and the next plan would
         # otherwise take it over or delete it.
-        if existing is not None and not _owned(existing, desired):
+        if existing is not None and not owned(existing, desired):
             found = [
                 label
                 for key, label in (
@@ -312,70 +247,13 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
             )
         return self._converge(existing or {}, desired, ctx)
 
-    def update(
-        self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
-    ) -> dict[str, Any]:
-        # Read again rather than trust `prior`: whatever was deleted since is made again.
-        return self._converge(self.read(prior) or {}, desired, ctx)
-
-    def _converge(
-        self, current: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
-    ) -> dict[str, Any]:
-        """Make the pipeline, then each trigger, match `desired`, recording after each step."""
-        pipeline_arn = self._sync_pipeline(current, desired)
-        done = {**desired, "pipeline_arn": pipeline_arn}
-        ctx.checkpoint(known(done))
-        schedule_arn = self._sync_schedule(current, desired, pipeline_arn)
-        if schedule_arn is not None:
-            done["schedule_arn"] = schedule_arn
-            ctx.checkpoint(known(done))
-        if self._sync_rule(current, desired, pipeline_arn):
-            ctx.checkpoint(known(done))
-        return self.must_read(desired)
-
     def _sync_pipeline(self, current: Mapping[str, Any], desired: Mapping[str, Any]) -> str:
-        sm = self.aws.sagemaker
-        name = desired["pipeline_name"]
-        if "pipeline_arn" not in current:
-            try:
-                created = call(
-                    sm,
-                    "create_pipeline",
-                    PipelineName=name,
-                    PipelineDefinition=self._definition_text(desired),
-                    RoleArn=desired["execution_role_arn"],
-                    Tags=tag_list(desired["tags"]),
-                )
-                return str(created["PipelineArn"])
-            except ProviderError as exc:
-                if not already_exists(exc):
-                    raise
-                # Made by this very call (its reply lost and the call retried, where the cloud did
-                # not recognise its token) if it carries this resource's tags; then it is brought
-                # to what is asked like any existing pipeline.
-                found = self._read(
-                    {"name": desired["name"], "pipeline_name": name}, schedule=False, rule=None
-                )
-                if found is None or not _owned(found, desired):
-                    raise ProviderError(
-                        f"a SageMaker pipeline named {name!r} was created by someone else meanwhile",
-                        code="AlreadyExists",
-                    ) from exc
-                current = found
-        changes: dict[str, str] = {}
-        if current.get("definition") != desired["definition"]:
-            changes["PipelineDefinition"] = self._definition_text(desired)
-        if current.get("execution_role_arn") != desired["execution_role_arn"]:
-            changes["RoleArn"] = desired["execution_role_arn"]
-        if changes:
-            call(sm, "update_pipeline", PipelineName=name, **changes)
-        arn = str(current["pipeline_arn"])
-        add, remove = tag_changes(current.get("tags", {}), desired["tags"])
-        if remove:
-            call(sm, "delete_tags", ResourceArn=arn, TagKeys=remove)
-        if add:
-            call(sm, "add_tags", ResourceArn=arn, Tags=tag_list(add))
-        return arn
+        return self._put_pipeline(
+            current,
+            desired,
+            definition=lambda: self._definition_text(desired),
+            differs=lambda now: now.get("definition") != desired["definition"],
+        )
 
     def _definition_text(self, desired: Mapping[str, Any]) -> str:
         digest = desired["definition"]["sha256"]
@@ -387,117 +265,41 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
             )
         return text
 
-    def _sync_schedule(
-        self, current: Mapping[str, Any], desired: Mapping[str, Any], pipeline_arn: str
-    ) -> str | None:
-        """Create, update or delete the Scheduler schedule; its ARN if it now exists. An update
-        is sent whenever the resource changes: UpdateSchedule replaces every field, so one call
-        also repairs what a console edit changed outside the attributes (say, the target)."""
-        scheduler = self.aws.client("scheduler")
-        if "cron" not in desired:
-            if "schedule_arn" in current:
-                with contextlib.suppress(NotFoundError):
-                    call(scheduler, "delete_schedule", Name=current["name"], GroupName=st.SCHEDULE_GROUP)
-            return None
-        request = st.schedule_request(desired, pipeline_arn)
-        method = "update_schedule" if "schedule_arn" in current else "create_schedule"
-        return str(call(scheduler, method, **request)["ScheduleArn"])
+    def _schedule_request(self, desired: Mapping[str, Any], pipeline_arn: str) -> dict[str, Any]:
+        return st.schedule_request(desired, pipeline_arn)
 
-    def _sync_rule(self, current: Mapping[str, Any], desired: Mapping[str, Any], pipeline_arn: str) -> bool:
-        """Put (or delete) the alarm rule and its target; True if the rule now exists."""
-        if "rule_name" not in desired:
-            if "rule_name" in current:
-                self._delete_rule(current["rule_name"])
-            return False
+    def _rule_request(
+        self, desired: Mapping[str, Any], pipeline_arn: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         pending = [m for m, arn in desired["also_on"].items() if arn is UNKNOWN]
         if pending:
             raise ProviderError(
                 f"schedule {desired['name']}: the alarm of {', '.join(f'monitor.{m}' for m in pending)} "
                 "is not known yet"
             )
-        events = self.aws.client("events")
-        call(events, "put_rule", **st.rule_request(desired, tag_list(desired["tags"])))
-        result = call(
-            events,
-            "put_targets",
-            Rule=desired["rule_name"],
-            Targets=[{"Id": st.TARGET_ID, **st.pipeline_target(pipeline_arn, desired)}],
+        return (
+            st.rule_request(desired, tag_list(desired["tags"])),
+            st.pipeline_target(pipeline_arn, desired),
         )
-        if result.get("FailedEntryCount"):
-            failed = "; ".join(
-                f"{e.get('ErrorCode')}: {e.get('ErrorMessage')}" for e in result.get("FailedEntries", [])
-            )
-            raise ProviderError(f"PutTargets on rule {desired['rule_name']}: {failed}")
-        return True
 
     # ---- delete -------------------------------------------------------------------------------
     def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
-        """Triggers first, so nothing starts the pipeline while it goes."""
-        if "cron" in prior or "schedule_arn" in prior:
-            with contextlib.suppress(NotFoundError):
-                call(
-                    self.aws.client("scheduler"),
-                    "delete_schedule",
-                    Name=prior["name"],
-                    GroupName=st.SCHEDULE_GROUP,
-                )
-        if prior.get("rule_name"):
-            self._delete_rule(prior["rule_name"])
-        name = prior.get("pipeline_name", prior["name"])
-        with contextlib.suppress(NotFoundError):
-            call(self.aws.sagemaker, "delete_pipeline", PipelineName=name)
-        self._wait_pipeline_gone(name, ctx)
-
-    def _delete_rule(self, rule: str) -> None:
-        """Targets first: EventBridge refuses to delete a rule that still has any."""
-        events = self.aws.client("events")
-        try:
-            targets = collect(events, "list_targets_by_rule", "Targets", Rule=rule)
-        except NotFoundError:
-            return
-        with contextlib.suppress(NotFoundError):
-            if targets:
-                call(events, "remove_targets", Rule=rule, Ids=[t["Id"] for t in targets])
-            call(events, "delete_rule", Name=rule)
-
-    def _wait_pipeline_gone(self, name: str, ctx: ApplyContext) -> None:
-        """SageMaker may keep a pipeline `Deleting` for a while; a replacement that creates the
-        same name again must wait for it to go."""
-        for delay in self.aws.polling.delays():
-            desc = self._describe_pipeline(name)
-            if desc is None:
-                return
-            status = desc.get("PipelineStatus")
-            if status != "Deleting":
-                raise ProviderError(f"DeletePipeline: pipeline {name} is still there ({status})")
-            ctx.progress(f"Deleting pipeline {name}… status={status}")
-            if ctx.cancel.wait(delay):
-                raise ProviderError(
-                    f"stopped waiting for pipeline {name} to be deleted: the apply was cancelled",
-                    code="Cancelled",
-                )
+        self._delete_all(prior, ctx)
 
     # ---- run ----------------------------------------------------------------------------------
     def run(self, attributes: Mapping[str, Any], ctx: ApplyContext, *, wait: bool = True) -> dict[str, Any]:
         """`mlops run schedule.X`: start the retraining pipeline now with the schedule's
-        parameters, as its trigger would, and follow the execution. The request token is made
-        once for this call: a start sent again after a lost reply names the same execution."""
+        parameters, as its trigger would, and follow the execution."""
         sm = self.aws.sagemaker
         name = attributes["pipeline_name"]
-        token = uuid.uuid5(uuid.NAMESPACE_URL, f"{ctx.address}/{uuid.uuid4()}").hex
-        started = call(
-            sm,
-            "start_pipeline_execution",
-            PipelineName=name,
-            ClientRequestToken=token,
+        arn = self._start_execution(
+            name,
+            ctx,
             PipelineParameters=[
                 {"Name": k, "Value": st.parameter_value(v)}
                 for k, v in (attributes.get("parameters") or {}).items()
             ],
-            PipelineExecutionDescription=f"started by mlops run {ctx.address}",
-            cancel=ctx.cancel,
         )
-        arn = str(started["PipelineExecutionArn"])
         result: dict[str, Any] = {"id": arn.rsplit("/", 1)[-1], "status": "Executing"}
         if not wait:
             return result
@@ -626,16 +428,6 @@ def _alarm_arn(resource: Resource, index: int, monitor: str, refs: Mapping[str, 
     return arn
 
 
-def _cron_read_back(expression: str, prior: str | None) -> str:
-    """The stack's own spelling while AWS holds what it converts to; otherwise the cron AWS
-    holds, or its raw expression when there is no five-field equivalent."""
-    if prior:
-        with contextlib.suppress(aws_cron.CronError):
-            if aws_cron.to_aws(prior) == expression:
-                return prior
-    return aws_cron.from_aws(expression) or expression
-
-
 def _trigger_fields(
     triggers: list[tuple[str, Mapping[str, Any]]], prior: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -653,8 +445,3 @@ def _trigger_fields(
     ]
     expected = {k: prior.get(k) for k in _TRIGGER_FIELDS}
     return next((v for v in views if v != expected), views[0])
-
-
-def _owned(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
-    tags = existing.get("tags", {})
-    return "pipeline_arn" in existing and all(tags.get(k) == desired["tags"][k] for k in TAGS.keys)

@@ -55,11 +55,11 @@ from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, ProviderError
 from mlops_gitops.features import ANY
 from mlops_gitops.handlers import Request
-from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType, known
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.schema import BatchJobSpec
 from mlops_vertex import labels, machines, pipelines, translate
 from mlops_vertex.client import NotFoundError, to_dict
-from mlops_vertex.kind import KindHandler
+from mlops_vertex.pipeline_schedules import PipelineScheduleHandler
 
 # The launcher of google-cloud-pipeline-components' ModelBatchPredictOp (v1 batch_predict_job).
 GCPC_IMAGE = "gcr.io/ml-pipeline/google-cloud-pipeline-components:2.19.0"
@@ -95,7 +95,7 @@ BATCH_JOB = ResourceType(
 )
 
 
-class BatchJobHandler(KindHandler[BatchJobSpec, None]):
+class BatchJobHandler(PipelineScheduleHandler[BatchJobSpec, None]):
     rtype: ClassVar[ResourceType] = BATCH_JOB
     noun: ClassVar[str] = "Vertex AI batch prediction schedule"
 
@@ -217,50 +217,17 @@ class BatchJobHandler(KindHandler[BatchJobSpec, None]):
             return dict(attributes)
         if not schedule_id or schedule_id is UNKNOWN:
             return None
-        try:
-            found = self.api.call(
-                self.api.schedules.get_schedule,
-                f"GetSchedule {schedule_id}",
-                name=self.name("schedules", schedule_id),
-            )
-        except NotFoundError:
-            return None
-        return from_schedule(to_dict(found))
-
-    def _find_own(self, display_name: str, address: str) -> dict[str, Any] | None:
-        """The schedule an interrupted create left (same display name, this resource's labels)."""
-        found = self.api.collect(
-            self.api.schedules.list_schedules,
-            "ListSchedules",
-            parent=self.api.parent,
-            filter=f'display_name="{display_name}"',
-        )
-        for item in found:
-            attrs = from_schedule(item)
-            if attrs is not None and labels.owned_by(attrs["labels"], stack=self.stack, address=address):
-                return attrs
-        return None
+        found = self._get_schedule(schedule_id)
+        return None if found is None else from_schedule(found)
 
     # ---- create / update / delete -------------------------------------------------------------
     def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
         if not desired.get("cron"):
             return dict(desired)
-        existing = self._find_own(desired["display_name"], ctx.address)
+        existing = self._find_own_schedule(desired["display_name"], ctx.address, from_schedule)
         if existing is not None:
             return self.update(existing, {**desired, "id": existing["id"]}, ctx)
-        created = self.api.call(
-            self.api.schedules.create_schedule,
-            f"CreateSchedule {desired['display_name']}",
-            recover=lambda: self._find_own(desired["display_name"], ctx.address),
-            parent=self.api.parent,
-            schedule=schedule_body(desired, self.api.parent),
-        )
-        created_id = created["id"] if isinstance(created, dict) else str(created.name).rsplit("/", 1)[-1]
-        attrs = {**desired, "id": created_id}
-        ctx.checkpoint(known(attrs))
-        if not desired["enabled"]:
-            self._set_enabled(created_id, False)
-        return self.must_read(attrs)
+        return self._create_schedule(desired, ctx, schedule_body(desired, self.api.parent), from_schedule)
 
     def update(
         self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
@@ -280,51 +247,14 @@ class BatchJobHandler(KindHandler[BatchJobSpec, None]):
             mask.append("cron")
         if _job_basis(current) != _job_basis(attrs):
             mask.append("create_pipeline_job_request")
-        if mask:
-            self.api.call(
-                self.api.schedules.update_schedule,
-                f"UpdateSchedule {attrs['id']}",
-                idempotent=True,  # sets the masked fields: twice is once
-                schedule={"name": self.name("schedules", attrs["id"]), **{k: body[k] for k in mask}},
-                update_mask={"paths": mask},
-            )
-        if current["enabled"] != attrs["enabled"]:
-            self._set_enabled(attrs["id"], attrs["enabled"])
-        return self.must_read(attrs)
-
-    def _set_enabled(self, schedule_id: str, enabled: bool) -> None:
-        name = self.name("schedules", schedule_id)
-
-        def recover() -> bool | None:
-            found = self.read({"id": schedule_id})
-            return True if found is not None and found["enabled"] == enabled else None
-
-        if enabled:
-            self.api.call(
-                self.api.schedules.resume_schedule,
-                f"ResumeSchedule {schedule_id}",
-                recover=recover,
-                name=name,
-                catch_up=False,
-            )
-        else:
-            self.api.call(
-                self.api.schedules.pause_schedule, f"PauseSchedule {schedule_id}", recover=recover, name=name
-            )
+        return self._update_schedule(current, attrs, body, mask)
 
     def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
         """The schedule, then the BatchPredictionJobs the resource's runs made (found by their
         ownership labels; one still running is cancelled first, as Vertex deletes only ended jobs).
         Their predictions stay where they were written."""
         if prior.get("id") not in (None, UNKNOWN):
-            with contextlib.suppress(NotFoundError):
-                self.api.call_and_wait(
-                    self.api.schedules.delete_schedule,
-                    ctx,
-                    f"deleting schedule {prior['id']}",
-                    idempotent=True,
-                    name=self.name("schedules", prior["id"]),
-                )
+            self._delete_schedule(prior["id"], ctx)
         for job in self._own_jobs(ctx.address):
             self._delete_job(job, ctx)
 
@@ -340,12 +270,18 @@ class BatchJobHandler(KindHandler[BatchJobSpec, None]):
         with contextlib.suppress(NotFoundError):
             if str(job.get("state")) not in _ENDED:
                 if str(job.get("state")) != "JOB_STATE_CANCELLING":
-                    self.api.call(
-                        self.api.jobs.cancel_batch_prediction_job,
-                        f"CancelBatchPredictionJob {job_id}",
-                        idempotent=True,
-                        name=name,
-                    )
+                    try:
+                        self.api.call(
+                            self.api.jobs.cancel_batch_prediction_job,
+                            f"CancelBatchPredictionJob {job_id}",
+                            idempotent=True,
+                            name=name,
+                        )
+                    except ProviderError:
+                        # Refused when the job ended since it was listed: then there is nothing
+                        # to cancel, and it can be deleted. Any other refusal stands.
+                        if self._job_state(name) not in _ENDED:
+                            raise
                 self._follow(dict(job), ctx, None, quiet=True)
             self.api.call_and_wait(
                 self.api.jobs.delete_batch_prediction_job,
@@ -354,6 +290,12 @@ class BatchJobHandler(KindHandler[BatchJobSpec, None]):
                 idempotent=True,
                 name=name,
             )
+
+    def _job_state(self, name: str) -> str:
+        found = self.api.call(
+            self.api.jobs.get_batch_prediction_job, f"GetBatchPredictionJob {name}", name=name
+        )
+        return str(to_dict(found).get("state"))
 
     # ---- import -------------------------------------------------------------------------------
     def import_resource(self, cloud_id: str) -> dict[str, Any]:

@@ -23,7 +23,6 @@ a Schedule has none of its own)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,12 +32,11 @@ from pydantic import BaseModel
 from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, NotSupportedError, ProviderError, StackError
 from mlops_gitops.handlers import Request
-from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType, known
+from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.schema import ScheduleSpec
 from mlops_vertex import labels, pipelines
-from mlops_vertex.client import NotFoundError, to_dict
 from mlops_vertex.config import ScheduleSettings
-from mlops_vertex.kind import KindHandler
+from mlops_vertex.pipeline_schedules import Parse, PipelineScheduleHandler
 
 if TYPE_CHECKING:
     from mlops_vertex.provider import VertexProvider
@@ -52,7 +50,7 @@ SCHEDULE = ResourceType(
 )
 
 
-class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
+class ScheduleHandler(PipelineScheduleHandler[ScheduleSpec, ScheduleSettings]):
     rtype: ClassVar[ResourceType] = SCHEDULE
     settings_model: ClassVar[type[BaseModel] | None] = ScheduleSettings
     noun: ClassVar[str] = "Vertex AI schedule"
@@ -155,53 +153,26 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
         schedule_id = attributes.get("id")
         if not schedule_id or schedule_id is UNKNOWN:
             return None
-        try:
-            found = self.api.call(
-                self.api.schedules.get_schedule,
-                f"GetSchedule {schedule_id}",
-                name=self.name("schedules", schedule_id),
-            )
-        except NotFoundError:
-            return None
-        return pipelines.schedule_from_api(to_dict(found))
+        found = self._get_schedule(schedule_id)
+        return None if found is None else pipelines.schedule_from_api(found)
 
-    def _find_own(self, display_name: str, address: str) -> dict[str, Any] | None:
-        """A schedule this resource made that state does not record (its create died after
-        Vertex made it): same display name, and this stack's labels on the runs it creates."""
-        found = self.api.collect(
-            self.api.schedules.list_schedules,
-            "ListSchedules",
-            parent=self.api.parent,
-            filter=f'display_name="{display_name}"',
-        )
-        for item in found:
+    def _parser(self, display_name: str) -> Parse:
+        """Read-back for `_find_own_schedule`, which takes only a schedule of that very name."""
+
+        def parse(item: Mapping[str, Any]) -> dict[str, Any] | None:
             attrs = pipelines.schedule_from_api(item)
-            if attrs["display_name"] == display_name and labels.owned_by(
-                attrs["labels"], stack=self.stack, address=address
-            ):
-                return attrs
-        return None
+            return attrs if attrs["display_name"] == display_name else None
+
+        return parse
 
     # ---- create / update / delete ---------------------------------------------------------------
     def create(self, desired: Mapping[str, Any], ctx: ApplyContext) -> dict[str, Any]:
-        existing = self._find_own(desired["display_name"], ctx.address)
+        name = desired["display_name"]
+        existing = self._find_own_schedule(name, ctx.address, self._parser(name))
         if existing is not None:
             return self.update(existing, {**desired, "id": existing["id"]}, ctx)
-        created = self.api.call(
-            self.api.schedules.create_schedule,
-            f"CreateSchedule {desired['display_name']}",
-            # Vertex names schedules itself, so a repeat would make a second one: after a failure
-            # that may hide a success, look for the schedule first.
-            recover=lambda: self._find_own(desired["display_name"], ctx.address),
-            parent=self.api.parent,
-            schedule=pipelines.schedule_body(desired, self.api.parent, self._spec(desired)),
-        )
-        created_id = created["id"] if isinstance(created, dict) else str(created.name).rsplit("/", 1)[-1]
-        attrs = {**desired, "id": created_id}
-        ctx.checkpoint(known(attrs))
-        if not desired["enabled"]:
-            self._set_enabled(attrs["id"], False)
-        return self.must_read(attrs)
+        body = pipelines.schedule_body(desired, self.api.parent, self._spec(desired))
+        return self._create_schedule(desired, ctx, body, self._parser(name))
 
     def update(
         self, prior: Mapping[str, Any], desired: Mapping[str, Any], ctx: ApplyContext
@@ -209,18 +180,8 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
         attrs = {**desired, "id": prior["id"]}
         current = self.must_read(prior)
         mask = pipelines.update_mask(current, attrs)
-        if mask:
-            body = pipelines.schedule_body(attrs, self.api.parent, self._spec(attrs))
-            self.api.call(
-                self.api.schedules.update_schedule,
-                f"UpdateSchedule {attrs['id']}",
-                idempotent=True,  # sets the masked fields: twice is once
-                schedule={"name": self.name("schedules", attrs["id"]), **{k: body[k] for k in mask}},
-                update_mask={"paths": mask},
-            )
-        if current["enabled"] != attrs["enabled"]:
-            self._set_enabled(attrs["id"], attrs["enabled"])
-        return self.must_read(attrs)
+        body = pipelines.schedule_body(attrs, self.api.parent, self._spec(attrs)) if mask else {}
+        return self._update_schedule(current, attrs, body, mask)
 
     def _spec(self, attrs: Mapping[str, Any]) -> dict[str, Any] | None:
         definition = attrs["pipeline"].get("definition")
@@ -231,39 +192,10 @@ class ScheduleHandler(KindHandler[ScheduleSpec, ScheduleSettings]):
             raise ProviderError(f"schedule {attrs['display_name']}: the pipeline spec was not loaded")
         return spec
 
-    def _set_enabled(self, schedule_id: str, enabled: bool) -> None:
-        name = self.name("schedules", schedule_id)
-
-        def recover() -> bool | None:
-            """Vertex refuses to pause a paused schedule: after a lost answer, look instead."""
-            found = self.read({"id": schedule_id})
-            return True if found is not None and found["enabled"] == enabled else None
-
-        if enabled:
-            # Runs missed while paused are skipped: a burst of retrainings helps nobody.
-            self.api.call(
-                self.api.schedules.resume_schedule,
-                f"ResumeSchedule {schedule_id}",
-                recover=recover,
-                name=name,
-                catch_up=False,
-            )
-        else:
-            self.api.call(
-                self.api.schedules.pause_schedule, f"PauseSchedule {schedule_id}", recover=recover, name=name
-            )
-
     def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:
         if not prior.get("id"):
             return
-        with contextlib.suppress(NotFoundError):
-            self.api.call_and_wait(
-                self.api.schedules.delete_schedule,
-                ctx,
-                f"deleting schedule {prior['id']}",
-                idempotent=True,  # a repeat finds it gone
-                name=self.name("schedules", prior["id"]),
-            )
+        self._delete_schedule(prior["id"], ctx)
 
     def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         template = attributes["pipeline"].get("template_uri")
