@@ -5,6 +5,7 @@ provider does not support, or a bad `<provider>:` block is a StackError with a p
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from mlops_gitops.stack.model import Resource, Stack
 from mlops_gitops.stack.schema import FrameworkImage
 
 if TYPE_CHECKING:  # the state layer loads only for commands that touch state
+    from mlops_gitops.cost.prices import PriceTable
     from mlops_gitops.state.backend import StateBackend
 
 
@@ -31,6 +33,9 @@ class Workspace:
     warnings: list[Diagnostic] = field(default_factory=list)  # shown with the plan
     # address -> URI of its framework image, found when the stack was validated
     images: dict[str, str] = field(default_factory=dict)
+    # The stack's own price file (`cost.prices_file`), read and checked when the stack was
+    # validated, for the plan's cost estimate.
+    price_override: PriceTable | None = None
 
     def resolution(
         self,
@@ -148,7 +153,7 @@ def _settings(
 def with_sandbox(ws: Workspace, sandbox: SandboxEndpoints) -> Workspace:
     """The same checked workspace, its provider pointed at the sandbox emulators."""
     provider = type(ws.provider)(ws.provider.config, stack=ws.stack.name, sandbox=sandbox)
-    return Workspace(ws.stack, provider, ws.settings, sandbox, ws.warnings, ws.images)
+    return dataclasses.replace(ws, provider=provider, sandbox=sandbox)
 
 
 def open_workspace(stack: Stack, *, sandbox: SandboxEndpoints | None = None) -> Workspace:
@@ -176,23 +181,25 @@ def open_workspace(stack: Stack, *, sandbox: SandboxEndpoints | None = None) -> 
                 full = f"{_section(res)}.{res.name}" + (f".{d.path}" if d.path else "")
                 d = Diagnostic(d.message, full, locate(stack, full), d.severity)
             diags.append(d)
-    diags += _price_file(stack)
+    override, problems = _price_file(stack)
+    diags += problems
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         raise StackError.of(errors)
     warnings = [*stack.warnings, *(d for d in diags if d.severity == "warning")]
-    return Workspace(stack, provider, settings, sandbox, warnings, images)
+    return Workspace(stack, provider, settings, sandbox, warnings, images, override)
 
 
-def _price_file(stack: Stack) -> list[Diagnostic]:
-    """The stack's own price file (`cost.prices_file`) checked before any cloud call."""
+def _price_file(stack: Stack) -> tuple[PriceTable | None, list[Diagnostic]]:
+    """The stack's own price file (`cost.prices_file`), checked before any cloud call."""
+    if stack.cost is None or not stack.cost.prices_file:
+        return None, []  # the common case: nothing to read, and the cost package stays unloaded
     from mlops_gitops.cost.plan import override_table
 
     try:
-        override_table(stack)
+        return override_table(stack), []
     except StackError as exc:
-        return exc.diagnostics
-    return []
+        return None, exc.diagnostics
 
 
 def local_root(stack: Stack) -> Path:

@@ -37,7 +37,7 @@ def pricing(ws: Workspace) -> Pricing:
     stack, provider = ws.stack, ws.provider
     settings = getattr(stack, "cost", None)
     table = provider.prices()
-    override = override_table(stack)
+    override = ws.price_override  # read once, when the stack was checked (`open_workspace`)
     if override is not None:
         table = override if table is None else table.with_override(override)
     region = settings.region if settings is not None and settings.region else provider.pricing_region()

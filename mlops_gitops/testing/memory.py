@@ -675,7 +675,15 @@ class MemoryProvider(HandlerProvider):
             diags += features.problems(res, self.kinds[res.kind], self.name, section, stack.positions)
         if diags:
             raise StackError.of(diags)
-        return Workspace(stack, self, dict.fromkeys(stack.resources), warnings=list(stack.warnings))
+        from mlops_gitops.cost.plan import override_table
+
+        return Workspace(
+            stack,
+            self,
+            dict.fromkeys(stack.resources),
+            warnings=list(stack.warnings),
+            price_override=override_table(stack),
+        )
 
 
 def memory_stack(document: str | Mapping[str, Any], directory: Path, *, file: str = "stack.yaml") -> Stack:
