@@ -202,12 +202,6 @@ def _check_environment(data: Mapping[Any, Any], environment: str | None, file: s
 
 
 _BACKEND_BLOCK = re.compile(r"^(environments\.[^.]+\.)?backend\.[a-z0-9]+$")
-_BACKEND_MODELS: dict[str, type[schema.Strict]] = {
-    "local": schema.LocalBackend,
-    "s3": schema.S3Backend,
-    "gcs": schema.GcsBackend,
-    "azureblob": schema.AzureBlobBackend,
-}
 
 
 def _with_backend_config(
@@ -224,13 +218,13 @@ def _with_backend_config(
         where, block = f"environments.{environment}.backend", env["backend"]
     else:
         where, block = "backend", data.get("backend")
-    if not isinstance(block, dict) or len(block) != 1 or next(iter(block)) not in _BACKEND_MODELS:
+    if not isinstance(block, dict) or len(block) != 1 or next(iter(block)) not in schema.BACKEND_MODELS:
         raise StackError(
             f"{file}: --backend-config needs {where} to name one store (local, s3, gcs or azureblob), "
             "e.g. backend: {s3: {}}: the flags give its settings"
         )
     kind, settings = next(iter(block.items()))
-    fields = _BACKEND_MODELS[kind].model_fields
+    fields = schema.BACKEND_MODELS[kind].model_fields
     for key in config:
         if key not in fields:
             raise StackError(

@@ -496,6 +496,16 @@ class AzureBlobBackend(Strict):
     blob: str = Field(description="blob name of the state, e.g. fraud/prod/state.json")
 
 
+# Each store a `backend:` block may name, and the model of its settings (`--backend-config`
+# checks its keys against these).
+BACKEND_MODELS: dict[str, type[Strict]] = {
+    "local": LocalBackend,
+    "s3": S3Backend,
+    "gcs": GcsBackend,
+    "azureblob": AzureBlobBackend,
+}
+
+
 class Backend(Strict):
     local: LocalBackend | None = None
     s3: S3Backend | None = None
@@ -504,17 +514,14 @@ class Backend(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Backend:
-        chosen = [k for k in ("local", "s3", "gcs", "azureblob") if getattr(self, k) is not None]
+        chosen = [k for k in BACKEND_MODELS if getattr(self, k) is not None]
         if len(chosen) > 1:
             raise ValueError(f"choose one backend, not {', '.join(chosen)}")
         return self
 
     @property
     def kind(self) -> str:
-        for k in ("s3", "gcs", "azureblob"):
-            if getattr(self, k) is not None:
-                return k
-        return "local"
+        return next((k for k in BACKEND_MODELS if getattr(self, k) is not None), "local")
 
 
 # `kind.name`, as in plans and `mlops state list`.
