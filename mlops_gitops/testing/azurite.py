@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+from mlops_gitops.testing import loopback
 
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -32,7 +32,6 @@ INSTALL = "npm install --prefix .ci/node azurite@3"
 LOCAL_BINARY = Path(".ci/node/node_modules/.bin/azurite-blob")
 
 _START_TIMEOUT = 30.0  # Node takes ~1-2 s to start Azurite; a slow CI runner gets some margin
-_START_ATTEMPTS = 3  # the free port found can be taken by someone else before Azurite binds it
 
 
 class AzuriteMissing(RuntimeError):
@@ -95,14 +94,12 @@ class Azurite:
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        failure = ""
-        for _ in range(_START_ATTEMPTS):
-            self.port = _free_port()
-            log = self.workdir / "azurite.log"
-            command = [
+
+        def command(port: int) -> list[str]:
+            argv = [
                 str(self.binary),
                 "--blobHost", "127.0.0.1",
-                "--blobPort", str(self.port),
+                "--blobPort", str(port),
                 "--location", str(self.workdir),
                 "--silent",
                 # The Python SDK may speak a newer REST API version than this Azurite knows.
@@ -110,46 +107,30 @@ class Azurite:
                 "--disableTelemetry",
             ]  # fmt: skip
             if self.tls:
-                command += ["--cert", str(self.tls[0]), "--key", str(self.tls[1])]
+                argv += ["--cert", str(self.tls[0]), "--key", str(self.tls[1])]
             if self.oauth:
-                command += ["--oauth", "basic"]
-            with log.open("wb") as out:
-                self._process = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-                )
-            if self._wait_until_up():
-                return
-            failure = log.read_text(errors="replace").strip()
-            self.stop()
-        raise RuntimeError(f"Azurite did not start on 127.0.0.1: {failure or 'no output'}")
+                argv += ["--oauth", "basic"]
+            return argv
 
-    def _wait_until_up(self) -> bool:
-        assert self._process is not None
+        self._process, self.port = loopback.start(
+            "Azurite", command, self._answers, self.workdir / "azurite.log", timeout=_START_TIMEOUT
+        )
+
+    def _answers(self, port: int) -> bool:
+        self.port = port
         context = ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else None
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                return False
-            try:
-                # Any HTTP answer (an unsigned request gets 403) means the service is listening.
-                urllib.request.urlopen(f"{self.blob_endpoint}?comp=list", timeout=1, context=context).close()
-                return True
-            except urllib.error.HTTPError:
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
+        try:
+            # Any HTTP answer (an unsigned request gets 403) means the service is listening.
+            urllib.request.urlopen(f"{self.blob_endpoint}?comp=list", timeout=1, context=context).close()
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        loopback.stop(process)
 
     def __enter__(self) -> Azurite:
         self.start()
@@ -198,9 +179,3 @@ def loopback_certificate(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

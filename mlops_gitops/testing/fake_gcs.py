@@ -12,15 +12,12 @@ conditional delete or copy."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-_START_TIMEOUT = 20.0
-_START_ATTEMPTS = 3  # the free port found can be taken by someone else before the server binds it
+from mlops_gitops.testing import loopback
 
 
 def binary() -> Path:
@@ -36,35 +33,25 @@ class FakeGcs:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = self.workdir / "fake-gcs-server.log"
-        for _ in range(_START_ATTEMPTS):
-            port = _free_port()
+        def command(port: int) -> list[str]:
             url = f"http://127.0.0.1:{port}"
-            command = [
+            return [
                 str(binary()), "-backend", "memory", "-scheme", "http", "-host", "127.0.0.1",
                 "-port", str(port), "-external-url", url, "-log-level", "error",
             ]  # fmt: skip
-            with log.open("ab") as out:
-                process = subprocess.Popen(command, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + _START_TIMEOUT
-            while process.poll() is None and time.monotonic() < deadline:
-                if _answers(f"{url}/storage/v1/b"):
-                    self.url, self._process = url, process
-                    return
-                time.sleep(0.05)
-            process.kill()
-            process.wait()
-        raise RuntimeError(f"fake-gcs-server did not start: {log.read_text()[-2000:]}")
+
+        self._process, port = loopback.start(
+            "fake-gcs-server",
+            command,
+            lambda port: _answers(f"http://127.0.0.1:{port}/storage/v1/b"),
+            self.workdir / "fake-gcs-server.log",
+            cwd=self.workdir,
+        )
+        self.url = f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
+        process, self._process = self._process, None
+        loopback.stop(process)
 
     def __enter__(self) -> FakeGcs:
         self.start()
@@ -82,9 +69,3 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -20,11 +20,9 @@ import functools
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,6 +40,7 @@ from mlops_gitops.stack.schema import GcsBackend
 from mlops_gitops.state.backend import lock_from_json, lock_to_json
 from mlops_gitops.state.gcs import GcsStateBackend
 from mlops_gitops.state.model import StateDoc
+from mlops_gitops.testing import loopback
 from mlops_gitops.testing.backend_contract import BackendContract, sample_doc
 from mlops_gitops.testing.fake_gcs import FakeGcs
 
@@ -86,17 +85,11 @@ NEEDS: dict[str, tuple[str, ...]] = {
 # pass is reported (XPASS) rather than failing the run.
 TIMING_DEPENDENT = {"test_processes_racing_to_write_get_exactly_one_winner"}
 EMULATOR_FAILURES = (AssertionError, pytest.fail.Exception)
-GCP_STORAGE_EMULATOR = (sys.executable, "-m", "gcp_storage_emulator", "start")
+GCP_STORAGE_EMULATOR = (sys.executable, "-m", "gcp_storage_emulator", "start", "--quiet")
 STORES = ("gcp-storage-emulator", "fake-gcs-server")
 
 
 # -- the emulator ---------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers(url: str) -> bool:
@@ -109,37 +102,20 @@ def _answers(url: str) -> bool:
 
 def _gcp_storage_emulator(workdir: Path) -> Iterator[str]:
     """gcp-storage-emulator in its own process on a free loopback port, in memory."""
-    log = workdir / "emulator.log"
-    # The port is free when picked but may be taken before the emulator binds it, and a failed
-    # bind leaves the emulator hanging rather than exiting: try a few ports, each for a while.
-    for _ in range(3):
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                [*GCP_STORAGE_EMULATOR, "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"],
-                cwd=workdir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 20
-        while process.poll() is None and time.monotonic() < deadline and not _answers(f"{url}/"):
-            time.sleep(0.05)
-        if process.poll() is None and _answers(f"{url}/"):
-            break
-        process.kill()
-        process.wait()
-    else:
-        pytest.fail(f"gcp-storage-emulator did not start: {log.read_text()[-2000:]}")
     try:
-        yield url
+        process, port = loopback.start(
+            "gcp-storage-emulator",
+            lambda port: [*GCP_STORAGE_EMULATOR, "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+            lambda port: _answers(f"http://127.0.0.1:{port}/"),
+            workdir / "emulator.log",
+            cwd=workdir,
+        )
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        loopback.stop(process)
 
 
 def _fake_gcs_server(workdir: Path) -> Iterator[str]:
