@@ -98,13 +98,7 @@ def _check(
     for res in stack.resources.values():
         section = _section(res)
         if res.kind not in cls.kinds:
-            diags.append(
-                Diagnostic(
-                    f"{res.kind} resources are not supported by provider {name} yet",
-                    f"{section}.{res.name}",
-                    res.position,
-                )
-            )
+            diags.append(unsupported_kind(res, name))
             continue
         settings[res.address] = _settings(stack, cls, res, section, diags)
         for other in _blocks(res):
@@ -154,6 +148,12 @@ def with_sandbox(ws: Workspace, sandbox: SandboxEndpoints) -> Workspace:
     """The same checked workspace, its provider pointed at the sandbox emulators."""
     provider = type(ws.provider)(ws.provider.config, stack=ws.stack.name, sandbox=sandbox)
     return dataclasses.replace(ws, provider=provider, sandbox=sandbox)
+
+
+def unsupported_kind(res: Resource, provider: str) -> Diagnostic:
+    """The error for a resource of a kind `provider` cannot apply, at the resource."""
+    message = f"{res.kind} resources are not supported by provider {provider} yet"
+    return Diagnostic(message, f"{_section(res)}.{res.name}", res.position)
 
 
 def open_workspace(stack: Stack, *, sandbox: SandboxEndpoints | None = None) -> Workspace:

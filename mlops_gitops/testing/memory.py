@@ -663,14 +663,13 @@ class MemoryProvider(HandlerProvider):
         """`stack` bound to this provider instance, refused (StackError) as `open_workspace`
         would refuse it if it uses a feature the memory provider does not support."""
         from mlops_gitops import features
-        from mlops_gitops.workspace import Workspace
+        from mlops_gitops.workspace import Workspace, unsupported_kind
 
         diags: list[Diagnostic] = []
         for res in stack.resources.values():
             section = KINDS[res.kind].section
             if res.kind not in self.kinds:
-                message = f"{res.kind} resources are not supported by provider {self.name} yet"
-                diags.append(Diagnostic(message, f"{section}.{res.name}", res.position))
+                diags.append(unsupported_kind(res, self.name))
                 continue
             diags += features.problems(res, self.kinds[res.kind], self.name, section, stack.positions)
         if diags:
