@@ -10,9 +10,12 @@ EN_DASH = "\u2013"
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 
-def money(value: float, currency: str = "USD", *, sign: bool = False) -> str:
+def money(value: float, currency: str = "USD", *, sign: bool = False, cents: bool = False) -> str:
+    """`$1,234` (whole units from 100 up), or with `cents` always `$1,234.00`."""
     symbol = _SYMBOLS.get(currency)
-    if abs(value) >= 100 or value == int(value):
+    if cents:
+        number = f"{abs(value):,.2f}"
+    elif abs(value) >= 100 or value == int(value):
         number = f"{math.floor(abs(value) + 0.5):,}"  # whole units, halves up
     else:
         number = f"{abs(value):,.2f}"

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlops_gitops.cost import text as cost_text
 from mlops_gitops.render.environment import render
 from mlops_gitops.render.values import KNOWN_AFTER_APPLY, VERBS, fmt
 from mlops_gitops.review import marker, mermaid
@@ -193,13 +194,10 @@ def _risk(r: Mapping[str, Any]) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------- cost
 def money(value: Any, currency: str, *, sign: bool = False) -> str:
+    """The plan text's money (`cost.text.money`), to the cent: a comment shows small deltas too."""
     if not isinstance(value, int | float):
         return "?"
-    text = f"{abs(value):,.2f}"
-    text = f"${text}" if currency == "USD" else f"{text} {currency}"
-    if sign:
-        return ("+" if value > 0 else "-" if value < 0 else "±") + text
-    return ("-" if value < 0 else "") + text
+    return cost_text.money(value, currency, sign=sign, cents=True)
 
 
 def _range(span: Any, currency: str, *, sign: bool = False) -> str:
