@@ -1,14 +1,21 @@
 """The base class of the sandbox's emulators (the contract is in `emulator.py`): a server in a
 daemon thread on loopback, and settings, changes and resets going through the emulator's gateway
 (the object that also serves the control API with `control.answer`). A cloud's emulator supplies
-the server and names its settings for the CLI's options; the rest is here."""
+the server (`LoopbackHTTPServer` gives most of one) and names its settings for the CLI's options;
+the rest is here."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import socketserver
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from http.server import ThreadingHTTPServer
+from socketserver import BaseRequestHandler
 from typing import Any, ClassVar, Protocol
 
 
@@ -110,3 +117,63 @@ class BackgroundEmulator(ABC):
         if thread is not None:
             thread.join(timeout=5)
         self._server = self._thread = None
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """The HTTP server an emulator built on `http.server` serves from: a thread per connection,
+    binding without the FQDN lookup `HTTPServer` makes (it can stall on a machine without DNS),
+    and keeping track of its connections so that `close_connections()` ends the kept-alive ones
+    when the emulator stops (a stopped emulator must not go on answering on them).
+
+    A connection is tracked when its request starts; a server that wraps it (TLS) tracks the
+    wrapped socket instead, with `track`/`untrack`, and sets `track_requests = False`."""
+
+    daemon_threads = True
+    track_requests = True
+    label = "the emulator"  # for the log of a failed request
+    # Errors of a client that went away (or of a connection stop() ended): logged, not raised.
+    client_errors: tuple[type[BaseException], ...] = (ConnectionError,)
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseRequestHandler], log: logging.Logger
+    ) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._log = log
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+    def track(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self.track_requests:
+            self.track(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        if self.track_requests:
+            self.untrack(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], self.client_errors):
+            self._log.debug("connection from %s ended abruptly", client_address)
+        else:
+            self._log.exception("%s failed on a request from %s", self.label, client_address)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)

@@ -95,22 +95,18 @@ import json
 import logging
 import random
 import re
-import socket
-import socketserver
 import ssl
-import sys
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from mlops_gitops.sandbox import control
-from mlops_gitops.sandbox.background import BackgroundEmulator
+from mlops_gitops.sandbox.background import BackgroundEmulator, LoopbackHTTPServer
 from mlops_gitops.sandbox.control import CONTROL_PREFIX
 
 from . import autoscale, batch, resources
@@ -563,44 +559,15 @@ class _Handler(BaseHTTPRequestHandler):
         _log.debug("%s %s", self.address_string(), format % args)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer):
+    label = "the Azure ML emulator"
+    track_requests = False  # the TLS-wrapped socket is tracked, by the handler's setup()
+    client_errors = (OSError,)  # ssl.SSLError too: a client that fails the handshake
 
     def __init__(self, address: tuple[str, int], gateway: _Gateway, context: ssl.SSLContext) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.gateway = gateway
         self.context = context
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host's FQDN, which can stall on a machine without DNS.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
-
-    def track(self, connection: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.add(connection)
-
-    def untrack(self, connection: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.discard(connection)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that goes away, fails the TLS handshake, or a connection ended by stop().
-        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, OSError)):
-            _log.debug("connection from %s ended abruptly", client_address)
-        else:
-            _log.exception("the Azure ML emulator failed on a request from %s", client_address)
-
-    def close_connections(self) -> None:
-        """End the kept-alive connections too: a stopped emulator must not answer on them."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+        super().__init__(address, _Handler, _log)
 
 
 # ---- the emulator ----------------------------------------------------------------------------------------

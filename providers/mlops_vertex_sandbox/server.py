@@ -64,20 +64,17 @@ import logging
 import random
 import re
 import socket
-import socketserver
-import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlops_gitops.sandbox import control
-from mlops_gitops.sandbox.background import BackgroundEmulator
+from mlops_gitops.sandbox.background import BackgroundEmulator, LoopbackHTTPServer
 from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
 
 from . import batch, jobs, models
@@ -540,45 +537,12 @@ class _Handler(BaseHTTPRequestHandler):
         _log.debug("%s %s", self.address_string(), format % args)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer):
+    label = "the Vertex AI emulator"
 
     def __init__(self, address: tuple[str, int], gateway: _Gateway) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.gateway = gateway
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host's FQDN, which can stall on a machine without DNS.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that goes away mid-request (or a connection ended by stop()) is not an error.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            _log.debug("connection from %s ended abruptly", client_address)
-        else:
-            _log.exception("the Vertex AI emulator failed on a request from %s", client_address)
-
-    def close_connections(self) -> None:
-        """End the kept-alive connections too: a stopped emulator must not answer on them."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
+        super().__init__(address, _Handler, _log)
 
 
 # ---- the emulator --------------------------------------------------------------------------------
