@@ -59,6 +59,7 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
     "model": (
         Feature("registry", "registering versions in a model registry"),
         Feature("registry.approval", "the approval status of a registered version"),
+        Feature("retired", "retiring a model (archived, its record kept)"),
     ),
     "endpoint": (
         Feature("variants[*].serverless", "serverless variants"),
@@ -68,6 +69,7 @@ FEATURES: dict[str, tuple[Feature, ...]] = {
         Feature("data_capture", "capturing requests and responses"),
         Feature("rollout.strategy", "a rollout strategy"),
         Feature("rollout.rollback_on", "alarms that roll a rollout back"),
+        Feature("retired", "retiring an endpoint (deleted, its record kept)"),
     ),
     "monitor": (
         Feature("type", "a monitor type"),

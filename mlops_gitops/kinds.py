@@ -48,7 +48,8 @@ def _endpoint_refs(spec: BaseModel) -> list[Reference]:
 
 def _monitor_refs(spec: BaseModel) -> list[Reference]:
     assert isinstance(spec, schema.MonitorSpec)
-    return [Reference("endpoint", "endpoint", spec.endpoint)]
+    model = [Reference("model", "model", spec.model)] if spec.model is not None else []
+    return [Reference("endpoint", "endpoint", spec.endpoint), *model]
 
 
 def _schedule_refs(spec: BaseModel) -> list[Reference]:

@@ -24,6 +24,11 @@ if TYPE_CHECKING:  # the state layer loads only for commands that touch state
     from mlops_gitops.state.backend import StateBackend
 
 
+# The core's own entry in a resource's resolutions: when its retirement was first applied (so a
+# saved plan, and every later plan, tag it with the same time).
+RETIRED_AT = "retired_at"
+
+
 @dataclass
 class Workspace:
     stack: Stack
@@ -36,6 +41,21 @@ class Workspace:
     # The stack's own price file (`cost.prices_file`), read and checked when the stack was
     # validated, for the plan's cost estimate.
     price_override: PriceTable | None = None
+
+    def desired(
+        self,
+        res: Resource,
+        refs: Mapping[str, Mapping[str, Any]],
+        prior: Mapping[str, Any] | None,
+        resolved: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The attributes the provider wants for `res` (`Provider.desired`), with what the core
+        adds: a retired resource's retirement tags, dated as `resolved` recorded."""
+        from mlops_gitops.stack import retire
+
+        if retire.retirement_of(res) is not None:
+            res = retire.tagged(res, str(resolved.get(RETIRED_AT) or ""))
+        return self.provider.desired(res, self.settings.get(res.address), refs, prior, resolved)
 
     def resolution(
         self,

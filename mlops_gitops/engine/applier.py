@@ -18,10 +18,12 @@ from typing import Any
 
 from mlops_gitops import paths
 from mlops_gitops.engine import diff
-from mlops_gitops.engine.plan import Plan, ResourceChange
+from mlops_gitops.engine.plan import Plan, Reason, ResourceChange
 from mlops_gitops.engine.planner import evaluate_output, output_is_sensitive
 from mlops_gitops.errors import MlopsError, ProviderError, StateError
 from mlops_gitops.provider import UNKNOWN
+from mlops_gitops.stack import retire
+from mlops_gitops.state import history
 from mlops_gitops.state.backend import StateBackend
 from mlops_gitops.state.model import ResourceState, StateDoc, utc_now
 from mlops_gitops.workspace import Workspace
@@ -52,6 +54,7 @@ class _Node:
     change: ResourceChange
     step: str  # apply | delete | destroy-deposed
     deps: set[str] = field(default_factory=set)
+    was_retired: bool = False  # state recorded it retired when its step began
 
 
 class _Context:
@@ -97,6 +100,8 @@ class Applier:
         self._failed = threading.Event()  # a resource failed: start nothing new
         self._lock = threading.RLock()
         self._refreshed = refreshed or {}
+        self._actor = history.actor()
+        self._source = history.source()
 
     # ---------------------------------------------------------------- public
     def run(self) -> ApplyResult:
@@ -153,9 +158,9 @@ class Applier:
         nodes: dict[str, _Node] = {}
         by_addr = {c.address: c for c in self.plan.changes}
         for c in self.plan.changes:
-            if c.action in ("create", "update", "replace"):
+            if c.action in ("create", "update", "replace") or (c.action == "retire" and c.after is not None):
                 nodes[f"apply:{c.address}"] = _Node(f"apply:{c.address}", c, "apply")
-            elif c.action == "delete":
+            elif c.action in ("delete", "retire"):
                 nodes[f"delete:{c.address}"] = _Node(f"delete:{c.address}", c, "delete")
             if c.action == "replace" and self._cbd(c):
                 nodes[f"deposed:{c.address}"] = _Node(f"deposed:{c.address}", c, "destroy-deposed")
@@ -163,8 +168,11 @@ class Applier:
             # Deposed objects left by an earlier failed replacement are deleted too.
             # (A resource being deleted deletes its deposed objects in its own step.)
             deleting = f"delete:{addr}" in nodes
-            if rs.deposed and not deleting and f"deposed:{addr}" not in nodes and (
-                addr in by_addr or not self.plan.targets
+            if (
+                rs.deposed
+                and not deleting
+                and f"deposed:{addr}" not in nodes
+                and (addr in by_addr or not self.plan.targets)
             ):
                 change = by_addr.get(addr) or ResourceChange(
                     addr, rs.kind, rs.name, rs.provider, "noop", rs.attributes, rs.attributes
@@ -197,6 +205,16 @@ class Applier:
                 }
                 if node.step == "destroy-deposed" and f"apply:{addr}" in nodes:
                     node.deps.add(f"apply:{addr}")
+            if node.change.action == "retire":
+                # What is retired is archived (or deleted) last: once nothing serves it and
+                # nothing watches it any more.
+                node.deps |= {
+                    n.key
+                    for n in nodes.values()
+                    if n.change.reason_code == Reason.RETIRED_WITH
+                    and n.change.reason_detail.get("retired") == addr
+                    and n.key != node.key
+                }
         self._serve_before_destroy(nodes)
         return nodes
 
@@ -241,6 +259,9 @@ class Applier:
     def _run_node(self, node: _Node) -> None:
         ctx = _Context(self, node)
         action = node.change.action if node.step == "apply" else node.step
+        with self._lock:
+            recorded = self.state.get(node.change.address)
+            node.was_retired = recorded is not None and recorded.retired is not None
         self._emit(node, "start", action)
         self._begin(node, action)
         try:
@@ -250,9 +271,11 @@ class Applier:
                 self._destroy_deposed(node, ctx)
             else:
                 self._apply(node, ctx)
-        except BaseException:
+        except BaseException as exc:
             self._reconcile_after_failure(node, ctx)
+            self._record_event(node, exc)
             raise
+        self._record_event(node)
         self._emit(node, "done", action, time.monotonic() - ctx._started)
 
     def _begin(self, node: _Node, action: str) -> None:
@@ -305,7 +328,7 @@ class Applier:
         )
         _check_as_planned(c, decision.after)
         after = _planned_after(c, decision.after)
-        if c.action == "update" and prior is not None:
+        if c.action in ("update", "retire") and prior is not None:
             # No field change: only an interrupted change to finish, the object is as asked.
             attrs = provider.update(c.kind, prior, after, ctx) if decision.changes else prior
             recorded = (interrupted or {}).get("recorded")
@@ -401,6 +424,15 @@ class Applier:
             )
         existing.record(dict(attrs))
         existing.status = status  # type: ignore[assignment]
+        if status == "ok" and res is not None:
+            # A retirement applied is kept (with when it was first applied); taken back, cleared.
+            existing.retired = (
+                {k: c.retirement[k] for k in ("reason", "by", "at")}
+                if c.retirement is not None
+                else existing.retired
+                if retire.retirement_of(res) is not None
+                else None
+            )
         existing.rolled_back = None  # the stack's configuration is what runs now
         existing.dependencies = list(res.depends_on) if res else existing.dependencies
         if res is not None:
@@ -455,6 +487,31 @@ class Applier:
             else:
                 rs.attributes = actual
                 self.state.put(rs)
+            self._save()
+
+    def _record_event(self, node: _Node, error: BaseException | None = None) -> None:
+        """The change in the state's history (see state/history.py), saved with the state."""
+        if node.step == "destroy-deposed" and error is None:
+            return  # cleaning up a replacement: its own event says what changed
+        c = node.change
+        if isinstance(error, KeyboardInterrupt):
+            return  # an interrupt is no outcome: the next apply finishes the change
+        event, reason, detail = _event_of(c, node.step, self.ws, node.was_retired)
+        if error is not None:
+            message = str(error) if isinstance(error, MlopsError) else type(error).__name__
+            event, detail = "failed", {**detail, "action": c.action, "error": message[:500]}
+        with self._lock:
+            self.state.add_event(
+                history.Event(
+                    at=utc_now(),
+                    address=c.address,
+                    event=event,
+                    by=self._actor,
+                    reason=reason,
+                    detail=detail,
+                    source=self._source,
+                )
+            )
             self._save()
 
     def _accept_refresh(self, *, only_existing: bool = False) -> None:
@@ -531,3 +588,35 @@ def _check_as_planned(change: ResourceChange, after: Mapping[str, Any]) -> None:
         raise StateError(
             f"the plan no longer holds ({detail}): what it was made from changed; run plan again"
         )
+
+
+def _event_of(
+    c: ResourceChange, step: str, ws: Workspace, was_retired: bool
+) -> tuple[Any, str | None, dict[str, Any]]:
+    """The history event a finished change makes: its name, why, and what it names."""
+    serving = c.serving or {}
+    detail: dict[str, Any] = {}
+    reason = None
+    if c.reason_code == Reason.RETIRED_WITH:
+        reason = f"{c.reason_detail.get('retired')} retired"
+    if c.action == "retire" and c.retirement is not None:
+        detail = {
+            "decided_by": c.retirement.get("by"),
+            "archived": bool(c.retirement.get("archive")) and c.after is not None,
+        }
+        if serving.get("before"):
+            detail["serving"] = history.serving_detail(serving.get("before"))
+        return "retired", str(c.retirement.get("reason")), detail
+    if step == "delete" or c.action == "delete":
+        return "destroyed", reason, detail
+    rtype = ws.provider.kinds.get(c.kind)
+    if rtype is not None and rtype.serving:
+        detail["serving"] = history.serving_detail(serving.get("after"))
+        if c.action == "create" or c.before is None:
+            return "deployed", reason, detail
+        return history.endpoint_event(serving.get("before"), serving.get("after")), reason, detail
+    res = ws.stack.resources.get(c.address)
+    if was_retired and res is not None and retire.retirement_of(res) is None:
+        return "unretired", reason, detail
+    names = {"create": "created", "update": "updated", "replace": "replaced"}
+    return names.get(c.action, "updated"), reason, detail  # type: ignore[return-value]

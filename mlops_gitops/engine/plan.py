@@ -16,7 +16,8 @@ from typing import Any, Literal
 from mlops_gitops import __version__, paths
 from mlops_gitops.provider import UNKNOWN
 
-Action = Literal["create", "update", "replace", "delete", "noop"]
+# "retire": a model archived, or an endpoint deleted, by its `retired:` block (stack/retire.py).
+Action = Literal["create", "update", "replace", "delete", "retire", "noop"]
 Mode = Literal["normal", "destroy", "refresh-only"]
 # How a replacement runs: the new object first, then the old one deleted (no gap in service), or
 # the old one deleted first (the cloud allows only one under that name). Decided by the plan.
@@ -40,12 +41,18 @@ class Reason(StrEnum):
     REMOVED_FROM_STACK = "removed_from_stack"
     ALREADY_DELETED = "already_deleted"
     LEFTOVERS = "leftovers"  # its object is gone, but a failed apply may have left parts of it
+    RETIRING = "retiring"  # detail: reason, by
+    RETIRED_WITH = "retired_with"  # a change a retirement makes; detail: retired (its address)
 
 
 def _past(action: Any) -> str:
-    return {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}.get(
-        str(action), "changed"
-    )
+    return {
+        "create": "created",
+        "update": "updated",
+        "replace": "replaced",
+        "delete": "deleted",
+        "retire": "retired",
+    }.get(str(action), "changed")
 
 
 def reason_text(code: Reason, detail: Mapping[str, Any]) -> str:
@@ -68,6 +75,8 @@ def reason_text(code: Reason, detail: Mapping[str, Any]) -> str:
         Reason.ALREADY_DELETED: "already deleted outside mlops: only state changes",
         Reason.LEFTOVERS: "a previous apply failed part way and its object is gone: apply deletes "
         "what that apply left",
+        Reason.RETIRING: f"retired by {d.get('by')}: {d.get('reason')}",
+        Reason.RETIRED_WITH: f"{d.get('retired')} is retired",
     }
     return texts[code]
 FORMAT_VERSION = "1"
@@ -128,6 +137,8 @@ class ResourceChange:
     # The resource's tags in the stack (the stack's merged in), whatever the provider calls them;
     # None when the stack does not hold the resource (a delete), and then not in the document.
     tags: dict[str, str] | None = None
+    # The `retired:` block being applied ({reason, by, at, archive}): set on a "retire" change.
+    retirement: dict[str, Any] | None = None
 
     @property
     def reason(self) -> str:
@@ -156,6 +167,7 @@ class ResourceChange:
             "depends_on": list(self.depends_on),
             "notes": list(self.notes),
             "serving": self.serving,
+            "retirement": copy.deepcopy(self.retirement),
             **({"tags": self._public_tags()} if self.tags is not None else {}),
         }
 
@@ -199,7 +211,11 @@ class Risk:
     `message` is the text to show; `code` says what kind of risk it is, for what acts on it (the
     pull-request review, guard rules), with the values it names in `detail`. The codes:
 
-    - serving_destroyed: a serving endpoint is deleted; its traffic stops.
+    - serving_destroyed: a serving endpoint is deleted; its traffic stops (when it left the
+      stack file, the message suggests retiring it instead).
+    - serving_retired: a serving endpoint is retired: deleted, its traffic stops.
+    - model_destroyed: a model left the stack file and is deleted (the message suggests
+      retiring it instead, which archives it and keeps its record).
     - serving_replaced: a serving endpoint is replaced (detail: replace_order).
     - traffic_shift: live or mirrored traffic moves between variants, a variant is added or
       removed (detail: variants, each {variant, from, to, mirror_from, mirror_to}, in percent;
@@ -278,6 +294,9 @@ class Plan:
     deposed: list[DeposedChange] = field(default_factory=list)
     risks: list[Risk] = field(default_factory=list)
     cost: dict[str, Any] | None = None  # the monthly cost estimate (`mlops_gitops.cost`)
+    # The retirements this plan carries out, in ML terms: what is retired, what stops serving
+    # (endpoint, variant, share), what goes with it, that the artifacts stay.
+    retirements: list[dict[str, Any]] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def counts(self) -> dict[str, int]:
@@ -288,6 +307,7 @@ class Plan:
             "add": add,
             "change": change,
             "destroy": destroy,
+            "retire": sum(c.action == "retire" for c in self.changes),
             "move": len(self.moves),
             "drift": len(self.drift),
         }
@@ -320,6 +340,7 @@ class Plan:
             "moves": [m.document() for m in self.moves],
             "deposed": [d.document() for d in self.deposed],
             "risks": [r.document() for r in self.risks],
+            "retirements": copy.deepcopy(self.retirements),
             "warnings": list(self.warnings),
             "cost": self.cost,
             "summary": self.counts(),

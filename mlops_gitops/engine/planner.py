@@ -22,10 +22,12 @@ from mlops_gitops.engine.plan import (
     reason_text,
 )
 from mlops_gitops.errors import MlopsError, StackError
+from mlops_gitops.kinds import KINDS
 from mlops_gitops.provider import UNKNOWN
 from mlops_gitops.review import risks as review_risks
-from mlops_gitops.state.model import StateDoc
-from mlops_gitops.workspace import Workspace
+from mlops_gitops.stack import retire
+from mlops_gitops.state.model import StateDoc, utc_now
+from mlops_gitops.workspace import RETIRED_AT, Workspace
 
 # `${kind.name.attr}`, but not the escaped `$${...}` (which stands for a literal `${...}`).
 _OUTPUT_REF = re.compile(r"(?<!\$)\$\{([a-z]+)\.([a-z0-9-]+)\.([A-Za-z0-9_.\[\]-]+)\}")
@@ -165,9 +167,13 @@ def make_plan(
             rs = state.get(addr)
             prior = refreshed.get(addr)
             rtype = provider.kinds[res.kind]
-            settings = ws.settings.get(addr)
+            retired = retire.retirement_of(res)
+            if retired is not None and (rs is None or prior is None):
+                continue  # retired before it was ever made (or gone since): nothing to do
             resolved = _resolution(ws, res, planned, prior, (resolutions or {}).get(addr))
-            desired = provider.desired(res, settings, planned, prior, resolved)
+            if retired is not None:
+                resolved = {**resolved, RETIRED_AT: _retired_at(rs, prior, resolved)}
+            desired = ws.desired(res, planned, prior, resolved)
             tainted = rs is not None and rs.status == "tainted" and prior is not None
             failed = rtype.failed(prior)
             decision = diff.decide(
@@ -207,6 +213,24 @@ def make_plan(
                 # it, record it healthy, and clean up what the attempt may have left.
                 reason = Reason.TAINTED_BUT_HEALTHY
                 action = "update"
+            retirement = None
+            if retired is not None and action == "replace":
+                forced = ", ".join(c.path for c in decision.changes if c.forces_replacement)
+                raise StackError(
+                    f"{addr}: it is retired, and this plan would also replace it (changed: {forced}): "
+                    "retire it as it was applied, and make the new version a model of its own"
+                )
+            if retired is not None and rs is not None and rs.retired is None:
+                action, reason = "retire", Reason.RETIRING
+                detail = {"reason": retired.reason, "by": retired.by}
+                retirement = {
+                    "reason": retired.reason,
+                    "by": retired.by,
+                    "at": resolved[RETIRED_AT],
+                    "archive": retired.archive,
+                }
+            elif reason == Reason.NONE and action != "noop" and addr in stack.retirements.because:
+                reason, detail = Reason.RETIRED_WITH, {"retired": stack.retirements.because[addr]}
             if action == "replace" and res.spec.lifecycle.prevent_destroy:  # type: ignore[attr-defined]
                 forced = ", ".join(c.path for c in decision.changes if c.forces_replacement)
                 why = f"changed: {forced}" if forced else reason_text(reason, detail)
@@ -230,6 +254,7 @@ def make_plan(
                 replace_order=_replace_order(rtype) if action == "replace" else None,
                 resolved=resolved,
                 tags=res.tags,
+                retirement=retirement,
             )
             # A tainted (half-made) or failed object serves nothing: replacing it costs no traffic.
             downtime = action == "replace" and rtype.serving and not rtype.create_before_destroy
@@ -245,6 +270,7 @@ def make_plan(
 
     plan.changes.extend(_deletes(ws, state, refreshed, mode, scope))
     _serving(ws, plan.changes)
+    plan.retirements = _retirements(ws, plan.changes)
     plan.deposed = _deposed(ws, state, scope)
     plan.risks = _risks(ws, state, plan, destroying=mode == "destroy")
     plan.outputs = _outputs(ws, state, planned, mode)
@@ -360,9 +386,16 @@ def _deletes(
     for addr in order:
         rs = state.get(addr)
         assert rs is not None
-        res = ws.stack.resources.get(addr)
+        retiring = ws.stack.retirements.retired.get(addr)
+        retired_with = ws.stack.retirements.because.get(addr) if mode != "destroy" else None
+        res = ws.stack.resources.get(addr) or (retiring.resource if retiring else None)
         if res is not None and res.spec.lifecycle.prevent_destroy:  # type: ignore[attr-defined]
             raise StackError(f"{addr}: lifecycle.prevent_destroy is set, but this plan would destroy it")
+        if res is None and rs.protected and retired_with is not None:
+            raise StackError(
+                f"{addr}: it was applied with lifecycle.prevent_destroy, and retiring {retired_with} "
+                "removes it; apply it with prevent_destroy: false first"
+            )
         if res is None and rs.protected:
             raise StackError(
                 f"{addr}: it was applied with lifecycle.prevent_destroy, and this plan would destroy "
@@ -381,23 +414,102 @@ def _deletes(
             reason = Reason.ALREADY_DELETED
         elif mode == "destroy":
             reason = Reason.NONE
+        elif retired_with is not None:
+            reason = Reason.RETIRED_WITH
         else:
             reason = Reason.REMOVED_FROM_STACK
         sensitive = sensitive_paths(res, rs)
+        action: Any = "delete"
+        detail: dict[str, Any] = {"retired": retired_with} if reason == Reason.RETIRED_WITH else {}
+        retirement = None
+        if retiring is not None and mode != "destroy" and reason != Reason.ALREADY_DELETED:
+            action, reason = "retire", Reason.RETIRING
+            detail = {"reason": retiring.reason, "by": retiring.by}
+            at = rs.retired.get("at") if rs.retired else None
+            retirement = {
+                "reason": retiring.reason,
+                "by": retiring.by,
+                "at": at or utc_now(),
+                "archive": False,
+            }
         out.append(
             ResourceChange(
                 addr,
                 rs.kind,
                 rs.name,
                 rs.provider,
-                "delete",
+                action,
                 actual,
                 None,
                 diff.compare(actual, None, sensitive=sensitive),
                 reason_code=reason,
+                reason_detail=detail,
                 depends_on=list(rs.dependencies),
                 sensitive_paths=sensitive,
+                retirement=retirement,
             )
+        )
+    return out
+
+
+def _retired_at(rs: Any, prior: Mapping[str, Any] | None, resolved: Mapping[str, Any]) -> str:
+    """When a retirement was first applied: as a saved plan or state recorded it, as the cloud's
+    tag says (an apply killed before it recorded the retirement), else now."""
+    if resolved.get(RETIRED_AT):
+        return str(resolved[RETIRED_AT])
+    if rs is not None and rs.retired and rs.retired.get("at"):
+        return str(rs.retired["at"])
+    tags = (prior or {}).get("tags")
+    if isinstance(tags, Mapping) and isinstance(tags.get(retire.TAG_AT), str):
+        return str(tags[retire.TAG_AT])
+    return utc_now()
+
+
+def _retirements(ws: Workspace, changes: list[ResourceChange]) -> list[dict[str, Any]]:
+    """The plan's retirements in ML terms, from the changes that carry them out."""
+    by_address = {c.address: c for c in changes}
+    out = []
+    for c in changes:
+        if c.action != "retire" or c.retirement is None:
+            continue
+        r = ws.stack.retirements.retired.get(c.address)
+        stops = []
+        for endpoint, variant in r.stops_serving if r else []:
+            ec = by_address.get(endpoint)
+            before = ((ec.serving or {}).get("before") or {}) if ec else {}
+            share = next((v for v in before.get("variants") or [] if v.get("name") == variant), None)
+            stops.append(
+                {
+                    "endpoint": endpoint,
+                    "variant": variant,
+                    "traffic_percent": share.get("traffic_percent") if share else None,
+                    "mirror_percent": share.get("mirror_percent") if share else None,
+                }
+            )
+        if c.kind == "endpoint" and c.serving and c.serving.get("before"):
+            for v in c.serving["before"].get("variants") or []:
+                stops.append(
+                    {
+                        "endpoint": c.address,
+                        "variant": v.get("name"),
+                        "traffic_percent": v.get("traffic_percent"),
+                        "mirror_percent": v.get("mirror_percent"),
+                    }
+                )
+        goes = [a for a in (r.removed if r else []) if a in by_address and by_address[a].action == "delete"]
+        changed = [a for a in (r.changed if r else []) if a in by_address and by_address[a].action != "noop"]
+        out.append(
+            {
+                "address": c.address,
+                "kind": c.kind,
+                "name": c.name,
+                **c.retirement,
+                "stops_serving": stops,
+                "removes": goes,
+                "changes": changed,
+                # A model's artifact and registration stay; only an endpoint's object goes.
+                "artifacts_kept": c.kind != "endpoint",
+            }
         )
     return out
 
@@ -441,13 +553,27 @@ def _risks(ws: Workspace, state: StateDoc, plan: Plan, *, destroying: bool) -> l
         if c.action == "noop" or c.kind not in ws.provider.kinds:
             continue
         rtype = ws.provider.kinds[c.kind]
+        suggest = (
+            f"; to keep its record, mark it retired instead ({KINDS[c.kind].section}.{c.name}.retired: "
+            "{reason: ..., by: ...})"
+            if c.reason_code == Reason.REMOVED_FROM_STACK and "retired" in _features(c.kind)
+            else ""
+        )
         if rtype.serving and c.before is not None and c.reason_code != Reason.LEFTOVERS:
             if c.action == "delete":
                 out.append(
                     Risk(
                         c.address,
-                        f"destroys serving {c.kind} {c.name}: its traffic stops",
+                        f"destroys serving {c.kind} {c.name}: its traffic stops{suggest}",
                         code="serving_destroyed",
+                    )
+                )
+            elif c.action == "retire":
+                out.append(
+                    Risk(
+                        c.address,
+                        f"retires serving {c.kind} {c.name}: it is deleted and its traffic stops",
+                        code="serving_retired",
                     )
                 )
             elif (
@@ -464,6 +590,15 @@ def _risks(ws: Workspace, state: StateDoc, plan: Plan, *, destroying: bool) -> l
                         detail={"replace_order": c.replace_order},
                     )
                 )
+        if c.kind == "model" and c.action == "delete" and suggest and c.before is not None:
+            out.append(
+                Risk(
+                    c.address,
+                    f"destroys model {c.name}: it can no longer be deployed or rolled back to, and "
+                    f"what the cloud registered of it goes{suggest}",
+                    code="model_destroyed",
+                )
+            )
         out.extend(review_risks.for_change(ws, state, c, destroying=destroying))
         for message in ws.provider.risks(c.kind, c.action, c.before, c.after, destroying=destroying):
             out.append(Risk(c.address, message))
@@ -473,6 +608,12 @@ def _risks(ws: Workspace, state: StateDoc, plan: Plan, *, destroying: bool) -> l
             message = f"moved from {m.from_} while a change of it was interrupted"
             out.append(Risk(m.to, message, code="moved_interrupted"))
     return out
+
+
+def _features(kind: str) -> set[str]:
+    from mlops_gitops.features import FEATURES
+
+    return {f.path for f in FEATURES.get(kind, ())}
 
 
 def _reverse_dependency_order(state: StateDoc, addresses: list[str]) -> list[str]:

@@ -52,6 +52,8 @@ def for_change(ws: Workspace, state: StateDoc, c: ResourceChange, *, destroying:
             out += _serving(c, spec, ws)
     if destroying:
         return out
+    if c.reason_code == Reason.RETIRED_WITH and c.action == "delete":
+        return out  # the plan's retirement names it: "monitor ... removed"
     if c.kind == "monitor":
         out += _monitor(ws, c, spec)
     elif c.kind == "schedule":

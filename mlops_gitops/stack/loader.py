@@ -25,7 +25,7 @@ from pydantic_core import ErrorDetails
 
 from mlops_gitops.errors import Diagnostic, StackError
 from mlops_gitops.kinds import SECTIONS, Kind
-from mlops_gitops.stack import graph, schema, yamlpos
+from mlops_gitops.stack import graph, retire, schema, yamlpos
 from mlops_gitops.stack.model import Resource, Stack
 from mlops_gitops.stack.suggest import SHOWN_LIMIT, did_you_mean, shown
 from mlops_gitops.stack.variables import interpolate, resolve
@@ -72,6 +72,7 @@ def find_stack_files(root: Path) -> list[Path]:
     return found
 
 
+@yamlpos.paused_gc  # see there: a large stack otherwise loads in superlinear time
 def load_stack(
     path: str | Path,
     *,
@@ -112,6 +113,8 @@ def load_stack(
     spec, schema_errors = _validate(data, positions, lambda p: secret.covers(p) or in_provider_block(p))
     declared = _declared(data)
     resources, link_errors = graph.build(_resource_specs(data, spec), declared, positions, sensitive)
+    # The stack planned from is the one the file describes once its retirements are done.
+    resources, retirements, retire_errors = retire.apply(resources, positions, interpolated.output_refs)
     order, cycle_errors = graph.dependency_order(resources)
     base_dir = Path(file).parent
     outputs = spec.outputs if spec is not None else None
@@ -120,6 +123,7 @@ def load_stack(
     later = [
         *schema_errors,
         *link_errors,
+        *retire_errors,
         *cycle_errors,
         *graph.check(resources, positions, base_dir),
         *graph.check_outputs(interpolated.output_refs, declared, outputs, sensitive, positions),
@@ -145,7 +149,7 @@ def load_stack(
     if spec is None or any(d.severity == "error" for d in diagnostics):
         raise StackError.of(diagnostics)
     tags = {**spec.tags, **(env.tags if env else {})}
-    for res in resources.values():
+    for res in [*resources.values(), *(r.resource for r in retirements.retired.values())]:
         # Stack-wide tags apply to every resource; a resource's own tag of the same key wins.
         res.spec.tags = {**tags, **res.spec.tags}  # type: ignore[attr-defined]
         res.base_dir = str(base_dir)
@@ -180,6 +184,7 @@ def load_stack(
         warnings=diagnostics,  # no errors among them by now
         moved=[(m.from_, m.to) for m in spec.moved],
         cost=spec.cost,
+        retirements=retirements,
     )
 
 

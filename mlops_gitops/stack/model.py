@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, Position
 from mlops_gitops.stack.schema import Backend, CostSettings, OutputSpec
 from mlops_gitops.stack.yamlpos import Positions
+
+if TYPE_CHECKING:
+    from mlops_gitops.stack.retire import Retirements
+
+
+def _no_retirements() -> Retirements:
+    from mlops_gitops.stack.retire import Retirements
+
+    return Retirements()
 
 
 @dataclass
@@ -57,3 +66,5 @@ class Stack:
     local_dir: str = ".mlops"  # the stack's local directory (relative): the sandbox lives there
     environments: list[str] = field(default_factory=list)  # every environment it declares
     cost: CostSettings | None = None  # the `cost:` block: how the plan estimates cost
+    # The `retired:` blocks and what they take out of `resources` (see stack/retire.py).
+    retirements: Retirements = field(default_factory=_no_retirements)

@@ -108,11 +108,34 @@ class Registry(Strict):
     )
 
 
+class Retirement(Strict):
+    """`retired:` on a model or an endpoint: it leaves production but keeps its record, instead of
+    being removed from the file (which destroys it). What applying it does is in stack/retire.py."""
+
+    reason: str = Field(min_length=1, max_length=256, description="why: kept in state history and as a tag")
+    by: str = Field(min_length=1, max_length=128, description="who decided it (a person or a team)")
+    archive: bool = Field(
+        True,
+        description="a model: archive its registered version where the cloud has a notion of it "
+        "(a rejected approval, aliases removed, an archived version: see the provider's notes)",
+    )
+
+    @field_validator("reason", "by")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        if not v.strip() or "\n" in v:
+            raise ValueError("must be one non-blank line")
+        return v.strip()
+
+
 class ModelSpec(ResourceBase):
     artifact: str = Field(description="URI of the model artifact (e.g. s3://, gs://, https://)")
     image: str | FrameworkImage = Field(description="serving image URI, or {framework, version}")
     environment: dict[str, str] = Field(default_factory=dict, description="container environment")
     registry: Registry | None = None
+    retired: Retirement | None = Field(
+        None, description="retire the model: its variants stop serving, its monitors go, artifacts stay"
+    )
 
     @field_validator("artifact")
     @classmethod
@@ -254,6 +277,9 @@ class EndpointSpec(ResourceBase):
     autoscaling: Autoscaling | None = Field(None, description="default for every instance variant")
     data_capture: DataCapture | None = None
     rollout: Rollout | None = None
+    retired: Retirement | None = Field(
+        None, description="retire the endpoint: it stops serving and is deleted, its record kept"
+    )
 
     @model_validator(mode="after")
     def _variants(self) -> EndpointSpec:
@@ -314,6 +340,11 @@ class BaselineJob(Strict):
 
 class MonitorSpec(ResourceBase):
     endpoint: Name = Field(description="name of an endpoint in this stack")
+    model: Name | None = Field(
+        None,
+        description="the model (serving on the endpoint) this monitor is about: retiring the model "
+        "removes the monitor",
+    )
     type: Literal["data_quality", "model_quality", "bias", "explainability"]
     every: str = Field("hourly", description="hourly, daily or a cron expression")
     baseline: str | BaselineJob | None = Field(

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from mlops_gitops.errors import StateError
+from mlops_gitops.state.history import EVENT_LIMIT, Event
 
 STATE_VERSION = 1
 HISTORY_LIMIT = 5  # previous attribute sets kept per resource, newest first
@@ -94,6 +95,9 @@ class ResourceState(BaseModel):
     # when it ends. Still set on the next run means the apply was killed part way: the plan says
     # so (not "changed outside mlops") and finishes the change, cleaning up what it left.
     pending: dict[str, JsonValue] | None = None
+    # Set when a `retired:` block was applied ({"reason", "by", "at"}): the resource is out of
+    # production, its record kept (see stack/retire.py); cleared if the block is taken back.
+    retired: dict[str, JsonValue] | None = None
 
     @model_validator(mode="after")
     def _address_matches(self) -> ResourceState:
@@ -143,6 +147,8 @@ class StateDoc(BaseModel):
     outputs: dict[str, Annotated[dict[str, JsonValue], AfterValidator(_check_output)]] = Field(
         default_factory=dict
     )
+    # What was deployed, promoted, rolled back, retired: oldest first (see state/history.py).
+    events: list[Event] = Field(default_factory=list)
 
     @classmethod
     def new(cls, stack: str) -> StateDoc:
@@ -205,6 +211,12 @@ class StateDoc(BaseModel):
 
     def addresses(self) -> list[str]:
         return list(self.resources)
+
+    def add_event(self, event: Event) -> None:
+        """Record `event`, dropping the oldest beyond EVENT_LIMIT."""
+        self.events.append(event)
+        if len(self.events) > EVENT_LIMIT:
+            del self.events[: len(self.events) - EVENT_LIMIT]
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -50,6 +50,19 @@ class Edit:
     expect: dict[str, str]
 
 
+@dataclass
+class Retire:
+    """Retiring a model that serves one variant of an endpoint, beside another variant: `change`
+    adds its `retired:` block to the stack text, the plan must be `expect` ({address: action},
+    the model's action "retire"), and `archived(attributes)` reads the model's cloud objects with
+    the SDK and says whether the cloud holds them archived, their artifact still there."""
+
+    change: Callable[[str], str]
+    expect: dict[str, str]
+    model: str  # the retired model's address
+    archived: Callable[[Attributes], bool]
+
+
 @dataclass(frozen=True)
 class Unsupported:
     """Opts a case out of one rule of the contract. `reason` says why the cloud cannot honour
@@ -108,6 +121,8 @@ class ContractCase:
     deletes_what_is_gone: Unsupported | None = None
     # A provider not installed as an entry point (see `StackHarness`).
     provider_class: type[Provider] | None = None
+    # Retiring a model (see `Retire`); required: a case without it fails, it is not skipped.
+    retire: Retire | Unsupported | None = None
 
 
 class ProviderContract:
@@ -311,6 +326,25 @@ class ProviderContract:
         assert result.ok, result.errors
         left = contract_case.leftovers()
         assert left == [], f"what the failed attempt made outlived the stack: {left}"
+
+    def test_retiring_a_model_archives_it_and_takes_it_off_its_endpoint(
+        self, harness: StackHarness, contract_case: ContractCase
+    ) -> None:
+        assert contract_case.retire is not None, "the case must give `retire` (or Unsupported(reason))"
+        case = self._check(contract_case.retire)
+        self._applied(harness)
+        harness.edit(case.change)
+        plan = harness.plan()
+        assert actions(plan) == case.expect
+        assert [r["address"] for r in plan.document()["retirements"]] == [case.model]
+        self._applied(harness)
+        assert actions(harness.plan()) == {}, "a retirement applied plans no changes"
+        attrs = self._attrs(harness, case.model)
+        assert harness.workspace().provider.read(case.model.split(".")[0], attrs) is not None
+        assert case.archived(attrs), "the cloud does not hold the retired model archived"
+        state = harness.state()
+        assert state is not None and state.get(case.model).retired is not None  # type: ignore[union-attr]
+        assert [e.event for e in state.events if e.address == case.model][-1] == "retired"
 
     def test_delete_of_what_is_gone_succeeds(
         self, harness: StackHarness, contract_case: ContractCase

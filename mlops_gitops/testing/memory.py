@@ -501,7 +501,9 @@ class _Handler(KindHandler["MemoryProvider", BaseModel, None]):
 
 
 class ModelHandler(_Handler):
-    rtype = ResourceType("model", force_new=("artifact", "image", "environment"), computed=("arn",))
+    rtype = ResourceType(
+        "model", force_new=("artifact", "image", "environment"), computed=("arn",), supports={"retired": None}
+    )
 
     def identity(
         self, resource: Resource, body: Mapping[str, Any], prior: Mapping[str, Any]
@@ -527,6 +529,7 @@ class EndpointHandler(_Handler):
             "data_capture": None,
             "variants[*].serverless": None,
             "variants[*].serverless.memory_mb": None,
+            "retired": None,
         },
     )
     assigned = ("arn", "status")

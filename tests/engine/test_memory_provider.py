@@ -16,7 +16,14 @@ from mlops_gitops.errors import ProviderError, StackError
 from mlops_gitops.provider import UNKNOWN, SandboxEndpoints
 from mlops_gitops.state.local import LocalBackend
 from mlops_gitops.testing import Fault, MemoryCloud, MemoryProvider, RecordingContext, memory_stack
-from mlops_gitops.testing.contract import ContractCase, Edit, PartialCreate, ProviderContract, Unsupported
+from mlops_gitops.testing.contract import (
+    ContractCase,
+    Edit,
+    PartialCreate,
+    ProviderContract,
+    Retire,
+    Unsupported,
+)
 
 STACK = """\
 apiVersion: mlops-gitops/v1
@@ -78,6 +85,19 @@ class TestMemoryContract(ProviderContract):
             partial_create=PartialCreate("endpoint.scorer-api", fail_half_way),
             reset=cloud.reset,
             provider_class=MemoryProvider.on(cloud),
+            retire=Retire(
+                lambda s: s.replace(
+                    "    tags: {owner: contract}\n",
+                    "    tags: {owner: contract}\n    retired: {reason: superseded by scorer-v2, by: ml-team}\n"
+                    "  scorer-v2: {artifact: s3://contract/scorer/v2/model.tar.gz, image: scorer-image}\n",
+                ).replace(
+                    "weight: 1}\n",
+                    "weight: 1}\n      - {name: next, model: scorer-v2, instance_type: small, weight: 1}\n",
+                ),
+                {"model.scorer-v2": "create", "endpoint.scorer-api": "update", "model.scorer": "retire"},
+                "model.scorer",
+                lambda attrs: (cloud.get("model", attrs["name"]) or {}).get("retired", {}).get("archive") is True,
+            ),
         )
 
 

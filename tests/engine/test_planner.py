@@ -116,7 +116,7 @@ def test_a_new_stack_is_created_in_dependency_order_with_unknowns_marked(env: En
         "schedule.s": ["id"],
     }
     assert all(c.before is None and c.reason_code == Reason.NONE for c in plan.changes)
-    assert plan.counts() == {"add": 4, "change": 0, "destroy": 0, "move": 0, "drift": 0}
+    assert plan.counts() == {"add": 4, "change": 0, "destroy": 0, "retire": 0, "move": 0, "drift": 0}
     assert plan.risks == [] and plan.deposed == [] and plan.drift == []
 
 
@@ -169,7 +169,7 @@ def test_a_force_new_change_replaces_and_what_refers_to_it_is_updated(env: Env) 
     assert not [r for r in plan.risks if r.address == "model.m"], "replacing a model is no risk of its own"
     # What it serves changes: the endpoint names the swap, with nothing to roll it back.
     assert [r.code for r in plan.risks] == ["model_changed", "rollout_without_rollback"]
-    assert plan.counts() == {"add": 1, "change": 1, "destroy": 1, "move": 0, "drift": 0}
+    assert plan.counts() == {"add": 1, "change": 1, "destroy": 1, "retire": 0, "move": 0, "drift": 0}
 
 
 def test_force_new_covers_the_paths_below_it(env: Env) -> None:
@@ -352,7 +352,7 @@ def test_a_destroy_plan_deletes_all_of_state_in_reverse_and_creates_nothing(env:
     assert order(plan) == [(a, "delete") for a in reversed(ALL)]
     assert all(c.reason_code == Reason.NONE and c.after is None for c in plan.changes)
     assert [(o.name, o.action) for o in plan.outputs] == [("model", "delete")]
-    assert plan.counts() == {"add": 0, "change": 0, "destroy": 4, "move": 0, "drift": 0}
+    assert plan.counts() == {"add": 0, "change": 0, "destroy": 4, "retire": 0, "move": 0, "drift": 0}
 
 
 def test_targets_bring_dependencies_and_a_destroy_target_its_dependents(env: Env) -> None:
@@ -493,7 +493,11 @@ def test_without_the_moved_block_a_rename_destroys_and_creates(env: Env) -> None
     del doc["moved"]
     plan = env.plan(doc)
     assert actions(plan) == {"endpoint.api": "create", "monitor.mon": "replace", "endpoint.e": "delete"}
-    assert Risk("endpoint.e", "destroys serving endpoint e: its traffic stops") in plan.risks
+    message = (
+        "destroys serving endpoint e: its traffic stops; to keep its record, mark it retired instead "
+        "(endpoints.e.retired: {reason: ..., by: ...})"
+    )
+    assert Risk("endpoint.e", message) in plan.risks
 
 
 def test_moving_a_record_an_apply_was_interrupted_changing_is_a_risk(env: Env) -> None:

@@ -37,6 +37,11 @@ COMMANDS: dict[str, CommandInfo] = {
         "force_unlock", "force_unlock", "Release a state lock left by a command that died."
     ),
     "graph": _info("graph", "graph", "Print the stack's dependency graph as Mermaid or Graphviz DOT."),
+    "history": _info(
+        "history",
+        "history",
+        "Show what was deployed, promoted, rolled back and retired: when, by whom and why (newest first).",
+    ),
     "import": _info(
         "import_",
         "import_",

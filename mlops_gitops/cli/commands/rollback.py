@@ -46,6 +46,27 @@ def rollback(
     ctx.exit(_rollback(opts, address, steps, auto_approve))
 
 
+def rollback_event(
+    ws: Any, kind: str, address: str, before: dict[str, Any], after: dict[str, Any], steps: int
+) -> Any:
+    """The history event of a rollback: what the endpoint served before and serves now."""
+    from mlops_gitops.state import history
+    from mlops_gitops.state.model import utc_now
+
+    return history.Event(
+        at=utc_now(),
+        address=address,
+        event="rolled_back",
+        by=history.actor(),
+        reason=f"mlops rollback --steps {steps}",
+        detail={
+            "from": history.serving_detail(ws.provider.serving(kind, before)),  # type: ignore[dict-item]
+            "serving": history.serving_detail(ws.provider.serving(kind, after)),  # type: ignore[dict-item]
+        },
+        source=history.source(),
+    )
+
+
 def _rollback(opts: Options, address: str, steps: int, auto_approve: bool) -> int:
     from mlops_gitops.cli.context import open_all
     from mlops_gitops.engine.diff import compare
@@ -108,6 +129,7 @@ def _rollback(opts: Options, address: str, steps: int, auto_approve: bool) -> in
         rs.record(attrs)
         rs.rolled_back = {"at": utc_now(), "by": lock.who, "from": {c.path: c.before for c in changes}}
         state.put(rs)
+        state.add_event(rollback_event(ws, rs.kind, address, current, attrs, steps))
         backend.write(state)
     click.echo(rollback_done(doc))
     return 0
