@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-_CODES = {"+": "32", "~": "33", "-": "31", "-/+": "31", "bold": "1"}
+_CODES = {"+": "32", "~": "33", "-": "31", "-/+": "31", "R": "35", "bold": "1"}
 
 
 def paint(text: str, key: str, *, color: bool) -> str:

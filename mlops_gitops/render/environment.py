@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from mlops_gitops import paths
-from mlops_gitops.render import values
+from mlops_gitops.render import retirement, values
 from mlops_gitops.render.colors import paint
 
 if TYPE_CHECKING:
@@ -48,5 +48,7 @@ def environment(color: bool) -> jinja2.Environment:
         output_text=values.output_text,
         leaves=lambda value: list(paths.leaves(value)),
         widest=values.widest,
+        retirement_sentence=retirement.sentence,
+        retirement_why=retirement.why,
     )
     return env

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlops_gitops.cost import text as cost_text
+from mlops_gitops.render import retirement
 from mlops_gitops.render.environment import render
 from mlops_gitops.render.values import KNOWN_AFTER_APPLY, VERBS, fmt
 from mlops_gitops.review import marker, mermaid
@@ -28,6 +29,8 @@ LEVELS = ((60, 80, 50), (25, 40, 20), (10, 20, 10), (5, 0, 5), (0, 0, 0))
 # Risk codes (see `Risk`) in the order a reviewer should read them, with their titles.
 RISKS = {
     "serving_destroyed": ("🔴", "Serving endpoint destroyed"),
+    "serving_retired": ("🔴", "Serving endpoint retired"),
+    "model_destroyed": ("🟠", "Model destroyed"),
     "serving_replaced": ("🔴", "Serving endpoint replaced"),
     "capacity_to_zero": ("🔴", "Capacity to zero"),
     "traffic_shift": ("🟠", "Traffic shift"),
@@ -44,7 +47,7 @@ RISKS = {
     "moved_interrupted": ("🟡", "Moved during an interrupted change"),
     "provider": ("🟡", "Provider"),
 }
-SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "retire": "R"}
 DRIFT_VERBS = {"update": "has changed", "delete": "has been deleted"}
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
@@ -102,6 +105,7 @@ def counts(document: Mapping[str, Any]) -> dict[str, int]:
         "change": actions.count("update"),
         "replace": actions.count("replace"),
         "destroy": actions.count("delete") + len(document.get("deposed", []) or []),
+        "retire": actions.count("retire"),
         "drift": len(document.get("drift", []) or []),
     }
 
@@ -138,6 +142,10 @@ def _page(
             "cost": _cost_cell(document.get("cost")),
         },
         cost_line=_cost_line(document.get("cost")),
+        retirements=[
+            {"text": retirement.sentence(r), "why": retirement.why(r)}
+            for r in document.get("retirements") or []
+        ],
         risks=[_risk(r) for r in risks[:max_risks]],
         risks_left_out=max(0, len(risks) - max_risks),
         diagram=diagram,
@@ -165,7 +173,8 @@ def _page(
 
 
 def _verdict(document: Mapping[str, Any], n: Mapping[str, int], risks: int) -> str:
-    changes = ", ".join(f"{n[k]} to {k}" for k in ("add", "change", "replace", "destroy"))
+    shown = ("add", "change", "replace", "destroy", *(("retire",) if n.get("retire") else ()))
+    changes = ", ".join(f"{n[k]} to {k}" for k in shown)
     drifted = f"; {n['drift']} changed outside mlops" if n["drift"] else ""
     if document.get("mode") == "refresh-only":
         if not n["drift"]:
@@ -329,7 +338,7 @@ def _resource(rc: Mapping[str, Any]) -> str:
         rc=rc,
         symbol=SYMBOLS.get(rc.get("action", ""), "~"),
         verb=VERBS.get(rc.get("action", ""), "changes"),
-        serving=_serving_rows(rc) if rc.get("action") != "delete" else [],
+        serving=_serving_rows(rc) if rc.get("after") is not None else [],
         lines=lines,
         fence=_fence(lines),
         md=md,

@@ -12,6 +12,7 @@ _ING = {
     "update": "Modifying",
     "replace": "Replacing",
     "delete": "Destroying",
+    "retire": "Retiring",
     "destroy-deposed": "Destroying the replaced object",
 }
 _DONE = {
@@ -19,6 +20,7 @@ _DONE = {
     "update": "Modifications complete",
     "replace": "Replacement complete",
     "delete": "Destruction complete",
+    "retire": "Retirement complete",
     "destroy-deposed": "Replaced object destroyed",
 }
 

@@ -14,9 +14,11 @@ VERBS = {
     "update": "will be updated in-place",
     "replace": "must be replaced",
     "delete": "will be destroyed",
+    "retire": "will be retired",
 }
 DRIFT_VERBS = {"update": "has changed", "delete": "has been deleted"}
-SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
+# "R": a retirement (a model archived, an endpoint deleted), kept apart from a plain destroy.
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "retire": "R", "noop": " "}
 
 
 def fmt(value: Any) -> str:
@@ -52,7 +54,7 @@ def rows(rc: dict[str, Any], *, drift: bool = False) -> list[Row]:
         for ch in rc["changes"]:
             out.append(Row("+", ch["path"], _after(ch)))
         return out
-    if action == "delete":
+    if action == "delete" or (action == "retire" and rc.get("after") is None):
         for ch in rc["changes"]:
             out.append(Row("-", ch["path"], fmt(ch["before"]) + " -> null"))
         return out

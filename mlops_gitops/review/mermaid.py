@@ -17,10 +17,14 @@ CLASSES = {
     "update": ("change", "fill:#fff8c5,stroke:#9a6700,color:#3d2c00"),
     "replace": ("replace", "fill:#ffd8b5,stroke:#bc4c00,color:#3d1a00,stroke-dasharray:4 2"),
     "delete": ("destroy", "fill:#ffebe9,stroke:#cf222e,color:#4c0a0f"),
+    "retire": ("retire", "fill:#fbefff,stroke:#8250df,color:#21136d,stroke-dasharray:2 2"),
     "noop": ("same", "fill:#f6f8fa,stroke:#8c959f,color:#57606a"),
 }
-SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": ""}
-LEGEND = "green: add, yellow: change in place, orange: replace, red: destroy, grey: unchanged (context)"
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "retire": "R", "noop": ""}
+LEGEND = (
+    "green: add, yellow: change in place, orange: replace, red: destroy, purple: retire, "
+    "grey: unchanged (context)"
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,13 @@ def _dot_id(text: str) -> str:
 
 def dot(name: str, nodes: Sequence[Node], edges: Iterable[tuple[str, str]]) -> str:
     """The same graph in Graphviz DOT."""
-    fills = {"create": "#dafbe1", "update": "#fff8c5", "replace": "#ffd8b5", "delete": "#ffebe9"}
+    fills = {
+        "create": "#dafbe1",
+        "update": "#fff8c5",
+        "replace": "#ffd8b5",
+        "delete": "#ffebe9",
+        "retire": "#fbefff",
+    }
     lines = [f"digraph {_dot_id(name)} {{", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
     known = {n.address for n in nodes}
     for n in nodes:

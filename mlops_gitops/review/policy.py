@@ -23,7 +23,9 @@ The checks (one per rule):
   of kind `endpoint`, or with a `serving` part, that has a `before`).
 * `deny: replace_serving_endpoint`: such an endpoint is replaced by deleting it first (risk code
   `serving_replaced`; else `action: replace` with `replace_order: delete_before_create`).
-* `deny: destroy`: any resource is deleted or replaced, and any deposed object deleted.
+* `deny: destroy`: any resource is deleted or replaced (an endpoint retired too: it is deleted),
+  and any deposed object deleted. A retired endpoint is not `destroy_serving_endpoint`: its
+  retirement is written in the stack on purpose; `deny_risk: serving_retired` refuses it.
 * `deny_risk: CODE`: a risk with this `code`. Plans whose risks carry no codes yet are read from
   their resource changes for `serving_destroyed`, `serving_replaced`, `traffic_shift` (a variant's
   `traffic_percent` changes), `capacity_to_zero` (a variant going to 0 instances) and
@@ -299,6 +301,8 @@ def _deny(rule: Rule, document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         for c in _changes(document):
             if c.get("action") in ("delete", "replace"):
                 yield str(c.get("address")), "deletes it" if c["action"] == "delete" else "replaces it"
+            elif c.get("action") == "retire" and c.get("after") is None:
+                yield str(c.get("address")), "retires it, which deletes it"
         for d in document.get("deposed") or []:
             if isinstance(d, dict):
                 yield str(d.get("address")), f"deletes its deposed object {d.get('id')}"

@@ -46,9 +46,9 @@ schedules:
     pipeline: {template_uri: "s3://ml/pipelines/train.json"}
 """
 RETIRED = STACK.replace(
-    "fraud-v7: {artifact: \"s3://ml/fraud/v7.tar.gz\", image: img}",
-    "fraud-v7:\n    artifact: \"s3://ml/fraud/v7.tar.gz\"\n    image: img\n"
-    "    retired: {reason: \"drifted; replaced by fraud-v8\", by: ml-platform}",
+    'fraud-v7: {artifact: "s3://ml/fraud/v7.tar.gz", image: img}',
+    'fraud-v7:\n    artifact: "s3://ml/fraud/v7.tar.gz"\n    image: img\n'
+    '    retired: {reason: "drifted; replaced by fraud-v8", by: ml-platform}',
 )
 
 
@@ -95,7 +95,12 @@ def test_retiring_a_model_takes_it_off_its_endpoint_with_what_watches_it(tmp_pat
     assert r["address"] == "model.fraud-v7" and r["reason"] == "drifted; replaced by fraud-v8"
     assert r["by"] == "ml-platform" and r["archive"] is True and r["artifacts_kept"] is True
     assert r["stops_serving"] == [
-        {"endpoint": "endpoint.fraud-api", "variant": "green", "traffic_percent": 10.0, "mirror_percent": None}
+        {
+            "endpoint": "endpoint.fraud-api",
+            "variant": "green",
+            "traffic_percent": 10.0,
+            "mirror_percent": None,
+        }
     ]
     assert set(r["removes"]) == {"monitor.fraud-v7-drift", "schedule.fraud-v7-retrain"}
     assert set(r["changes"]) == {"endpoint.fraud-api", "schedule.fraud-monthly"}
@@ -120,9 +125,10 @@ def test_retiring_a_model_takes_it_off_its_endpoint_with_what_watches_it(tmp_pat
     assert model["tags"]["mlops-gitops:retired-by"] == "ml-platform"
     assert model["tags"]["mlops-gitops:retired-reason"] == "drifted- replaced by fraud-v8"
     record = state.get("model.fraud-v7")
-    assert record.retired["by"] == "ml-platform" and record.retired["at"] == model["tags"][
-        "mlops-gitops:retired-at"
-    ]
+    assert (
+        record.retired["by"] == "ml-platform"
+        and record.retired["at"] == model["tags"]["mlops-gitops:retired-at"]
+    )
     retired = [e for e in state.events if e.event == "retired"]
     assert [(e.address, e.reason) for e in retired] == [("model.fraud-v7", "drifted; replaced by fraud-v8")]
 
@@ -142,7 +148,9 @@ def test_a_retirement_that_leaves_an_endpoint_nothing_to_serve_is_refused(tmp_pa
 
 
 def test_a_batch_job_of_a_retired_model_is_refused(tmp_path: Path) -> None:
-    text = RETIRED + """
+    text = (
+        RETIRED
+        + """
 batch_jobs:
   score:
     model: fraud-v7
@@ -150,6 +158,7 @@ batch_jobs:
     output: {uri: "s3://ml/out/"}
     instance_type: ml.m5.large
 """
+    )
     with pytest.raises(StackError, match=r"batch_jobs.score.model: model 'fraud-v7' is retired"):
         load(tmp_path, text)
 
@@ -184,3 +193,20 @@ def test_removing_a_serving_endpoint_suggests_retirement(tmp_path: Path) -> None
     risks = {x["code"]: x["message"] for x in doc["risks"]}
     assert "mark it retired instead (endpoints.fraud-api.retired:" in risks["serving_destroyed"]
     assert "mark it retired instead (models.fraud-v7.retired:" in risks["model_destroyed"]
+
+
+def test_the_plan_text_names_the_retirement_in_ml_terms(tmp_path: Path) -> None:
+    from mlops_gitops.render.text import render_plan
+
+    provider = MemoryProvider(cloud=MemoryCloud())
+    run(provider, tmp_path, STACK, apply=True)
+    doc, _ = run(provider, tmp_path, RETIRED, apply=False)
+    text = render_plan(doc)
+    assert "# model.fraud-v7 will be retired (retired by ml-platform: drifted; replaced by fraud-v8)" in text
+    assert (
+        "  R model fraud-v7 will be retired: stops serving 10% of fraud-api (variant green); "
+        "monitor fraud-v7-drift removed; schedule fraud-v7-retrain removed; schedule fraud-monthly "
+        "updated; artifacts kept; archived\n"
+        "      why: drifted; replaced by fraud-v8 (decided by ml-platform)"
+    ) in text
+    assert "Plan: 0 to add, 2 to change, 2 to destroy, 1 to retire." in text
