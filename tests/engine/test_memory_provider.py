@@ -88,7 +88,8 @@ class TestMemoryContract(ProviderContract):
             retire=Retire(
                 lambda s: s.replace(
                     "    tags: {owner: contract}\n",
-                    "    tags: {owner: contract}\n    retired: {reason: superseded by scorer-v2, by: ml-team}\n"
+                    "    tags: {owner: contract}\n"
+                    "    retired: {reason: superseded by scorer-v2, by: ml-team}\n"
                     "  scorer-v2: {artifact: s3://contract/scorer/v2/model.tar.gz, image: scorer-image}\n",
                 ).replace(
                     "weight: 1}\n",
@@ -96,7 +97,9 @@ class TestMemoryContract(ProviderContract):
                 ),
                 {"model.scorer-v2": "create", "endpoint.scorer-api": "update", "model.scorer": "retire"},
                 "model.scorer",
-                lambda attrs: (cloud.get("model", attrs["name"]) or {}).get("retired", {}).get("archive") is True,
+                lambda attrs: (
+                    (cloud.get("model", attrs["name"]) or {}).get("retired", {}).get("archive") is True
+                ),
             ),
         )
 
