@@ -17,7 +17,7 @@ import pytest
 
 from mlops_gitops import plugins
 from mlops_gitops.provider import SandboxEndpoints
-from mlops_gitops.testing.contract import ContractCase, Edit, PartialCreate, ProviderContract
+from mlops_gitops.testing.contract import ContractCase, Edit, PartialCreate, ProviderContract, Unsupported
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "providers" / "mlops-localfs"
 MLOPS = str(Path(sys.executable).parent / "mlops")
@@ -197,4 +197,7 @@ class TestLocalFsContract(ProviderContract):
             partial_create=PartialCreate(
                 "endpoint.recs-api", lambda: faults(fail_after_checkpoint=["endpoint.recs-api"])
             ),
+            # The example shows the plugin interface; it declares no `retired` feature, so a
+            # stack retiring one of its models is refused at validate time.
+            retire=Unsupported("the example provider does not declare the retired feature"),
         )
