@@ -18,6 +18,7 @@ from mlops_gitops.errors import Diagnostic, MlopsError, NotSupportedError, Posit
 from mlops_gitops.provider import IMAGE, Provider, SandboxEndpoints
 from mlops_gitops.stack.model import Resource, Stack
 from mlops_gitops.stack.schema import FrameworkImage
+from mlops_gitops.stack.yamlpos import paused_gc
 
 if TYPE_CHECKING:  # the state layer loads only for commands that touch state
     from mlops_gitops.cost.prices import PriceTable
@@ -176,6 +177,7 @@ def unsupported_kind(res: Resource, provider: str) -> Diagnostic:
     return Diagnostic(message, f"{_section(res)}.{res.name}", res.position)
 
 
+@paused_gc  # as load_stack: its checks build many objects, a collector would walk them again and again
 def open_workspace(stack: Stack, *, sandbox: SandboxEndpoints | None = None) -> Workspace:
     cls, config, settings, diags = _check(stack)
     if config is None:  # no provider can be made: its own checks cannot run

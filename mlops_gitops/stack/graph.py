@@ -41,56 +41,86 @@ def build(
     """Resources (in file order) with their dependencies. `declared` names every resource written
     in the file, valid or not, so a reference to a resource with errors of its own is not also
     reported as dangling."""
+    # Each index below is built once, so that the work grows with the size of the stack, not
+    # with its square (10,000 resources each scanning the others took a minute).
+    hidden = _sensitive_by_resource(sensitive)
     resources: dict[str, Resource] = {}
     for kind, name, spec in specs:
         res = Resource(kind.name, name, spec, positions.key(f"{kind.section}.{name}"))
-        res.sensitive_paths = {
-            attribute_path(segs[2:]) for segs in sensitive if segs[:2] == (kind.section, name) and segs[2:]
-        }
+        res.sensitive_paths = hidden.get((kind.section, name), set())
         resources[res.address] = res
+    names = _name_sets(declared)
+    registering = _registering(resources)
     diagnostics: list[Diagnostic] = []
     for res in resources.values():
-        diagnostics += _link(res, resources, declared, positions)
-        _link_registry(res, resources)
+        diagnostics += _link(res, resources, declared, names, positions)
+        _link_registry(res, registering)
     return resources, diagnostics
+
+
+def _sensitive_by_resource(sensitive: set[Segments]) -> dict[tuple[str | int, ...], set[str]]:
+    """The sensitive attribute paths of each resource, by (section, name): paths below a
+    resource (`models.m.environment.TOKEN`), the resource's own segments removed."""
+    out: dict[tuple[str | int, ...], set[str]] = {}
+    for segs in sensitive:
+        if len(segs) > 2:
+            out.setdefault(tuple(segs[:2]), set()).add(attribute_path(segs[2:]))
+    return out
+
+
+def _name_sets(declared: Mapping[str, Sequence[str]]) -> dict[str, frozenset[str]]:
+    """`declared` as sets, to ask whether a name is declared in constant time."""
+    return {kind: frozenset(names) for kind, names in declared.items()}
 
 
 def _link(
     res: Resource,
     resources: Mapping[str, Resource],
     declared: Mapping[str, Sequence[str]],
+    names: Mapping[str, frozenset[str]],
     positions: Positions,
 ) -> list[Diagnostic]:
     """Fill `res.depends_on` from its kind's references; report those that name nothing."""
     kind = KINDS[res.kind]
     dangling: list[Diagnostic] = []
     for ref in kind.references(res.spec):
-        names = declared.get(ref.kind, ())
-        if ref.name not in names:
+        if ref.name not in names.get(ref.kind, ()):
             path = f"{kind.section}.{res.name}.{ref.path}"
-            message = f"no {ref.kind} named {ref.name!r}{did_you_mean(ref.name, names)}"
+            # The suggestion reads the names in file order, as written.
+            message = f"no {ref.kind} named {ref.name!r}{did_you_mean(ref.name, declared.get(ref.kind, ()))}"
             dangling.append(Diagnostic(message, path, positions.value(path)))
         elif ref.address in resources and ref.address not in res.depends_on:
             res.depends_on.append(ref.address)
     return dangling
 
 
-def _link_registry(res: Resource, resources: Mapping[str, Resource]) -> None:
+def _registering(resources: Mapping[str, Resource]) -> dict[str, list[tuple[int, str]]]:
+    """Registry group -> (place in the file, address) of the stack's models registering into it,
+    in file order."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for i, (address, res) in enumerate(resources.items()):
+        spec = res.spec
+        if isinstance(spec, schema.ModelSpec) and spec.registry is not None:
+            out.setdefault(spec.registry.group, []).append((i, address))
+    return out
+
+
+def _link_registry(res: Resource, registering: Mapping[str, Sequence[tuple[int, str]]]) -> None:
     """An endpoint deploying `<group>@...` depends on the stack's models registering into that
     group: they register (or approve) the version before the endpoint resolves it, and outlive
-    the endpoint on destroy. A group nobody in the stack registers into is outside the stack."""
+    the endpoint on destroy. A group nobody in the stack registers into is outside the stack.
+    `registering` is `_registering(resources)`."""
     if not isinstance(res.spec, schema.EndpointSpec):
         return
     groups = {v.model_package.partition("@")[0] for v in res.spec.variants if v.model_package}
-    for other in resources.values():
-        spec = other.spec
-        if (
-            isinstance(spec, schema.ModelSpec)
-            and spec.registry is not None
-            and spec.registry.group in groups
-            and other.address not in res.depends_on
-        ):
-            res.depends_on.append(other.address)
+    # A model registers into one group, so the lists do not overlap; sorted, they are in file
+    # order, as one pass over the stack's resources finds them.
+    found = sorted(pair for group in groups for pair in registering.get(group, ()))
+    known = set(res.depends_on)
+    for _, address in found:
+        if address not in known:
+            known.add(address)
+            res.depends_on.append(address)
 
 
 def dependency_order(resources: Mapping[str, Resource]) -> tuple[list[str], list[Diagnostic]]:
@@ -118,8 +148,8 @@ def _cycle(cycle: list[str], resources: Mapping[str, Resource]) -> Diagnostic:
     # graphlib lists each node before the one that depends on it; we print "a -> b" for "a depends
     # on b", starting from the cycle's first resource in the file so the message is stable.
     ring = list(reversed(cycle[:-1]))
-    rank = list(resources)
-    start = min(range(len(ring)), key=lambda i: rank.index(ring[i]))
+    rank = {address: i for i, address in enumerate(resources)}  # not list.index: once per member
+    start = min(range(len(ring)), key=lambda i: rank[ring[i]])
     ring = ring[start:] + ring[:start]
     first = resources[ring[0]]
     path = f"{KINDS[first.kind].section}.{first.name}"
@@ -134,7 +164,8 @@ def check_outputs(
     positions: Positions,
 ) -> list[Diagnostic]:
     """Outputs name resources that exist, and do not show a sensitive variable unmarked."""
-    diagnostics = [d for ref in refs if (d := _output_ref(ref, declared)) is not None]
+    names = _name_sets(declared)
+    diagnostics = [d for ref in refs if (d := _output_ref(ref, declared, names)) is not None]
     for name in sorted({segs[1] for segs in sensitive if segs[0] == "outputs" and len(segs) > 1}):
         output = (outputs or {}).get(str(name))
         if output is not None and not output.sensitive:
@@ -144,13 +175,15 @@ def check_outputs(
     return diagnostics
 
 
-def _output_ref(ref: OutputRef, declared: Mapping[str, Sequence[str]]) -> Diagnostic | None:
+def _output_ref(
+    ref: OutputRef, declared: Mapping[str, Sequence[str]], names: Mapping[str, frozenset[str]]
+) -> Diagnostic | None:
     kind, _, rest = ref.expression.partition(".")
     name, _, attribute = rest.partition(".")
     if kind not in KINDS:
         expected = "outputs may use ${var.NAME} or ${<kind>.<name>.<attribute>}"
         message = f"cannot resolve ${{{ref.expression}}}: {expected}{did_you_mean(kind, KINDS)}"
-    elif name not in declared.get(kind, ()):
+    elif name not in names.get(kind, ()):
         message = f"no {kind} named {name!r}{did_you_mean(name, declared.get(kind, ()))}"
     elif not _OUTPUT_ATTRIBUTE.fullmatch(attribute):
         message = f"${{{ref.expression}}} needs an attribute after the name, e.g. ${{{kind}.{name}.arn}}"
