@@ -59,6 +59,24 @@ class FieldChangeDoc(_DocPart):
 _ADDRESS = r"^[a-z]+\.[^.]"  # kind.name
 
 
+class ServingVariantDoc(_DocPart):
+    name: str
+    traffic_percent: float
+    mirror_percent: float | None = None
+
+
+class ServingSideDoc(_DocPart):
+    variants: list[ServingVariantDoc]
+
+
+class ServingDoc(_DocPart):
+    """What an endpoint serves before and after (mlops_gitops/serving.py): the Markdown comment
+    and the review's diagram read it."""
+
+    before: ServingSideDoc | None = None
+    after: ServingSideDoc | None = None
+
+
 class ResourceChangeDoc(_DocPart):
     address: str = Field(pattern=_ADDRESS)
     kind: str
@@ -72,6 +90,7 @@ class ResourceChangeDoc(_DocPart):
     after_unknown: list[str]
     depends_on: list[str]
     notes: list[str]
+    serving: ServingDoc | None = None
 
 
 class OutputChangeDoc(_DocPart):
@@ -274,7 +293,11 @@ def _first_problem(exc: ValidationError) -> str:
     # No input values in the message: the file holds secrets.
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0]
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+    # A key of the file may hold anything, a line break too: the message stays one line.
+    where = "".join(
+        f"[{p}]" if isinstance(p, int) else f".{p}" if p.isprintable() else f".{p!r}"
+        for p in first["loc"]
+    ).lstrip(".")
     message = first["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{where}: {message}{more}" if where else f"{message}{more}"

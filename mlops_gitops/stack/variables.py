@@ -217,8 +217,14 @@ def coerce(value: Any, type_: str) -> Any:
 
 
 def _number(value: Any) -> int | float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    # NaN and infinity (YAML's .nan, .inf) are no more numbers here than the strings "nan" and
+    # "inf": JSON (plans, state) cannot hold them.
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise ValueError("expected a finite number")
     if isinstance(value, str):
         text = value.strip()
         try:
