@@ -8,10 +8,11 @@ callback."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,13 +58,41 @@ class _Node:
     was_retired: bool = False  # state recorded it retired when its step began
 
 
+class _SlotEvent:
+    """The cancel event a provider sees. Providers wait on it between polls (an endpoint on its
+    way to InService, a retry's backoff): the wait gives up the step's parallelism slot, so a
+    step that only waits lets another one work. `--parallelism` bounds the cloud work in flight,
+    not the number of objects being waited for."""
+
+    def __init__(self, event: threading.Event, slots: threading.Semaphore) -> None:
+        self._event = event
+        self._slots = slots
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._event.is_set():
+            return True
+        if timeout is not None and timeout <= 0:
+            return False  # a poll, not a wait: the slot stays
+        self._slots.release()
+        try:
+            return self._event.wait(timeout)
+        finally:
+            self._slots.acquire()
+
+
 class _Context:
     """The ApplyContext a provider sees for one resource."""
 
     def __init__(self, applier: Applier, node: _Node) -> None:
         self.stack = applier.ws.stack.name
         self.address = node.change.address
-        self.cancel = applier.cancel
+        self.cancel = _SlotEvent(applier.cancel, applier._slots)
         self.destroying = applier.plan.mode == "destroy"
         self._applier = applier
         self._node = node
@@ -76,6 +105,49 @@ class _Context:
 
     def progress(self, message: str) -> None:
         self._applier._emit(self._node, "progress", message, time.monotonic() - self._started)
+
+
+class _StateLock:
+    """The lock around the in-memory state, which also decides when state is written.
+
+    `Applier._save()` inside a locked section only marks the state as to be written; the write
+    happens when the thread leaves its outermost locked section, so it never waits on I/O while
+    holding the lock. Writes are grouped: the thread that finds no write in progress writes the
+    state as it is then, which carries every change marked before it, and the threads whose
+    marks it carried stop waiting. A thread still returns only once what it marked is stored, as
+    if it had written it itself; with N resources in flight, one write serves up to N of them
+    instead of N writes of the whole document."""
+
+    def __init__(self, applier: Applier) -> None:
+        self.raw = threading.RLock()
+        self._applier = applier
+        self._local = threading.local()
+
+    @property
+    def depth(self) -> int:
+        return getattr(self._local, "depth", 0)
+
+    def __enter__(self) -> _StateLock:
+        self.raw.acquire()
+        self._local.depth = self.depth + 1
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self._local.depth -= 1
+        self.raw.release()
+        if self._local.depth == 0:
+            gen = getattr(self._local, "marked", 0)
+            if gen:
+                self._local.marked = 0
+                if exc is None:
+                    self._applier._flush(gen)
+                else:
+                    # The section's own error is the one to report; the state is still stored.
+                    with contextlib.suppress(Exception):
+                        self._applier._flush(gen)
+
+    def mark(self, gen: int) -> None:
+        self._local.marked = max(gen, getattr(self._local, "marked", 0))
 
 
 class Applier:
@@ -98,7 +170,15 @@ class Applier:
         self.on_event = on_event
         self.cancel = threading.Event()  # set on interrupt only
         self._failed = threading.Event()  # a resource failed: start nothing new
-        self._lock = threading.RLock()
+        # Steps working on the cloud at once (see _SlotEvent); more threads than that, so that
+        # steps that only wait do not keep the others from starting.
+        self._slots = threading.Semaphore(self.parallelism)
+        self._threads = min(max(self.parallelism * 10, 32), 256)
+        self._lock = _StateLock(self)
+        self._io = threading.Condition()
+        self._marked = 0  # state changes marked to be written (see _StateLock), by count
+        self._stored = 0  # the last of those a write has stored
+        self._writing = False
         self._refreshed = refreshed or {}
         self._actor = history.actor()
         self._source = history.source()
@@ -113,14 +193,14 @@ class Applier:
         self._accept_refresh(only_existing=True)
         nodes = self._graph()
         pending = dict(nodes)
-        running: dict[Future[None], _Node] = {}
+        running: dict[Future[bool], _Node] = {}
         finished: set[str] = set()
         interrupted: BaseException | None = None
-        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+        with ThreadPoolExecutor(max_workers=self._threads) as pool:
             while pending or running:
                 if not self._failed.is_set() and not self.cancel.is_set():
                     ready = [n for n in pending.values() if n.deps <= finished]
-                    for node in ready[: self.parallelism - len(running)]:
+                    for node in ready[: self._threads - len(running)]:
                         del pending[node.key]
                         running[pool.submit(self._run_node, node)] = node
                 if not running:
@@ -136,6 +216,8 @@ class Applier:
                 for fut in done:
                     node = running.pop(fut)
                     exc = fut.exception()
+                    if exc is None and fut.result() is False:
+                        continue  # not started: a failure or an interrupt came first
                     if exc is None:
                         finished.add(node.key)
                         result.done.append(
@@ -256,7 +338,20 @@ class Applier:
         return self.ws.provider.kinds[change.kind].create_before_destroy
 
     # ---------------------------------------------------------------- steps
-    def _run_node(self, node: _Node) -> None:
+    def _run_node(self, node: _Node) -> bool:
+        """Run the node's step once a parallelism slot is free; False if it was not started
+        (something failed, or apply was interrupted, while it waited for the slot)."""
+        with self._slots:
+            if self._failed.is_set() or self.cancel.is_set():
+                return False
+            try:
+                self._step(node)
+            except BaseException:
+                self._failed.set()  # before the slot is free: no step waiting for it may start
+                raise
+        return True
+
+    def _step(self, node: _Node) -> None:
         ctx = _Context(self, node)
         action = node.change.action if node.step == "apply" else node.step
         with self._lock:
@@ -275,7 +370,6 @@ class Applier:
             self._reconcile_after_failure(node, ctx)
             self._record_event(node, exc)
             raise
-        self._record_event(node)
         self._emit(node, "done", action, time.monotonic() - ctx._started)
 
     def _begin(self, node: _Node, action: str) -> None:
@@ -296,9 +390,10 @@ class Applier:
             }
             self._save()
 
-    def _refs(self) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            return {a: copy.deepcopy(rs.attributes) for a, rs in self.state.resources.items()}
+    def _refs(self) -> Mapping[str, Mapping[str, Any]]:
+        """The recorded attributes of other resources, for `desired`: each copied when read (a
+        resource reads its few dependencies, not the whole state)."""
+        return _Refs(self)
 
     def _apply(self, node: _Node, ctx: _Context) -> None:
         c = node.change
@@ -312,13 +407,13 @@ class Applier:
             if interrupted is None and rs is not None and rs.status == "tainted" and prior is not None:
                 # A creation that finished after its apply died: clean up as a finished one would.
                 interrupted = {"action": "create", "recorded": copy.deepcopy(prior)}
-        settings, refs = self.ws.settings.get(c.address), self._refs()
+        refs = self._refs()
         resolved: Mapping[str, Any] = c.resolved
         if any(v is UNKNOWN for _p, v in paths.leaves(resolved)):
             # A lookup that depended on what this apply creates (a version a model of the stack
             # registers): made again now that it exists.
-            resolved = self.ws.resolution(res, refs, prior)
-        desired = provider.desired(res, settings, refs, prior, resolved)
+            resolved = {**self.ws.resolution(res, refs, prior), **_core_resolutions(c.resolved)}
+        desired = self.ws.desired(res, refs, prior, resolved)
         decision = diff.decide(
             rtype,
             prior,
@@ -355,7 +450,7 @@ class Applier:
             ]
             if c.action == "replace" and self._cbd(c) and prior is not None:
                 deposed.append(prior)
-            self._put(c, attrs, status="ok", deposed=deposed)
+            self._put(c, attrs, status="ok", deposed=deposed, done=node)
         self._verify(c, rtype, after, attrs)
 
     def _verify(
@@ -383,6 +478,7 @@ class Applier:
             self.ws.provider.delete(c.kind, old, ctx)
         with self._lock:
             self.state.remove(c.address)
+            self._add_event(node)
             self._save()
 
     def _destroy_deposed(self, node: _Node, ctx: _Context) -> None:
@@ -410,7 +506,10 @@ class Applier:
         *,
         status: str,
         deposed: list[dict[str, Any]] | None = None,
+        done: _Node | None = None,
     ) -> None:
+        """Record `attrs` as what the resource is now; `done`: the step that finished, whose
+        event goes into the history in the same write."""
         res = self.ws.stack.resources.get(c.address)
         existing = self.state.get(c.address)
         if existing is None:
@@ -443,6 +542,8 @@ class Applier:
         if deposed is not None:
             existing.deposed = deposed
         self.state.put(existing)
+        if done is not None:
+            self._add_event(done)
         self._save()
 
     def _record_partial(self, node: _Node, attrs: dict[str, Any]) -> None:
@@ -489,30 +590,35 @@ class Applier:
                 self.state.put(rs)
             self._save()
 
-    def _record_event(self, node: _Node, error: BaseException | None = None) -> None:
-        """The change in the state's history (see state/history.py), saved with the state."""
+    def _record_event(self, node: _Node, error: BaseException) -> None:
+        """A failed step in the state's history (a finished one is recorded by the write that
+        records its outcome: see `_add_event`)."""
+        if isinstance(error, KeyboardInterrupt):
+            return  # an interrupt is no outcome: the next apply finishes the change
+        with self._lock:
+            self._add_event(node, error)
+            self._save()
+
+    def _add_event(self, node: _Node, error: BaseException | None = None) -> None:
+        """The step in the state's history (see state/history.py). Call with the lock held."""
         if node.step == "destroy-deposed" and error is None:
             return  # cleaning up a replacement: its own event says what changed
         c = node.change
-        if isinstance(error, KeyboardInterrupt):
-            return  # an interrupt is no outcome: the next apply finishes the change
         event, reason, detail = _event_of(c, node.step, self.ws, node.was_retired)
         if error is not None:
             message = str(error) if isinstance(error, MlopsError) else type(error).__name__
             event, detail = "failed", {**detail, "action": c.action, "error": message[:500]}
-        with self._lock:
-            self.state.add_event(
-                history.Event(
-                    at=utc_now(),
-                    address=c.address,
-                    event=event,
-                    by=self._actor,
-                    reason=reason,
-                    detail=detail,
-                    source=self._source,
-                )
+        self.state.add_event(
+            history.Event(
+                at=utc_now(),
+                address=c.address,
+                event=event,
+                by=self._actor,
+                reason=reason,
+                detail=detail,
+                source=self._source,
             )
-            self._save()
+        )
 
     def _accept_refresh(self, *, only_existing: bool = False) -> None:
         with self._lock:
@@ -540,8 +646,36 @@ class Applier:
             self.state.outputs = outs
 
     def _save(self) -> None:
+        """Store the state as it is now: at once outside a locked section, else when the
+        thread leaves it (see _StateLock)."""
         with self._lock:
-            self.backend.write(self.state)
+            self._marked += 1
+            self._lock.mark(self._marked)
+
+    def _flush(self, gen: int) -> None:
+        """Return once the state changes marked up to `gen` are stored, writing them if no
+        other thread is (a write stores every change marked before it starts)."""
+        with self._io:
+            while self._stored < gen:
+                if not self._writing:
+                    self._writing = True
+                    break
+                self._io.wait()
+            else:
+                return
+        try:
+            with self._lock.raw:
+                target = self._marked
+                snapshot = self.backend.render(self.state)
+            # The I/O happens outside the lock: other resources' steps go on meanwhile.
+            self.backend.store_rendered(snapshot)
+            with self._lock.raw:
+                self.state.serial = snapshot.serial
+            self._stored = max(self._stored, target)
+        finally:
+            with self._io:
+                self._writing = False
+                self._io.notify_all()
 
     def _emit(self, node: _Node, phase: str, message: str = "", elapsed: float = 0.0) -> None:
         if self.on_event:
@@ -620,3 +754,31 @@ def _event_of(
         return "unretired", reason, detail
     names = {"create": "created", "update": "updated", "replace": "replaced"}
     return names.get(c.action, "updated"), reason, detail  # type: ignore[return-value]
+
+
+class _Refs(Mapping[str, Mapping[str, Any]]):
+    """State's attributes by address, each deep-copied (under the state lock) when looked up."""
+
+    def __init__(self, applier: Applier) -> None:
+        self._applier = applier
+
+    def __getitem__(self, address: str) -> Mapping[str, Any]:
+        with self._applier._lock.raw:
+            rs = self._applier.state.get(address)
+            if rs is None:
+                raise KeyError(address)
+            return copy.deepcopy(rs.attributes)
+
+    def __iter__(self) -> Iterator[str]:
+        with self._applier._lock.raw:
+            return iter(list(self._applier.state.resources))
+
+    def __len__(self) -> int:
+        return len(self._applier.state.resources)
+
+
+def _core_resolutions(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The core's own entries of a plan's resolutions (kept when the provider's are redone)."""
+    from mlops_gitops.workspace import RETIRED_AT
+
+    return {RETIRED_AT: resolved[RETIRED_AT]} if RETIRED_AT in resolved else {}

@@ -65,24 +65,53 @@ class StateBackend(ABC):
         Refuses (StateError) a document of another lineage (the stack points at someone else's
         state) or with a serial older than the stored one (state was written since `doc` was
         read: applying from it would forget those changes)."""
-        stored = self.read()
+        successor = self.render(doc)
+        self.store_rendered(successor)
+        # Bump the caller's serial only once the store succeeded, so a failed write can be retried.
+        doc.serial = successor.serial
+
+    def render(self, doc: StateDoc) -> StateDoc:
+        """The next version of `doc`, its text rendered now: a snapshot `store_rendered` can
+        store while the caller goes on changing `doc` (apply renders under its state lock and
+        writes outside it)."""
+        successor = doc.model_copy(update={"serial": doc.serial + 1})
+        successor.freeze_text()
+        return successor
+
+    def store_rendered(self, successor: StateDoc) -> None:
+        """Store a version made by `render` (see `write` for what is refused).
+
+        The stored document is read and checked first, except when this backend wrote the
+        stored version itself and can tell cheaply that it is still the one stored
+        (`_version_token`): its lineage and serial are then known without reading it again."""
+        serial = successor.serial - 1
+        known = getattr(self, "_written", None)
+        if known is not None and known[:2] == (successor.lineage, serial) and known[2] is not None:
+            stored = None if self._version_token() == known[2] else self.read()
+        else:
+            stored = self.read()
         if stored is not None:
-            if stored.lineage != doc.lineage:
+            if stored.lineage != successor.lineage:
                 raise StateError(
                     f"{self.location} holds the state of stack {stored.stack!r} (lineage "
-                    f"{stored.lineage}), not this state of stack {doc.stack!r} (lineage {doc.lineage}); "
-                    "refusing to overwrite another stack's state: check the stack's backend settings"
+                    f"{stored.lineage}), not this state of stack {successor.stack!r} (lineage "
+                    f"{successor.lineage}); refusing to overwrite another stack's state: check the "
+                    "stack's backend settings"
                 )
-            if doc.serial < stored.serial:
+            if serial < stored.serial:
                 raise StateError(
                     f"state changed since it was read: {self.location} is at serial {stored.serial}, "
-                    f"this command read serial {doc.serial}; run the command again to start from the "
+                    f"this command read serial {serial}; run the command again to start from the "
                     "current state"
                 )
-        # Bump the caller's serial only once the store succeeded, so a failed write can be retried.
-        successor = doc.model_copy(update={"serial": doc.serial + 1})
+        self._written = None
         self._store(successor)
-        doc.serial = successor.serial
+        self._written = (successor.lineage, successor.serial, self._version_token())
+
+    def _version_token(self) -> object | None:
+        """A cheap fingerprint of the stored version (a file's inode, size and mtime), or None
+        when the backend has none: then every write reads the stored document first."""
+        return None
 
     def lock(self, operation: str) -> LockInfo:
         """Take the lock for `operation` ("plan", "apply", ...), or raise LockedError at once."""

@@ -52,23 +52,26 @@ class LocalBackend(StateBackend):
             raise StateError(f"cannot read {self.path}: {err.strerror}") from None
         try:
             return StateDoc.from_json(text)
-        except (StateError, RecursionError) as err:  # RecursionError: JSON nested absurdly deep
-            why = err if isinstance(err, StateError) else "it nests too deeply"
+        # RecursionError: JSON nested absurdly deep. ValueError: an integer of more digits than
+        # Python reads (4300), which json.loads raises as a plain ValueError.
+        except (StateError, RecursionError, ValueError) as err:
+            why = (
+                err
+                if isinstance(err, StateError)
+                else "it nests too deeply"
+                if isinstance(err, RecursionError)
+                else f"not JSON ({err})"
+            )
             backup = f" (the previous version is in {BACKUP_FILE})" if self.backup_path.exists() else ""
             raise StateError(f"{self.path} is not valid state: {why}{backup}") from None
 
     def _store(self, doc: StateDoc) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            try:
-                previous = self.path.read_bytes()
-            except FileNotFoundError:
-                previous = None
-            # The backup is written the same atomic way, and before state.json changes: moving
-            # state.json aside instead would leave a moment with no state.json, and a command
-            # reading then would see a stack with no state and plan to create everything again.
-            if previous is not None:
-                atomic_write(self.backup_path, previous)
+            # The backup is made before state.json changes, and never by moving state.json
+            # aside: that would leave a moment with no state.json, and a command reading then
+            # would see a stack with no state and plan to create everything again.
+            _keep_as_backup(self.path, self.backup_path)
             atomic_write(self.path, doc.to_json().encode())
             _fsync_directory(self.directory)
         except OSError as err:
@@ -80,6 +83,13 @@ class LocalBackend(StateBackend):
     # absent gives the same semantics as the remote backends' lock objects (an S3 conditional
     # put, a GCS generation precondition, an Azure blob lease), so users meet one behaviour
     # whatever the backend. O_CREAT | O_EXCL makes "create if absent" a single atomic step.
+
+    def _version_token(self) -> object | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def lock_info(self) -> LockInfo | None:
         try:
@@ -146,3 +156,20 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _keep_as_backup(path: Path, backup: Path) -> None:
+    """Make `backup` the current version of `path` (if any) before `path` is replaced: a hard
+    link renamed over the backup, so the old text is neither read nor copied, and `backup`
+    always names a whole version. Where hard links are refused, a copy."""
+    link = backup.with_name(f".{backup.name}.{os.getpid()}.link")
+    try:
+        link.unlink(missing_ok=True)
+        os.link(path, link)
+    except FileNotFoundError:
+        return  # nothing stored yet
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            atomic_write(backup, path.read_bytes())
+        return
+    os.replace(link, backup)

@@ -93,8 +93,10 @@ def test_state_is_flushed_to_disk_before_it_replaces_the_old_file(
     assert events[:2] == ["fsync", "replace state.json"]
     events.clear()
     backend.write(backend.read())
-    # backup written and synced, then the new state written and synced, then the directory.
-    assert events == ["fsync", "replace state.json.backup", "fsync", "replace state.json", "fsync"]
+    # The backup is a hard link to the stored version (nothing new to flush), then the new
+    # state is written and synced, then the directory.
+    assert events == ["replace state.json.backup", "fsync", "replace state.json", "fsync"]
+    assert backend.backup_path.stat().st_nlink == 1, "the backup is the old version, not a second name"
 
 
 def test_a_failed_write_keeps_the_old_state_and_no_temporary_file(

