@@ -594,8 +594,8 @@ def _risks(ws: Workspace, state: StateDoc, plan: Plan, *, destroying: bool) -> l
             out.append(
                 Risk(
                     c.address,
-                    f"destroys model {c.name}: it can no longer be deployed or rolled back to, and "
-                    f"what the cloud registered of it goes{suggest}",
+                    f"destroys model {c.name}: the stack stops managing it, and nothing here can "
+                    f"deploy it or roll back to it any more{suggest}",
                     code="model_destroyed",
                 )
             )

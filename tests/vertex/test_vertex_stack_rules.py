@@ -354,10 +354,12 @@ def test_a_model_removed_from_the_stack_stays_in_the_registry(
     )
     plan = h.plan()
     assert actions(plan)["model.churn-challenger"] == "delete"
-    assert [r.message for r in plan.risks if r.address == "model.churn-challenger"] == [
+    risks = {r.code: r.message for r in plan.risks if r.address == "model.churn-challenger"}
+    assert risks["provider"] == (
         f"keeps Vertex model {challenger['id']} and its 1 version in the Model Registry (state forgets it; "
         "`mlops destroy` or the console deletes it)"
-    ]
+    )
+    assert "mark it retired instead (models.churn-challenger.retired:" in risks["model_destroyed"]
     applied(h)
     state = h.state()
     assert state is not None and state.get("model.churn-challenger") is None
