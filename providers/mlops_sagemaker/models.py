@@ -5,7 +5,15 @@ registry's approval) makes a new one under a new name (`<logical>-<8 hex>`), cre
 old one is deleted, and the endpoints using it move over in between. A model with `registry:`
 also registers Model Package versions, and creates the group if absent (see registry.py). The
 registry is the archive: removing the model from the stack deletes the Model and keeps its
-versions; only `mlops destroy` deletes them (and the group, if the stack created it)."""
+versions; only `mlops destroy` deletes them (and the group, if the stack created it).
+
+Retiring (`retired:`). The core takes the model's variants off their endpoints and deletes its
+monitors first; then the model is updated in place, never deleted: the Model and its artifact
+stay, and it gets the three retirement tags (`mlops-gitops:retired-reason`, `-by`, `-at`). A
+registered model's version is archived too (unless `archive: false`): Rejected, stage Archived,
+and tagged the same way (see registry.py). An unregistered model gets the tags only: a SageMaker
+Model has no notion of being archived. Removing the `retired:` block is an ordinary update: the
+tags go, the version gets the stack's approval back."""
 
 from __future__ import annotations
 
@@ -35,7 +43,11 @@ MODEL = ResourceType(
     # A version's description is fixed when it is registered; a new one goes with the next.
     not_drift=("package_description", *TAGS.not_drift),
     create_before_destroy=True,
-    supports={"registry": ANY, "registry.approval": ("Approved", "PendingManualApproval", "Rejected")},
+    supports={
+        "registry": ANY,
+        "registry.approval": ("Approved", "PendingManualApproval", "Rejected"),
+        "retired": ANY,
+    },
 )
 # `<model>-<8 hex>` names the SageMaker Model: of SageMaker's 63 characters, 54 are left.
 _MAX_MODEL_NAME = translate.MAX_NAME - 9
@@ -96,7 +108,8 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
         else:
             name, arn, kept = translate.model_name(self.stack, resource.name, body), UNKNOWN, None
         if spec.registry is not None:
-            body.update(registry.model_attributes(spec.registry, kept))
+            archived = spec.retired is not None and spec.retired.archive
+            body.update(registry.model_attributes(spec.registry, kept, archived=archived))
         return {"name": name, "arn": arn, **body}
 
     def risks(
@@ -205,8 +218,9 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
             # Registered in another group, newly registered, or no longer (or the version was
             # deleted outside mlops). The old group keeps its versions: the registry is the archive.
             package_arn = self.registry.register(desired) if group else None
-        elif group and desired["approval"] != prior.get("approval"):
-            self.registry.set_approval(package_arn, desired["approval"])
+        elif group:
+            # Approval, stage (archived or not) and tags, from the version as read just now.
+            self.registry.update(package_arn, current, desired)
         return self._must_read(desired["name"], package_arn)
 
     def delete(self, prior: Mapping[str, Any], ctx: ApplyContext) -> None:

@@ -15,7 +15,12 @@ A monitor owns:
   `notify` lists e-mail addresses, an SNS topic `<stack>-<monitor>-alerts` subscribing them.
   Topic ARNs in `notify` are used as they are and never modified.
 
-Retraining schedules refer to the alarm through the `alarm_name` and `alarm_arn` attributes."""
+Retraining schedules refer to the alarm through the `alarm_name` and `alarm_arn` attributes.
+
+`model:` (the model a monitor is about) changes nothing here: a MonitoringSchedule watches the
+traffic its endpoint captures as a whole, every variant's, with no per-variant input. It says
+which model's retirement removes the monitor; `delete` takes the alarm (and the SNS topic it
+made) with the schedule and its job definitions."""
 
 from __future__ import annotations
 

@@ -4,6 +4,14 @@ Each kind is a handler module (`models`, `endpoints`, `monitors`, `schedules`); 
 dispatches to them. This class holds what they share: the configuration, the AWS clients and the
 model registry calls. Importing this module imports no AWS SDK: see `client.py`.
 
+Retirement (`retired:`) on SageMaker. A retired model's variants leave their endpoints through
+a new EndpointConfig and UpdateEndpoint (blue/green: the old fleet serves until the new one is
+InService, and the variants left share all the traffic by their weights), its monitors are
+deleted with their CloudWatch alarms, then the model is updated: the Model and its artifact stay,
+tagged with the reason, who decided and when; a registered version is archived (approval
+Rejected, so `@latest-approved` skips it; ModelLifeCycle stage Archived) and tagged the same way.
+A retired endpoint is deleted (its configs and the models it made from packages with it).
+
     provider:
       sagemaker: {region: eu-west-1, role_arn: arn:aws:iam::123456789012:role/sagemaker}"""
 

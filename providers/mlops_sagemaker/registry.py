@@ -11,6 +11,16 @@ awaits approval), when it moves to another group or stops being registered, and 
 is removed from the stack. Only `mlops destroy` deletes a model's versions, and then its group,
 if the stack created it and nothing else is registered in it (`unregister`).
 
+Archiving. A retired model (`retired: {archive: true}`, the default) has its version archived:
+ModelApprovalStatus `Rejected`, so `<group>@latest-approved` no longer names it and no variant
+deploys it without `allow_unapproved`, and ModelLifeCycle `{Stage: Archived, StageStatus:
+Retired}` (the stage and status of SageMaker's predefined staging templates), the reason as its
+StageDescription: Studio's model registry shows the version rejected and archived. Its tags get
+the retirement tags too. The version itself, its artifact and its Model stay. Un-retiring gives
+the version the stack's approval back and the stage `Restored` (SageMaker has no call that
+clears a version's stage). The `archived` attribute reads the stage: only `Archived` is ours to
+manage, so a version moved to another stage in Studio is not drift.
+
 Deploying. `model_package: <group>@<version>` or `<group>@latest-approved` on a variant resolves
 at plan time (ListModelPackages; latest-approved is the highest Approved version) and the plan
 shows the concrete version. The endpoint owns one SageMaker Model per such variant, created from
@@ -33,6 +43,7 @@ from typing import Any
 from mlops_gitops.errors import ProviderError
 from mlops_gitops.ownership import TAGS
 from mlops_gitops.provider import UNKNOWN
+from mlops_gitops.stack import retire
 from mlops_gitops.stack.schema import Registry as RegistrySpec
 from mlops_gitops.stack.schema import Variant
 from mlops_sagemaker import translate
@@ -40,6 +51,9 @@ from mlops_sagemaker.client import Clients, NotFoundError, call, collect
 
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"  # a new version's status when the stack gives none
+REJECTED = "Rejected"  # an archived version's: what keeps it from being deployed
+ARCHIVED_STAGE, ARCHIVED_STATUS = "Archived", "Retired"
+RESTORED_STAGE = "Restored"  # an un-archived version's: the API cannot remove a stage
 LATEST_APPROVED = "latest-approved"
 # SageMaker reports a missing package or group as a ValidationException with one of these.
 _ABSENT = re.compile(r"does not exist|not found|could not find", re.IGNORECASE)
@@ -186,9 +200,12 @@ def group_arn(package_arn: str) -> str:
 
 
 # ------------------------------------------------------------------------------ registration
-def model_attributes(spec: RegistrySpec, prior: Mapping[str, Any] | None) -> dict[str, Any]:
+def model_attributes(
+    spec: RegistrySpec, prior: Mapping[str, Any] | None, *, archived: bool = False
+) -> dict[str, Any]:
     """A registered model's registry attributes. `prior` is the model's refreshed attributes when
-    it keeps its name (not replaced): its version is carried while it stays in the same group."""
+    it keeps its name (not replaced): its version is carried while it stays in the same group.
+    An `archived` version is rejected, whatever the stack's approval (see the module docstring)."""
     carried: Mapping[str, Any] = {}
     if prior is not None and prior.get("package_group") == spec.group and prior.get("package_arn"):
         carried = prior
@@ -197,7 +214,8 @@ def model_attributes(spec: RegistrySpec, prior: Mapping[str, Any] | None) -> dic
         "package_group_owned": carried.get("package_group_owned", UNKNOWN),
         "package_arn": carried.get("package_arn", UNKNOWN),
         "package_version": carried.get("package_version", UNKNOWN),
-        "approval": spec.approval or PENDING,
+        "approval": REJECTED if archived else spec.approval or PENDING,
+        "archived": archived,
     }
     if spec.description:
         attrs["package_description"] = spec.description
@@ -217,7 +235,23 @@ def package_request(attrs: Mapping[str, Any]) -> dict[str, Any]:
     }
     if attrs.get("package_description"):
         request["ModelPackageDescription"] = attrs["package_description"]
+    if attrs.get("archived"):  # registered while retired: archived from the start
+        request["ModelLifeCycle"] = life_cycle(attrs)
     return request
+
+
+def life_cycle(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """The ModelLifeCycle of a version whose model's attributes are `attrs`: archived, with the
+    retirement's reason and decider (from its tags) as the stage's description; else restored."""
+    if not attrs.get("archived"):
+        return {
+            "Stage": RESTORED_STAGE,
+            "StageStatus": RESTORED_STAGE,
+            "StageDescription": "restored: its model is no longer retired",
+        }
+    tags = attrs.get("tags", {})
+    why = f"retired by {tags.get(retire.TAG_BY, 'mlops')}: {tags.get(retire.TAG_REASON, 'no reason given')}"
+    return {"Stage": ARCHIVED_STAGE, "StageStatus": ARCHIVED_STATUS, "StageDescription": why[:1024]}
 
 
 def registration_from_describe(desc: Mapping[str, Any], owned: bool) -> dict[str, Any]:
@@ -227,6 +261,7 @@ def registration_from_describe(desc: Mapping[str, Any], owned: bool) -> dict[str
         "package_arn": desc["ModelPackageArn"],
         "package_version": desc["ModelPackageVersion"],
         "approval": desc.get("ModelApprovalStatus", ""),
+        "archived": (desc.get("ModelLifeCycle") or {}).get("Stage") == ARCHIVED_STAGE,
     }
     if desc.get("ModelPackageDescription"):
         attrs["package_description"] = desc["ModelPackageDescription"]
@@ -339,8 +374,30 @@ class Registry:
             if "already exist" not in str(exc):
                 raise
 
-    def set_approval(self, package_arn: str, approval: str) -> None:
-        call(self._sm, "update_model_package", ModelPackageArn=package_arn, ModelApprovalStatus=approval)
+    def update(self, package_arn: str, current: Mapping[str, Any], desired: Mapping[str, Any]) -> None:
+        """Bring a registered version from `current` (its model's attributes, as read) to
+        `desired`: its tags, approval and stage (archived or not). One UpdateModelPackage for
+        approval and stage, so the version is never left archived but approved, or the reverse."""
+        self.sync_tags(package_arn, current.get("tags", {}), desired.get("tags", {}))
+        request: dict[str, Any] = {}
+        if desired.get("approval") != current.get("approval"):
+            request["ModelApprovalStatus"] = desired["approval"]
+        if bool(desired.get("archived")) != bool(current.get("archived")):
+            request["ModelLifeCycle"] = life_cycle(desired)
+        if request:
+            call(self._sm, "update_model_package", ModelPackageArn=package_arn, **request)
+
+    def sync_tags(self, package_arn: str, managed: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+        """Give the version the model's tags (`wanted`). Of the tags it has and does not want,
+        only those of `managed` (the model's tags so far, which mlops wrote) are removed: a tag
+        someone else put on the version, or AWS's own (`aws:`, which cannot be removed), stays."""
+        have = self._tags(package_arn)
+        add = {k: v for k, v in wanted.items() if have.get(k) != v}
+        remove = [k for k in have if k not in wanted and k in managed]
+        if remove:
+            call(self._sm, "delete_tags", ResourceArn=package_arn, TagKeys=remove)
+        if add:
+            call(self._sm, "add_tags", ResourceArn=package_arn, Tags=translate.tag_list(add))
 
     def unregister(self, attrs: Mapping[str, Any]) -> None:
         """Delete a model's registrations, under `mlops destroy` (see the module docstring): its
@@ -359,8 +416,11 @@ class Registry:
         for v in ours:
             self._delete_package(v.arn)
         if attrs.get("package_group_owned") is True and len(ours) == len(versions):
-            with contextlib.suppress(NotFoundError):
+            try:
                 call(self._sm, "delete_model_package_group", ModelPackageGroupName=group)
+            except ProviderError as exc:
+                if not _absent(exc):  # deleted already (outside mlops): what destroy wanted
+                    raise
 
     def _delete_package(self, arn: str) -> None:
         try:

@@ -35,8 +35,9 @@ application sits a small WSGI middleware that
   served): see `transform.py`;
 * completes the model registry: `DeleteModelPackage`, `DeleteModelPackageGroup` (refused while the
   group has versions), `UpdateModelPackage` changing only what it is given, version numbers never
-  reused, `CreateModelPackage`'s ClientToken (a request sent again gets the package it made), and
-  tags on model packages (moto's `ListTags` fails on their ARNs);
+  reused, `CreateModelPackage`'s ClientToken (a request sent again gets the package it made),
+  a version's `ModelLifeCycle` (its stage: moto drops it), and tags on model packages (moto's
+  `ListTags` fails on their ARNs);
 * serves a control API under `/_emulator/` to read and change the settings and to reset state.
 
 Why a middleware rather than patching moto's `SageMakerResponse` class: a patch changes moto for
@@ -689,6 +690,7 @@ class _Gateway:
             "ListTags": self._list_tags,
             "DeleteTags": self._delete_tags,
             "CreateModelPackage": self._create_model_package,
+            "DescribeModelPackage": self._describe_model_package,
             "UpdateModelPackage": self._update_model_package,
             "DeleteModelPackage": self._delete_model_package,
             "DeleteModelPackageGroup": self._delete_model_package_group,
@@ -1506,6 +1508,25 @@ class _Gateway:
 
     # ---- SageMaker: model registry ------------------------------------------------------------------
     def _create_model_package(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        response = self._register_package(call, environ)
+        life_cycle = call.params.get("ModelLifeCycle")
+        if response.status == 200 and life_cycle:
+            arn = json.loads(response.body)["ModelPackageArn"]
+            self._backend(call).describe_model_package(arn).model_life_cycle = dict(life_cycle)
+        return response
+
+    def _describe_model_package(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        """moto's description, with the version's ModelLifeCycle, which moto does not keep."""
+        response = self._call_moto(environ)
+        if response.status != 200:
+            return response
+        package = self._backend(call).describe_model_package(call.params.get("ModelPackageName", ""))
+        life_cycle = getattr(package, "model_life_cycle", None)
+        if not life_cycle:
+            return response
+        return _sagemaker_result({**json.loads(response.body), "ModelLifeCycle": life_cycle})
+
+    def _register_package(self, call: _Call, environ: WSGIEnvironment) -> _Response:
         """moto numbers a new version by counting the group's versions: after a DeleteModelPackage
         it would hand out a number again and replace the version that holds it. SageMaker never
         reuses a version number. A request carrying the ClientToken of an earlier one is that
@@ -1570,6 +1591,8 @@ class _Gateway:
         package.customer_metadata_properties = metadata or None
         if params.get("AdditionalInferenceSpecificationsToAdd"):
             package.add_additional_inference_specifications(params["AdditionalInferenceSpecificationsToAdd"])
+        if "ModelLifeCycle" in params:  # replaced whole: Stage and StageStatus are both required
+            package.model_life_cycle = dict(params["ModelLifeCycle"])
         package.modifications_done()
         return _sagemaker_result({"ModelPackageArn": package.arn})
 

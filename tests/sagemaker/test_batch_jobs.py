@@ -22,6 +22,7 @@ from mlops_gitops.testing.contract import (
     Edit,
     PartialCreate,
     ProviderContract,
+    Unsupported,
     emulator_settings,
 )
 from mlops_gitops.testing.harness import StackHarness, actions
@@ -406,4 +407,7 @@ class TestSageMakerBatchJobContract(ProviderContract):
             throttle=throttle,
             partial_create=PartialCreate("batch_job.scoring", refuse),
             reset=sm_emulator.reset,
+            retire=Unsupported(
+                "this case covers the batch_job kind; retirement is covered by the SageMaker model contract"
+            ),
         )

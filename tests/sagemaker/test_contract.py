@@ -14,6 +14,7 @@ from mlops_gitops.testing.contract import (
     Edit,
     PartialCreate,
     ProviderContract,
+    Retire,
     emulator_settings,
 )
 from mlops_gitops.testing.harness import StackHarness
@@ -29,6 +30,7 @@ models:
   scorer:
     artifact: s3://contract/scorer/v1/model.tar.gz
     image: 683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3
+    registry: {group: contract-scorer, approval: Approved}
     tags: {owner: contract}
 endpoints:
   scorer-api:
@@ -71,6 +73,17 @@ class TestSageMakerContract(ProviderContract):
                 }
             )
 
+        def archived(attrs: dict[str, Any]) -> bool:
+            # The version is rejected and archived; the Model, and the artifact it loads, stay.
+            package = sm.describe_model_package(ModelPackageName=attrs["package_arn"])
+            model = sm.describe_model(ModelName=attrs["name"])
+            return (
+                package["ModelApprovalStatus"] == "Rejected"
+                and package.get("ModelLifeCycle", {}).get("Stage") == "Archived"
+                and model["PrimaryContainer"]["ModelDataUrl"] == "s3://contract/scorer/v1/model.tar.gz"
+            )
+
+        image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
         sandbox = SandboxEndpoints({"sagemaker": sm_emulator.url})
         # CreateEndpoint refused once: the endpoint config (and the checkpoint naming it) exist,
         # the endpoint does not.
@@ -99,6 +112,21 @@ class TestSageMakerContract(ProviderContract):
             throttle=throttle,
             partial_create=PartialCreate("endpoint.scorer-api", refuse_endpoint),
             reset=sm_emulator.reset,
+            retire=Retire(
+                lambda s: s.replace(
+                    "    tags: {owner: contract}\n",
+                    "    tags: {owner: contract}\n"
+                    "    retired: {reason: superseded by scorer-v2, by: ml-team}\n"
+                    f"  scorer-v2: {{artifact: s3://contract/scorer/v2/model.tar.gz, image: {image}}}\n",
+                ).replace(
+                    "weight: 1}\n",
+                    "weight: 1}\n"
+                    "      - {name: next, model: scorer-v2, instance_type: ml.m5.large, weight: 1}\n",
+                ),
+                {"model.scorer-v2": "create", "endpoint.scorer-api": "update", "model.scorer": "retire"},
+                "model.scorer",
+                archived,
+            ),
         )
 
     def test_a_create_failed_half_way_is_destroyed_entirely(
