@@ -47,7 +47,8 @@ ENDPOINT = ResourceType(
     create_before_destroy=True,
     id_field="id",
     serving=True,
-    supports={"data_capture": ANY, "rollout.strategy": ("all_at_once", "canary", "linear")},
+    # A retired endpoint leaves the stack: the core deletes it, as any endpoint removed.
+    supports={"data_capture": ANY, "rollout.strategy": ("all_at_once", "canary", "linear"), "retired": ANY},
     unsupported={
         "variants[*].serverless": "Vertex AI has no serverless deployments: give instance_type (a "
         "machine type such as n1-standard-4) and instance_count or autoscaling",

@@ -11,6 +11,11 @@ Every object the provider creates carries two ownership labels, the core's owner
 
     mlops-gitops-stack:   the stack name                 (e.g. churn)
     mlops-gitops-address: the address, `.` written `_`   (e.g. endpoint_churn-api)
+
+A retired model also carries the core's three retirement tags, spelled the same way (values
+sanitized like any label value: lowercase, at most 63 characters, so a long reason is cut):
+
+    mlops-gitops-retired-reason, mlops-gitops-retired-by, mlops-gitops-retired-at
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import re
 from collections.abc import Mapping
 
 from mlops_gitops.ownership import Markers
+from mlops_gitops.stack.retire import TAG_AT, TAG_BY, TAG_REASON
 
 _MAX = 63  # characters in a label key or value (Google Cloud's rule for every labelled resource)
 MAX_LABELS = 64  # labels on one resource, the two ownership labels included
@@ -47,6 +53,9 @@ MARKERS = Markers("labels", encode_key=lambda key: key.replace(":", "-"), encode
 LABEL_STACK = MARKERS.stack_key
 LABEL_ADDRESS = MARKERS.address_key
 MANAGED = MARKERS.keys
+# The core's retirement tags (`stack/retire.py`) and the labels they become.
+RETIREMENT_TAGS = (TAG_REASON, TAG_BY, TAG_AT)
+RETIREMENT = tuple(MARKERS.encode_key(tag) for tag in RETIREMENT_TAGS)
 
 
 def from_tags(tags: Mapping[str, str], *, stack: str, address: str) -> dict[str, str]:
@@ -55,13 +64,22 @@ def from_tags(tags: Mapping[str, str], *, stack: str, address: str) -> dict[str,
     return MARKERS.add(user, stack=stack, address=address)
 
 
+def split_retirement(tags: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(the user's tags, the retirement labels) of a resource's tags: the core adds the
+    retirement tags to a retired resource's tags; they are spelled as the ownership labels are,
+    not as a user's tag would be."""
+    user = {k: v for k, v in tags.items() if k not in RETIREMENT_TAGS}
+    retired = {MARKERS.encode_key(k): sanitize_value(v) for k, v in tags.items() if k in RETIREMENT_TAGS}
+    return user, retired
+
+
 def collisions(tags: Mapping[str, str]) -> list[str]:
     """Messages for tags that would become the same label key (or an ownership label)."""
     seen: dict[str, str] = {}
     out = []
     for key in tags:
         label = sanitize_key(key)
-        if label in MANAGED:
+        if label in MANAGED or label in RETIREMENT:
             out.append(f"tag {key!r} becomes label {label!r}, which the provider sets itself")
         elif label in seen:
             out.append(f"tags {seen[label]!r} and {key!r} both become label {label!r}")
@@ -108,7 +126,8 @@ def limits(tags: Mapping[str, str], *, stack: str, address: str) -> list[tuple[s
 
 
 def user_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    return MARKERS.user(labels)
+    """The labels the stack's tags made: neither ownership nor retirement labels."""
+    return {k: v for k, v in MARKERS.user(labels).items() if k not in RETIREMENT}
 
 
 def owned_by(labels: Mapping[str, str], *, stack: str, address: str) -> bool:

@@ -16,6 +16,17 @@ On Vertex the Model with its versions IS the registry, so what leaves the stack 
 - `mlops destroy` deletes the Model with every version, as does a replacement (a new encryption
   key) once the new model serves: the plan's risks name the model and its version count.
 
+Retiring the model (`retired: {reason, by}`) keeps the Model, every version and the artifact in
+Cloud Storage: nothing is deleted or uploaded. The core takes its variants off their endpoints (the
+traffic moves to the variants left before a deployed model is undeployed) and removes the monitors
+about it; then, with `archive` (the default), the stack's version loses the aliases the stack gave
+it (`vertex.aliases`) and the Model and that version lose the stack's labels (its tags) and carry
+the retirement labels instead (`mlops-gitops-retired-reason`, `-by`, `-at`; see `labels.py`), beside
+the ownership labels. The version keeps `default`: Vertex keeps that alias on some version at all
+times, and moving it to an older version would make a bare `models/ID` mean a model the stack
+never retired. With `archive: false` only the retirement labels are added. Taking the `retired:`
+block out again gives the aliases and labels back (an ordinary update).
+
 A version upload whose answer was lost, or that an interrupted apply left, is found again (a
 version newer than the recorded one, with the same artifact, image and environment) rather than
 uploaded twice; one the interrupted apply uploaded that nothing uses any more is deleted.
@@ -33,6 +44,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from mlops_gitops.errors import Diagnostic, ProviderError
+from mlops_gitops.features import ANY
 from mlops_gitops.handlers import Request
 from mlops_gitops.provider import IMAGE, UNKNOWN, ApplyContext, ResourceType, known
 from mlops_gitops.stack.schema import FrameworkImage, ModelSpec
@@ -49,6 +61,7 @@ MODEL = ResourceType(
     not_drift=("version_count", "latest_version", *labels.MARKERS.not_drift),
     create_before_destroy=True,
     id_field="id",
+    supports={"retired": ANY},
     unsupported={
         "registry": "Vertex AI keeps versions inside the model: every change of artifact, image or "
         "environment uploads a new version of it. Remove registry (name versions with vertex.aliases)",
@@ -77,6 +90,19 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
                     "vertex.aliases",
                 )
             )
+        retired = spec.retired
+        count = len(req.resource.tags) + len(labels.MANAGED) + len(labels.RETIREMENT)
+        if retired is not None and not retired.archive and count > labels.MAX_LABELS:
+            # Archived, the model keeps no tag labels; otherwise the retirement labels come on top.
+            diags.append(
+                Diagnostic(
+                    f"retired without archive, the model keeps its {len(req.resource.tags)} tags and "
+                    f"takes {len(labels.RETIREMENT)} retirement labels beside the {len(labels.MANAGED)} "
+                    f"ownership ones: {count} labels, where a Vertex AI model carries at most "
+                    f"{labels.MAX_LABELS}; remove tags, or archive it",
+                    "retired.archive",
+                )
+            )
         return diags
 
     def framework_image(self, image: FrameworkImage) -> str:
@@ -98,10 +124,17 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
         }
         if spec.description:
             attrs["description"] = spec.description
-        attrs["aliases"] = translate.model_aliases(chosen.aliases)
+        # Retired and archived: no alias but `default`, no label but ownership and retirement
+        # (see the module docstring); the core put the retirement tags in the resource's tags.
+        archived = spec.retired is not None and spec.retired.archive
+        tags, retirement = labels.split_retirement(resource.tags)
+        attrs["aliases"] = translate.model_aliases([] if archived else chosen.aliases)
         if chosen.kms_key_name:
             attrs["kms_key_name"] = chosen.kms_key_name
-        attrs["labels"] = self.labels(resource)
+        attrs["labels"] = {
+            **labels.from_tags({} if archived else tags, stack=self.stack, address=resource.address),
+            **retirement,
+        }
         was = prior or {}
         # The current ID and version carry over while nothing forces a new model or version, so
         # an imported model (named by someone else) keeps its ID.

@@ -7,7 +7,8 @@ against the previous window's) with `alert.threshold` as the default threshold (
 and `vertex.drift_thresholds` per feature; with training data (`baseline: {dataset: ...}`, or
 `vertex.training_dataset`) it also detects training/serving skew (`vertex.skew_thresholds`). Vertex
 configures objectives per deployed model, so the same objective is given to every deployed model
-of the endpoint, and the job is updated when the endpoint's deployed models change.
+the monitor watches (`deployed_models`: every one of the endpoint, or those serving the monitor's
+`model`), and the job is updated when those deployed models change.
 
 No I/O and no SDK import: jobs are the plain snake_case dicts `client.to_dict` makes."""
 

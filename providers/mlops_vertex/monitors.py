@@ -18,6 +18,10 @@ The neutral fields mean what they mean on every cloud:
   skew against it. A `baseline:` string names precomputed statistics, which Vertex cannot use:
   refused, with what to write instead.
 
+A monitor watches every deployed model of its endpoint, or, with `model`, only the deployed
+models serving that model (the variants whose model it is): retiring that model then removes the
+monitor (the core does), and the other variants were never part of it.
+
 Not supported, and refused at validate time: `model_quality`, `bias` and `explainability`
 monitors (model monitoring v1 watches input features) and a cron in `every` (Vertex runs
 monitoring at an interval).
@@ -145,7 +149,9 @@ class MonitorHandler(KindHandler[MonitorSpec, MonitorSettings]):
             "id": (prior or {}).get("id", UNKNOWN),
             "display_name": resource.name,
             "endpoint": endpoint.get("id", UNKNOWN),
-            "deployed_models": _deployed_models(endpoint),
+            "deployed_models": _deployed_models(
+                endpoint, refs.get(f"model.{spec.model}", {}).get("id", UNKNOWN) if spec.model else None
+            ),
             "interval": spec.every,
             "sample_rate": _sample_rate(chosen, endpoint),
             "drift": monitoring.thresholds(threshold, feature, chosen.drift_thresholds),
@@ -348,12 +354,19 @@ class MonitorHandler(KindHandler[MonitorSpec, MonitorSettings]):
         return spec
 
 
-def _deployed_models(endpoint: Mapping[str, Any]) -> Any:
-    """Variant -> deployed model id of the endpoint (an id may be UNKNOWN until it is deployed)."""
+def _deployed_models(endpoint: Mapping[str, Any], model_id: Any = None) -> Any:
+    """Variant -> deployed model id of the endpoint (an id may be UNKNOWN until it is deployed):
+    every variant, or those serving the model `model_id` (a monitor's `model`)."""
     variants = endpoint.get("variants", UNKNOWN)
-    if variants is UNKNOWN:
+    if variants is UNKNOWN or model_id is UNKNOWN:
         return UNKNOWN
-    return {v["name"]: v.get("deployed_model_id", UNKNOWN) for v in variants}
+    if model_id is not None and any(v.get("model") is UNKNOWN for v in variants):
+        return UNKNOWN  # which variants serve the model is not known yet
+    return {
+        v["name"]: v.get("deployed_model_id", UNKNOWN)
+        for v in variants
+        if model_id is None or v.get("model") == model_id
+    }
 
 
 def _sample_rate(settings: MonitorSettings, endpoint: Mapping[str, Any]) -> float:

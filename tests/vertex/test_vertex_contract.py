@@ -3,7 +3,7 @@ against the emulator."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from mlops_gitops.testing.contract import (
     Edit,
     PartialCreate,
     ProviderContract,
+    Retire,
     emulator_settings,
 )
 
@@ -96,6 +97,40 @@ class TestVertexContract(ProviderContract):
                 ]
             },
         )
+
+        def retire_scorer(text: str) -> str:
+            # Retire scorer, and serve a new model, scorer-v2, from a variant of its own.
+            retired = "    retired: {reason: superseded by scorer-v2, by: ml-team}\n"
+            v2 = (
+                "  scorer-v2:\n"
+                "    artifact: gs://contract/scorer/v2/\n"
+                "    image: us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest\n"
+            )
+            variant = (
+                "      - {name: next, model: scorer-v2, instance_type: n1-standard-2, instance_count: 1, "
+                "weight: 20}\n"
+            )
+            tags = "    tags: {owner: contract}\n"
+            return (
+                text.replace(tags, retired + tags)
+                .replace("endpoints:\n", v2 + "endpoints:\n")
+                .replace("weight: 20}\n", "weight: 20}\n" + variant)
+            )
+
+        def archived(attrs: Mapping[str, Any]) -> bool:
+            # The version the stack was on, still in the registry with its artifact: without the
+            # stack's alias and labels, with the retirement labels.
+            model = models.get_model(name=f"{PARENT}/models/{attrs['id']}@{attrs['version_id']}")
+            return (
+                model.artifact_uri == "gs://contract/scorer/v1/"
+                and list(model.version_aliases) == ["default"]
+                and "owner" not in model.labels
+                and model.labels.get("mlops-gitops-retired-reason") == "superseded_by_scorer-v2"
+                and model.labels.get("mlops-gitops-retired-by") == "ml-team"
+                and bool(model.labels.get("mlops-gitops-retired-at"))
+                and model.labels.get("mlops-gitops-address") == "model_scorer"
+            )
+
         return ContractCase(
             sandbox=sandbox,
             stack_yaml=STACK,
@@ -118,4 +153,11 @@ class TestVertexContract(ProviderContract):
             throttle=throttle,
             partial_create=PartialCreate("endpoint.scorer-api", failed_deployment),
             reset=vx_emulator.reset,
+            # Both variants of the retired model go; the new model's variant takes the traffic.
+            retire=Retire(
+                retire_scorer,
+                {"model.scorer-v2": "create", "endpoint.scorer-api": "update", "model.scorer": "retire"},
+                "model.scorer",
+                archived,
+            ),
         )
