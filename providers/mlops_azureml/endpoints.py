@@ -68,6 +68,8 @@ ENDPOINT = ResourceType(
         "data_capture": ANY,
         "variants[*].mirror_percent": ANY,
         "rollout.strategy": ("all_at_once", "canary", "linear"),
+        # A retired endpoint leaves the stack (the core plans its deletion): nothing Azure-specific.
+        "retired": ANY,
     },
     unsupported={
         "variants[*].serverless": "Azure ML managed online endpoints run on dedicated instances: give "

@@ -16,8 +16,21 @@ What leaves the stack: `mlops destroy` deletes the versions this stack registere
 environment); a model that only leaves the stack has its version archived instead (kept in the
 workspace's registry, hidden from lists, restorable), as are versions superseded by an update.
 
+Retirement (`retired: {reason, by, archive}`): the model version stays registered where it is, its
+artifact untouched, and is archived (`models.archive`: `isArchived` set on the version, which
+hides it from the workspace's model lists and from new deployments, while `get` by version still
+reads it and deployments can be restored). Its tags carry the retirement (the core's
+`mlops-gitops:retired-reason`, `-by`, `-at`): an asset version is immutable but for its tags,
+description and archived state, which is all a retirement changes. The environment version stays
+as it was (its tags carry no retirement: other versions of the model may run in it). With
+`archive: false` only the tags change. Taking the `retired:` block out restores the version
+(`models.restore`) and drops the tags. The core takes the variants serving the model off their
+endpoints and removes the monitors about it before the model is archived.
+
 Attributes: id, name, version, artifact, type, description?, environment {name, version, image,
-conda_sha256}, environment_variables, tags, archived (read, never drift)."""
+conda_sha256}, environment_variables, tags, archived (the version's `isArchived`: true when the
+model is retired with `archive`, false otherwise; a version archived or restored in the console
+is drift)."""
 
 from __future__ import annotations
 
@@ -32,8 +45,10 @@ from mlops_azureml.client import NotFoundError
 from mlops_azureml.config import ModelSettings
 from mlops_azureml.kind import MARKERS, KindHandler
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
+from mlops_gitops.features import ANY
 from mlops_gitops.handlers import Request
 from mlops_gitops.provider import IMAGE, ApplyContext, ResourceType
+from mlops_gitops.stack import retire
 from mlops_gitops.stack.schema import FrameworkImage, ModelSpec
 
 ARTIFACT_SCHEMES = ("azureml://", "https://")
@@ -41,12 +56,15 @@ ARTIFACT_SCHEMES = ("azureml://", "https://")
 NO_IMAGE = "<image URI: no environment of this workspace serves this model version; write its image>"
 # The tag by which a model version names its environment version (for import).
 ENV_TAG = "mlops-gitops:environment-version"
+# The retirement's tags are the model version's: its environment may serve other versions.
+RETIREMENT_TAGS = (retire.TAG_REASON, retire.TAG_BY, retire.TAG_AT)
 
 MODEL = ResourceType(
     "model",
     computed=("id",),
-    not_drift=("archived", *MARKERS.not_drift),
+    not_drift=MARKERS.not_drift,
     create_before_destroy=True,
+    supports={"retired": ANY},
     unsupported={
         "registry": "every Azure ML model version is registered in the workspace's model registry under "
         "the model's name: remove registry (to deploy a version shared through an Azure ML registry, "
@@ -127,9 +145,9 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
             # Likewise an environment of the same image (the one its deployments ran, imported).
             attrs["environment"].update(name=before["name"], version=before["version"])
         attrs["environment_variables"] = dict(spec.environment)
-        attrs["tags"] = self.tags(resource)
-        if req.prior is not None and "archived" in req.prior:
-            attrs["archived"] = req.prior["archived"]
+        attrs["tags"] = self.tags(resource)  # with the retirement's tags, when it is retired
+        retired = spec.retired
+        attrs["archived"] = bool(retired is not None and retired.archive)
         return attrs
 
     def risks(
@@ -140,9 +158,11 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
         *,
         destroying: bool,
     ) -> list[str]:
+        what = f"Azure ML model {(before or {}).get('name')} version {(before or {}).get('version')}"
+        if before is not None and after is not None and after.get("archived") and not before.get("archived"):
+            return [f"archives {what} (kept in the workspace registry with its artifact, restorable)"]
         if before is None or action not in ("delete", "replace"):
             return []
-        what = f"Azure ML model {before.get('name')} version {before.get('version')}"
         if destroying:
             return [f"deletes {what} and its environment versions"]
         return [f"archives {what} (kept in the workspace registry, restorable; state forgets it)"]
@@ -162,6 +182,7 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
         self, model: Any, environment: Any | None, env_name: str, recorded: Mapping[str, Any]
     ) -> dict[str, Any]:
         attrs = translate.model_from_api(model, environment, env_name)
+        attrs["archived"] = attrs["archived"] or self._archived(model.name, str(model.version))
         attrs["artifact"] = translate.short_datastore_uri(attrs["artifact"], self.api.workspace_id)
         attrs["id"] = f"{self.api.workspace_id}/models/{attrs['name']}/versions/{attrs['version']}"
         # The container environment is a property of the deployments (read with the endpoint),
@@ -179,11 +200,41 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
                     f"get model {name}:{version}",
                     idempotent=True,
                 )
-            return self.api.call(
-                lambda: ml.models.get(name, label="latest"), f"get model {name}", idempotent=True
-            )
+            return self._latest(name)
         except NotFoundError:
             return None
+
+    def _latest(self, name: str) -> Any | None:
+        """The newest active version of the model, else its newest archived one (a retired
+        model): Azure's `latest` label and its lists see active versions only."""
+        from azure.ai.ml.constants import ListViewType
+
+        ml = self.api.ml
+        for view in (ListViewType.ACTIVE_ONLY, ListViewType.ARCHIVED_ONLY):
+            found = self.api.call(
+                lambda view=view: list(ml.models.list(name=name, list_view_type=view)),
+                f"listing versions of model {name}",
+                idempotent=True,
+            )
+            if found:
+                return max(found, key=lambda m: str(getattr(m.creation_context, "created_at", "") or ""))
+        return None
+
+    def _archived(self, name: str, version: str) -> bool:
+        """Whether the version is archived: the SDK's `Model` does not carry `isArchived`, but
+        Azure lists archived versions apart (`ArchivedOnly`), which the public call asks for."""
+        from azure.ai.ml.constants import ListViewType
+
+        ml = self.api.ml
+        try:
+            archived = self.api.call(
+                lambda: list(ml.models.list(name=name, list_view_type=ListViewType.ARCHIVED_ONLY)),
+                f"listing archived versions of model {name}",
+                idempotent=True,
+            )
+        except NotFoundError:
+            return False
+        return any(str(m.version) == version for m in archived)
 
     def _get_environment(self, name: str, version: str) -> Any | None:
         ml = self.api.ml
@@ -261,12 +312,13 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
         ml = self.api.ml
         env = desired["environment"]
         tags = dict(desired["tags"])
+        env_tags = {k: v for k, v in tags.items() if k not in RETIREMENT_TAGS}
         environment = self._get_environment(env["name"], env["version"])
-        if environment is None or dict(environment.tags or {}) != tags:
+        if environment is None or dict(environment.tags or {}) != env_tags:
             conda = self._conda.get(env["conda_sha256"]) if env.get("conda_sha256") else None
             if env.get("conda_sha256") and conda is None:
                 raise ProviderError(f"model {desired['name']}: the conda file was not loaded")  # a bug
-            entity = translate.environment_entity(env, conda, tags)
+            entity = translate.environment_entity(env, conda, env_tags)
             # Named and versioned by us: a PUT repeated is the same version.
             self.api.call(
                 lambda: ml.environments.create_or_update(entity),
@@ -282,6 +334,8 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
             or translate.model_from_api(existing, None, "")["tags"] != model_tags
             or ((existing.description or None) != desired.get("description"))
         ):
+            # Registering a version again sends it unarchived (the SDK's Model has no archived
+            # state): the archived state is set after, below.
             entity = translate.model_entity(wanted)
             self.api.call(
                 lambda: ml.models.create_or_update(entity),
@@ -290,7 +344,14 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
                 cancel=ctx.cancel,
             )
         ctx.checkpoint(dict(desired))
-        return self.must_read(desired)
+        attrs = self.must_read(desired)
+        if bool(desired.get("archived")) != attrs["archived"]:
+            if desired.get("archived"):
+                self.archive(desired["name"], desired["version"], ctx)
+            else:
+                self.restore(desired["name"], desired["version"], ctx)
+            attrs = self.must_read(desired)
+        return attrs
 
     def archive(self, name: str, version: str, ctx: ApplyContext | None = None) -> None:
         """Archive a model version (hidden from lists, restorable): for retirement."""
@@ -302,6 +363,16 @@ class ModelHandler(KindHandler[ModelSpec, ModelSettings]):
                 idempotent=True,
                 cancel=ctx.cancel if ctx is not None else None,
             )
+
+    def restore(self, name: str, version: str, ctx: ApplyContext) -> None:
+        """Restore an archived version: a retirement taken back."""
+        ml = self.api.ml
+        self.api.call(
+            lambda: ml.models.restore(name, version=version),
+            f"restoring model {name}:{version}",
+            idempotent=True,
+            cancel=ctx.cancel,
+        )
 
     def _archive_environment(self, name: str, version: str, ctx: ApplyContext) -> None:
         ml = self.api.ml

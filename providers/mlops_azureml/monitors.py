@@ -1,10 +1,12 @@
 """Model monitoring in Azure ML: the `monitor` kind.
 
 A `monitor` is a `MonitorSchedule` (named after the resource) that runs Azure ML's model monitoring
-on one deployment of an endpoint (the variant `azureml.variant`, else the one with most traffic),
-reading the data its data collector registers, so the endpoint needs `data_capture` (the core
-checks it at validate time). Its signals, from the neutral `type: data_quality` and the
-`azureml.signals` list:
+on one deployment of an endpoint (the variant `azureml.variant`, else the variant with most traffic
+among those serving the monitor's `model:`, else the one with most traffic), reading the data its
+data collector registers, so the endpoint needs `data_capture` (the core checks it at validate
+time). A `model:` and an `azureml.variant` that does not serve it are refused, at the variant.
+Retiring the monitor's model deletes the schedule, its alert notification with it. Its signals,
+from the neutral `type: data_quality` and the `azureml.signals` list:
 
 - `data_drift`: the input features' distribution against the baseline (Jensen-Shannon distance
   for numerical features, Pearson's chi-squared test for categorical ones);
@@ -31,7 +33,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from mlops_azureml import names
+from mlops_azureml import names, translate
 from mlops_azureml.client import quiet
 from mlops_azureml.config import MonitorSettings
 from mlops_azureml.kind import MARKERS
@@ -171,7 +173,24 @@ class MonitorHandler(MLScheduleHandler[MonitorSpec, MonitorSettings]):
                     ]
                 )
         else:
-            found = max(variants, key=lambda v: v.get("traffic_percent") or 0)
+            serving = self._serving(req, variants)
+            if serving is None:
+                return None  # the model's version is known after apply: so is the deployment
+            found = max(serving, key=lambda v: v.get("traffic_percent") or 0)
+        if chosen.variant is not None and req.spec.model is not None:
+            serving = self._serving(req, variants)
+            if serving is not None and found not in serving:
+                raise StackError.of(
+                    [
+                        Diagnostic(
+                            f"variant {chosen.variant!r} of endpoint {req.spec.endpoint!r} does not serve "
+                            f"model {req.spec.model!r} (the monitor's model): remove azureml.variant, or "
+                            "name a variant serving the model",
+                            f"{where}.azureml.variant",
+                            resource.position,
+                        )
+                    ]
+                )
         collector = found.get("data_collector")
         if isinstance(collector, Mapping):
             captured = set(collector.get("collections") or [])
@@ -189,6 +208,24 @@ class MonitorHandler(MLScheduleHandler[MonitorSpec, MonitorSettings]):
                         ]
                     )
         return found
+
+    @staticmethod
+    def _serving(
+        req: Request[MonitorSpec, MonitorSettings], variants: list[Mapping[str, Any]]
+    ) -> list[Mapping[str, Any]] | None:
+        """The variants serving the monitor's `model:` (all of them when it names none), matched
+        by the model version they deploy; None while that version is unknown."""
+        if req.spec.model is None:
+            return variants
+        model = req.refs.get(f"model.{req.spec.model}", {})
+        name, version = model.get("name"), model.get("version")
+        if not isinstance(name, str) or not isinstance(version, str):
+            return None
+        wanted = translate.asset_ref(name, version)
+        serving = [v for v in variants if v.get("model") == wanted]
+        # The core checks that the model serves the endpoint; none here means a variant's model
+        # is still unknown (its version is registered by this apply).
+        return serving or None
 
     # ---- read ---------------------------------------------------------------------------------
     def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:

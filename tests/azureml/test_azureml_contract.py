@@ -15,6 +15,7 @@ from mlops_gitops.testing.contract import (
     Edit,
     PartialCreate,
     ProviderContract,
+    Retire,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))  # provider_kit, beside this file (importlib mode)
@@ -43,6 +44,24 @@ class TestAzureMLContract(ProviderContract):
 
         def delete_out_of_band(attrs: dict[str, Any]) -> None:
             ml.online_endpoints.begin_delete(name=attrs["name"]).result()
+
+        def archived(attrs: dict[str, Any]) -> bool:
+            # Read with the SDK: the version is still registered, archived (listed among the
+            # archived versions only), tagged with the retirement, its artifact where it was.
+            from azure.ai.ml.constants import ListViewType
+
+            model = ml.models.get(attrs["name"], version=attrs["version"])
+            hidden = {
+                str(m.version)
+                for m in ml.models.list(name=attrs["name"], list_view_type=ListViewType.ARCHIVED_ONLY)
+            }
+            active = {str(m.version) for m in ml.models.list(name=attrs["name"])}
+            return (
+                str(model.version) in hidden - active
+                and model.tags.get("mlops-gitops:retired-reason") == "superseded by scorer-v2"
+                and model.tags.get("mlops-gitops:retired-by") == "ml-team"
+                and str(model.path).endswith("/datastores/workspaceblobstore/paths/scorer/v1/")
+            )
 
         def throttle(times: int) -> None:
             azureml_emulator.emulator.update_settings({"throttle": [{"method": "GET", "times": times}]})
@@ -75,4 +94,22 @@ class TestAzureMLContract(ProviderContract):
             throttle=throttle,
             partial_create=PartialCreate("endpoint.scorer-api", failed_deployment),
             reset=azureml_emulator.emulator.reset,
+            retire=Retire(
+                lambda s: s.replace(
+                    "    azureml: {name: Scorer_A}\n",
+                    "    azureml: {name: Scorer_A}\n"
+                    "    retired: {reason: superseded by scorer-v2, by: ml-team}\n"
+                    "  scorer-v2:\n"
+                    "    artifact: azureml://datastores/workspaceblobstore/paths/scorer/v2/\n"
+                    "    image: mcr.microsoft.com/azureml/curated/sklearn-1.5:latest\n",
+                ).replace(
+                    "weight: 20}\n",
+                    "weight: 20}\n"
+                    "      - {name: next, model: scorer-v2, instance_type: Standard_DS3_v2, "
+                    "instance_count: 1, weight: 1}\n",
+                ),
+                {"model.scorer-v2": "create", "endpoint.scorer-api": "update", "model.scorer": "retire"},
+                "model.scorer",
+                archived,
+            ),
         )
