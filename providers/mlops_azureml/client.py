@@ -131,22 +131,25 @@ class StaticToken:
         from azure.core.credentials import AccessToken
 
         expires = int(time.time()) + 3600
-        return AccessToken(_unsigned_jwt(expires), expires)
+        # Submitting a job checks that the token's audience is the scope it was asked for.
+        audience = scopes[0].removesuffix("/.default") if scopes else "https://management.azure.com/"
+        return AccessToken(_unsigned_jwt(expires, audience), expires)
 
 
-def _unsigned_jwt(expires: int) -> str:
+def _unsigned_jwt(expires: int, audience: str = "https://management.azure.com/") -> str:
     def part(document: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
 
     claims = {
-        "aud": "https://management.azure.com/",
+        "aud": audience,
         "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
         "oid": "00000000-0000-0000-0000-00000000cafe",
         "tid": "00000000-0000-0000-0000-000000000000",
         "upn": "sandbox@mlops-gitops.local",
         "exp": expires,
     }
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sandbox"
+    # The signature must be valid base64url, which PyJWT checks even when it verifies nothing.
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.c2FuZGJveA"
 
 
 class Clients:

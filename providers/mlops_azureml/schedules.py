@@ -15,30 +15,46 @@ Refused at validate time: `pipeline.template_uri` (Azure ML schedules run a job 
 template), `also_on` (Azure ML has no trigger on a monitor's alert); `max_concurrent_runs` other
 than 1 is ignored with a warning (Azure ML schedules have no such limit).
 
+`mlops run schedule.NAME` submits the schedule's PipelineJob now, as its trigger would: the job of
+the JobSchedule as Azure ML holds it (`create_job`: the same steps, inputs, experiment and
+compute), through `ml.jobs.create_or_update` under a name chosen once per call (`<name>-<UTC
+time>-<4 hex>`): a PUT under our name, so a submission retried after a lost answer names the same
+job instead of starting a second. The job is followed (`ml.jobs.get`; `ctx.progress` at each
+status and every few seconds) to Completed; Failed, Canceled or NotResponding raise ProviderError
+with the run's error as the run history holds it. A set `ctx.cancel` stops following (the job
+goes on); `wait=False` returns at once.
+
 Attributes: name, cron, timezone, time_zone (Windows), pipeline {definition, sha256}, parameters,
 enabled, experiment_name?, default_compute?, tags."""
 
 from __future__ import annotations
 
 import contextlib
+import re
+import secrets
+import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from mlops_azureml import files, names, timezones
-from mlops_azureml.client import quiet
+from mlops_azureml import files, names, sdk_private, timezones
+from mlops_azureml.client import NotFoundError, quiet
 from mlops_azureml.config import ScheduleSettings
 from mlops_azureml.kind import MARKERS
 from mlops_azureml.ml_schedules import MLScheduleHandler
 from mlops_gitops.cron import next_runs_note
 from mlops_gitops.errors import Diagnostic, ProviderError, StackError
 from mlops_gitops.handlers import Request
-from mlops_gitops.provider import ResourceType
+from mlops_gitops.provider import ApplyContext, ResourceType
 from mlops_gitops.stack.schema import ScheduleSpec
 
 PIPELINE_TAG = "mlops-gitops:pipeline-sha256"
+SCHEDULE_TAG = "mlops-gitops:schedule"  # on a job `mlops run` submits: the schedule it ran
+_SUCCEEDED = ("Completed",)
+_ENDED_BADLY = ("Failed", "Canceled", "NotResponding")
 
 SCHEDULE = ResourceType("schedule", not_drift=MARKERS.not_drift, create_before_destroy=False)
 
@@ -154,6 +170,83 @@ class ScheduleHandler(MLScheduleHandler[ScheduleSpec, ScheduleSettings]):
             raise ProviderError(f"schedule {desired['name']}: the pipeline definition was not loaded")
         return lambda: schedule_entity(desired, path)
 
+    # ---- run ----------------------------------------------------------------------------------
+    def run(self, attributes: Mapping[str, Any], ctx: ApplyContext, *, wait: bool = True) -> dict[str, Any]:
+        """`mlops run schedule.X`: submit the schedule's pipeline job now and follow it."""
+        ml = self.api.ml
+        name = attributes["name"]
+        schedule = self._get(name)
+        job = getattr(schedule, "create_job", None)
+        if schedule is None or job is None or isinstance(job, str):
+            raise ProviderError(
+                f"schedule {name}: Azure ML holds no job schedule {name} with a pipeline job: run mlops "
+                "apply to make it again",
+                code="NotFound",
+            )
+        # The job as Azure holds it, not as the stack would make it now: what the cron would run.
+        job_name = run_name(name, datetime.now(UTC), secrets.token_hex(2))
+        job.name = job_name
+        job.tags = {**dict(getattr(job, "tags", None) or {}), SCHEDULE_TAG: name}
+        self.api.call(
+            lambda: ml.jobs.create_or_update(job),
+            f"submitting pipeline job {job_name} of schedule {name}",
+            idempotent=True,  # a PUT under a name chosen once: a repeat names the same job
+            cancel=ctx.cancel,
+        )
+        ctx.progress(f"pipeline job {job_name}: NotStarted")
+        if not wait:
+            return {"id": job_name, "status": "NotStarted"}
+        return self._follow(name, job_name, ctx)
+
+    def _job(self, job_name: str) -> Any | None:
+        ml = self.api.ml
+        try:
+            return self.api.call(lambda: ml.jobs.get(job_name), f"get job {job_name}", idempotent=True)
+        except NotFoundError:
+            return None
+
+    def _follow(self, name: str, job_name: str, ctx: ApplyContext) -> dict[str, Any]:
+        """Poll the job until it ends, saying its status when it changes and every few seconds.
+        No time limit: a retraining runs for hours, and Ctrl-C stops following it."""
+        timing = self.api.timing
+        delay, last, last_said = timing.poll_initial, "NotStarted", time.monotonic()
+        while True:
+            if ctx.cancel.wait(delay):
+                return {
+                    "id": job_name,
+                    "status": last,
+                    "message": "stopped following the run; it goes on in Azure ML",
+                }
+            delay = min(delay * 2, timing.poll_max)
+            job = self._job(job_name)
+            if job is None:
+                raise ProviderError(f"schedule {name}: pipeline job {job_name} disappeared", code="NotFound")
+            status = str(getattr(job.status, "value", job.status))
+            if status in _SUCCEEDED:
+                return {"id": job_name, "status": status}
+            if status in _ENDED_BADLY:
+                raise ProviderError(
+                    f"schedule {name}: pipeline job {job_name} {status.lower()}: {self._error(job_name)}",
+                    code=f"Job{status}",
+                )
+            if status != last or time.monotonic() - last_said >= timing.progress_every:
+                ctx.progress(f"pipeline job {job_name}: {status}")
+                last, last_said = status, time.monotonic()
+
+    def _error(self, job_name: str) -> str:
+        """The run's error, as the run history holds it (the job itself does not say)."""
+        ml = self.api.ml
+        try:
+            error = self.api.call(
+                lambda: sdk_private.run_error(ml, job_name), f"get run {job_name}", idempotent=True
+            )
+        except ProviderError as exc:
+            return f"(its error could not be read: {exc})"
+        if error is None:
+            return "Azure ML gives no reason"
+        code, message = getattr(error, "code", None), getattr(error, "message", None)
+        return f"{message} ({code})" if code else str(message)
+
     def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         raise ProviderError(
             f"schedule {attributes['name']} runs a pipeline job the stack reads from a YAML file: export the "
@@ -163,6 +256,12 @@ class ScheduleHandler(MLScheduleHandler[ScheduleSpec, ScheduleSettings]):
 
 
 # ---------------------------------------------------------------------------------- translation
+def run_name(schedule: str, moment: datetime, token: str) -> str:
+    """The name of a run's job: `<schedule>-<UTC time>-<token>`, in the characters job names take."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", schedule).strip("-") or "run"
+    return f"{stem}-{moment:%Y%m%d%H%M%S}-{token}"
+
+
 def schedule_entity(attrs: Mapping[str, Any], definition: Path) -> Any:
     from azure.ai.ml import load_job
     from azure.ai.ml.entities import CronTrigger, JobSchedule

@@ -21,7 +21,8 @@ serves them; and the compute clusters batch deployments run on.
   matching the invocation (`{"operation": "BatchEndpoints_Invoke"}`) makes the job end Failed
   instead, with the rule's code and message as its run's error;
 - the run history's `GET /history/v1.0{workspace}/runs/{job}` (operation `Runs_Get`), where the
-  SDK reads a run's `status` and `error` (`{"error": {"code", "message"}}`);
+  SDK reads a run's `status` and `error` (`{"error": {"code", "message"}}`), of batch jobs and of
+  the pipeline jobs submitted to the workspace (`schedules.put_job`);
 - `computes/{C}` PUT (an AmlCompute cluster; `properties.properties.vmSize` among the known SKUs,
   `scaleSettings.maxNodeCount` at least 1) and DELETE, both asynchronous. (A GET of a compute
   never made still answers a made-up cluster, as before: pipelines name clusters the sandbox
@@ -347,10 +348,11 @@ def advance(state: State, job: dict[str, Any]) -> None:
         return
     elapsed = time.monotonic() - timeline["started"]
     delay = timeline["delay"]
-    if elapsed >= delay:
+    # A submitted pipeline job (schedules.put_job) keeps its own pace.
+    if elapsed >= timeline.get("done_after", delay):
         props["status"] = "Failed" if timeline["failure"] is not None else "Completed"
         timeline["end_time"] = now_iso()
-    elif elapsed >= delay / 4:
+    elif elapsed >= timeline.get("running_after", delay / 4):
         props["status"] = "Running"
 
 
@@ -382,7 +384,7 @@ def run_history(state: State, call: Call) -> Reply:
         document["error"] = {
             "error": {"code": failure.code, "message": failure.message},
             "time": timeline.get("end_time"),
-            "componentName": "BatchScoring",
+            "componentName": timeline.get("component", "BatchScoring"),
         }
     return Reply(200, document)
 

@@ -1,14 +1,26 @@
 """Schedule triggers as Azure ML checks them: a Cron trigger's 5-field expression and a
 Recurrence trigger's frequency/interval, each with a time zone given as a *Windows* time-zone name
-("Romance Standard Time", "UTC"), as Azure expects; an IANA name ("Europe/Paris") is refused."""
+("Romance Standard Time", "UTC"), as Azure expects; an IANA name ("Europe/Paris") is refused.
+
+And the pipeline jobs a schedule's trigger, or anyone, submits (`PUT {ws}/jobs/{name}`, operation
+`Jobs_CreateOrUpdate`): a new pipeline job runs as Azure ML runs one. Its status moves NotStarted
+-> Running (after `operation_delay_seconds`) -> Completed (after as long again), as `ml.jobs.get`
+and the run history (`Runs_Get`) show it. A `fail_async` rule matching the submission
+(`{"operation": "Jobs_CreateOrUpdate"}`) lets it be accepted and makes the job end Failed instead,
+with the rule's code and message as its run's error, as the run history holds it. A job PUT again
+under its name is not run again (only its description, tags and display name change)."""
 
 from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
-from .arm import bad_request
+from .arm import State, bad_request, now_iso
+
+if TYPE_CHECKING:
+    from .arm_resources import Call, Reply
 
 # (lowest, highest, names) of the five cron fields, in order.
 _FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
@@ -104,3 +116,30 @@ def check_trigger(trigger: Any) -> None:
     else:
         raise bad_request(f"Unknown triggerType {kind!r}: Cron or Recurrence.", target="trigger.triggerType")
     check_time_zone(trigger.get("timeZone"))
+
+
+def put_job(state: State, call: Call) -> Reply:
+    """Submit a job; a new pipeline job then runs on the emulator's clock (see the docstring)."""
+    # Imported here: `resources` (which `batch` imports) imports this module.
+    from . import resources
+    from .batch import JOB_EXTRA
+
+    is_new = state.get(resources.job_id(call)) is None
+    reply = resources.put_job(state, call)
+    document = reply.body
+    if not is_new or not isinstance(document, dict) or document["properties"].get("jobType") != "Pipeline":
+        return reply
+    steps = list(document["properties"].get("jobs") or {})
+    state.extra[str(document["id"]).lower()] = {
+        JOB_EXTRA: {
+            "started": time.monotonic(),
+            "delay": state.operation_delay,
+            # A pipeline is queued for a while before its first step runs.
+            "running_after": state.operation_delay,
+            "done_after": 2 * state.operation_delay,
+            "failure": call.async_failure(),
+            "start_time": now_iso(),
+            "component": steps[0] if steps else None,
+        }
+    }
+    return reply

@@ -109,7 +109,7 @@ from mlops_gitops.sandbox import control
 from mlops_gitops.sandbox.background import BackgroundEmulator, LoopbackHTTPServer
 from mlops_gitops.sandbox.control import CONTROL_PREFIX
 
-from . import autoscale, batch, resources
+from . import autoscale, batch, resources, schedules
 from .arm import ArmError, State
 from .resources import Call, Reply
 from .settings import AsyncFailRule, EmulatorSettings, FailRule, ThrottleRule
@@ -190,7 +190,7 @@ _ROUTE_TABLE: list[tuple[str, str, str, Handler]] = [
     ("DELETE", _SCHEDULE, "Schedules_Delete", resources.delete_schedule),
     ("GET", rf"{_WS}/jobs", "Jobs_List", resources.list_jobs),
     ("GET", _JOB, "Jobs_Get", resources.get_job),
-    ("PUT", _JOB, "Jobs_CreateOrUpdate", resources.put_job),
+    ("PUT", _JOB, "Jobs_CreateOrUpdate", schedules.put_job),
     ("DELETE", _JOB, "Jobs_Delete", resources.delete_job),
     ("POST", rf"{_JOB}/cancel", "Jobs_Cancel", resources.cancel_job),
     ("GET", rf"{_WS}/computes", "Compute_List", resources.list_computes),

@@ -72,7 +72,7 @@ def sandbox_timing(settings: Mapping[str, Any]) -> Timing:
 
 
 class Clients:
-    """The four service clients for one provider instance, sharing one set of credentials.
+    """The service clients for one provider instance, sharing one set of credentials.
     Clients are thread-safe once built; building them is not, hence the lock."""
 
     def __init__(self, config: VertexConfig, sandbox: SandboxEndpoints | None) -> None:
@@ -101,6 +101,10 @@ class Clients:
     @property
     def schedules(self) -> Any:
         return self._client("ScheduleServiceClient")
+
+    @property
+    def pipelines(self) -> Any:
+        return self._client("PipelineServiceClient")
 
     def _client(self, kind: str) -> Any:
         with self._lock:

@@ -17,13 +17,26 @@ The spec itself stays out of the attributes (and so out of state and plans): `de
 the file and keeps the parsed spec in memory under its digest for `create()`/`update()`, which
 the engine always calls after `desired()` in the same process.
 
+`mlops run schedule.NAME` starts the schedule's PipelineJob now, as its cron would: the job of the
+Schedule's `create_pipeline_job_request` as Vertex holds it (the same spec or template,
+parameters, root, service account and labels), created under an id chosen once per call
+(`<name>-<UTC time>-<4 hex>`), so that a create retried after a lost answer finds that job
+instead of starting a second. It is followed (`ctx.progress` at each state and every few
+seconds) to PIPELINE_STATE_SUCCEEDED; FAILED or CANCELLED raise ProviderError with the job's
+`error.message`. A set `ctx.cancel` stops following (the job goes on); `wait=False` returns at
+once.
+
 Attributes: id, display_name, cron, timezone, pipeline {definition {sha256, tasks} | template_uri},
 parameters, max_concurrent_runs, enabled, pipeline_root?, service_account?, labels (on the runs:
 a Schedule has none of its own)."""
 
 from __future__ import annotations
 
+import re
+import secrets
+import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,11 +48,15 @@ from mlops_gitops.handlers import Request
 from mlops_gitops.provider import UNKNOWN, ApplyContext, ResourceType
 from mlops_gitops.stack.schema import ScheduleSpec
 from mlops_vertex import labels, pipelines
+from mlops_vertex.client import AlreadyExistsError, NotFoundError, to_dict
 from mlops_vertex.config import ScheduleSettings
 from mlops_vertex.pipeline_schedules import Parse, PipelineScheduleHandler
 
 if TYPE_CHECKING:
     from mlops_vertex.provider import VertexProvider
+
+_ENDED = ("PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED")
+_MAX_JOB_ID = 128  # pipelineJobId: [a-z][-a-z0-9]{0,127}
 
 SCHEDULE = ResourceType(
     "schedule",
@@ -218,3 +235,113 @@ class ScheduleHandler(PipelineScheduleHandler[ScheduleSpec, ScheduleSettings]):
         if settings:
             spec["vertex"] = settings
         return spec
+
+    # ---- run ----------------------------------------------------------------------------------
+    def run(self, attributes: Mapping[str, Any], ctx: ApplyContext, *, wait: bool = True) -> dict[str, Any]:
+        """`mlops run schedule.X`: create the schedule's PipelineJob now and follow it."""
+        display = attributes["display_name"]
+        schedule_id = attributes.get("id")
+        found = self._get_schedule(schedule_id) if schedule_id and schedule_id is not UNKNOWN else None
+        if found is None:
+            raise ProviderError(
+                f"schedule {display}: Vertex AI schedule {schedule_id} is gone: run mlops apply to make it "
+                "again",
+                code="NotFound",
+            )
+        # The job as Vertex holds it, not as the stack would make it now: what the cron would run.
+        job = dict((found.get("create_pipeline_job_request") or {}).get("pipeline_job") or {})
+        job_id = run_id(display, datetime.now(UTC), secrets.token_hex(2))
+        name = self.name("pipelineJobs", job_id)
+        try:
+            created = self.api.call(
+                self.api.pipelines.create_pipeline_job,
+                f"CreatePipelineJob {job_id}",
+                # The id is ours: after a failure that may hide a success, the job is looked for.
+                recover=lambda: self._pipeline_job(name),
+                cancel=ctx.cancel,
+                parent=self.api.parent,
+                pipeline_job=job,
+                pipeline_job_id=job_id,
+            )
+        except AlreadyExistsError:
+            # A repeat of our own create (the id holds the time and a random token): the first
+            # one made the job.
+            created = self._pipeline_job(name)
+            if created is None:
+                raise
+        current = created if isinstance(created, dict) else to_dict(created)
+        state = str(current.get("state") or "PIPELINE_STATE_QUEUED")
+        ctx.progress(f"pipeline job {job_id}: {_shown(state)}")
+        result: dict[str, Any] = {"id": job_id, "status": _shown(state)}
+        if not wait:
+            return result
+        return self._follow(display, name, current, ctx)
+
+    def _pipeline_job(self, name: str) -> dict[str, Any] | None:
+        try:
+            return to_dict(
+                self.api.call(
+                    self.api.pipelines.get_pipeline_job,
+                    f"GetPipelineJob {name.rsplit('/', 1)[-1]}",
+                    name=name,
+                )
+            )
+        except NotFoundError:
+            return None
+
+    def _follow(self, display: str, name: str, job: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+        """Poll the job until it ends, saying its state when it changes and every few seconds. No
+        time limit: a retraining runs for hours, and Ctrl-C stops following it."""
+        t = self.api.timing
+        job_id = name.rsplit("/", 1)[-1]
+        last_state, last_said = str(job.get("state", "")), time.monotonic()
+        delay = t.poll_initial
+        while str(job.get("state")) not in _ENDED:
+            if ctx.cancel.wait(delay):
+                return {
+                    "id": job_id,
+                    "status": _shown(str(job.get("state", ""))),
+                    "message": "stopped following the run; it goes on in Vertex AI",
+                }
+            delay = min(delay * 2, t.poll_max)
+            found = self._pipeline_job(name)
+            if found is None:
+                raise ProviderError(f"schedule {display}: pipeline job {job_id} disappeared", code="NotFound")
+            job = found
+            state = str(job.get("state", ""))
+            if state not in _ENDED and (
+                state != last_state or time.monotonic() - last_said >= t.progress_every
+            ):
+                ctx.progress(f"pipeline job {job_id}: {_shown(state)}")
+                last_state, last_said = state, time.monotonic()
+        return _result(display, name, job)
+
+
+def run_id(display_name: str, moment: datetime, token: str) -> str:
+    """The id of a run's PipelineJob: `<name>-<UTC time>-<token>`, as Vertex takes ids."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", display_name.lower()).strip("-")
+    if not stem[:1].isalpha():
+        stem = f"run-{stem}".rstrip("-")
+    suffix = f"-{moment:%Y%m%d%H%M%S}-{token}"
+    return stem[: _MAX_JOB_ID - len(suffix)].rstrip("-") + suffix
+
+
+def _shown(state: str) -> str:
+    return state.removeprefix("PIPELINE_STATE_")
+
+
+def _result(display: str, name: str, job: Mapping[str, Any]) -> dict[str, Any]:
+    state = str(job.get("state", ""))
+    job_id = name.rsplit("/", 1)[-1]
+    if state != "PIPELINE_STATE_SUCCEEDED":
+        reason = (job.get("error") or {}).get("message") or "no reason given"
+        raise ProviderError(
+            f"schedule {display}: pipeline job {job_id} ended {state}: {reason}", code=_shown(state)
+        )
+    result: dict[str, Any] = {"id": job_id, "status": _shown(state)}
+    root = (job.get("runtime_config") or {}).get("gcs_output_directory")
+    if root:
+        # Vertex writes a run's artifacts under <root>/<project number>/<job id>/; the job's name
+        # carries the project number.
+        result["output"] = f"{str(root).rstrip('/')}/{str(job.get('name', name)).split('/')[1]}/{job_id}/"
+    return result

@@ -7,7 +7,18 @@
   Creating it, pausing and resuming are plain calls; updating and deleting are long-running.
 * A schedule starts a pipeline on a cron (`TZ=`/`CRON_TZ=` prefix with an IANA zone, then five
   fields). Its `nextRunTime` is computed when it is read, so it never lags behind the clock; the
-  emulator never starts a run. Only deletion is long-running."""
+  emulator never starts a run on the cron. Only deletion is long-running.
+* A pipeline job (`PipelineService`: `POST {L}/pipelineJobs?pipelineJobId=ID`, get, list,
+  `:cancel`, delete) is what a schedule's trigger, or anyone, starts by hand: a plain call answering
+  the job `PIPELINE_STATE_QUEUED`. It runs (`PIPELINE_STATE_RUNNING`, `startTime`) once
+  `operation_delay_seconds` have passed and succeeds (`PIPELINE_STATE_SUCCEEDED`, `endTime`) after
+  as long again. The id is the caller's when it gives one (`[a-z][-a-z0-9]{0,127}`; a second
+  create under it is ALREADY_EXISTS, which is how a retried create is recognised), else 19
+  digits. A fail rule with `in_operation: true` matching the create (`POST .../pipelineJobs`) lets
+  the create succeed and makes the job end `PIPELINE_STATE_FAILED` with the rule's status and
+  message as its `error` (a google.rpc.Status). `:cancel` moves a queued or running job to
+  `PIPELINE_STATE_CANCELLING`, then to `PIPELINE_STATE_CANCELLED`; delete is long-running and
+  refused until the job has ended (FAILED_PRECONDITION), as on Vertex."""
 
 from __future__ import annotations
 
@@ -532,3 +543,133 @@ def resume_schedule(state: State, call: Call) -> dict[str, Any]:
     schedule.update(state="ACTIVE", lastResumeTime=moment, updateTime=moment)
     set_or_drop(schedule, "catchUp", catch_up)
     return {}
+
+
+# ---- pipeline jobs -------------------------------------------------------------------------------
+
+PIPELINE_JOB_SPEC: EnumSpec = {
+    "state": PIPELINE_STATE,
+    "runtimeConfig": {"failurePolicy": PIPELINE_FAILURE_POLICY},
+}
+_PIPELINE_OUTPUT_ONLY = frozenset(
+    {
+        "name", "createTime", "startTime", "endTime", "updateTime", "state", "jobDetail", "error",
+        "scheduleName", "templateMetadata", "satisfiesPzs", "satisfiesPzi",
+    }
+)  # fmt: skip
+_PIPELINE_JOB_ID = re.compile(r"[a-z][-a-z0-9]{0,127}")
+_PIPELINE_ACTIVE = (
+    "PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING", "PIPELINE_STATE_CANCELLING",
+)  # fmt: skip
+_PIPELINE_JOBS = "pipelineJobs"
+
+
+def _pipeline_job(state: State, call: Call) -> dict[str, Any]:
+    name = f"{call.parent}/{_PIPELINE_JOBS}/{call.groups['pipeline_job']}"
+    # Pipeline jobs share the store of monitoring jobs (cleared with it on reset): their names,
+    # under `pipelineJobs/`, never meet those under `modelDeploymentMonitoringJobs/`.
+    job = state.jobs.get(name)
+    if job is None:
+        raise not_found(f"PipelineJob {name} is not found.")
+    return job
+
+
+def create_pipeline_job(state: State, call: Call) -> dict[str, Any]:
+    job = drop(copy.deepcopy(call.body), _PIPELINE_OUTPUT_ONLY)
+    canonical_enums(job, PIPELINE_JOB_SPEC, "pipeline_job")
+    if bool(job.get("templateUri")) == bool(job.get("pipelineSpec")):
+        raise invalid("pipeline_job needs exactly one of template_uri and pipeline_spec.")
+    runtime = get_object(job, "runtimeConfig", "pipeline_job")
+    get_object(runtime, "parameterValues", "pipeline_job.runtime_config")
+    root = runtime.get("gcsOutputDirectory")
+    if job.get("pipelineSpec") and not root and not job["pipelineSpec"].get("defaultPipelineRoot"):
+        raise invalid(
+            "pipeline_job.runtime_config.gcs_output_directory is required: the pipeline spec has no "
+            "default pipeline root."
+        )
+    if root is not None and (not isinstance(root, str) or not root.startswith("gs://")):
+        raise invalid(f"pipeline_job.runtime_config.gcs_output_directory {root!r} must be a gs:// URI.")
+    check_labels(job.get("labels", {}), "pipeline_job.labels")
+    prefix = f"{call.parent}/{_PIPELINE_JOBS}/"
+    chosen = call.query.get("pipelineJobId")
+    if chosen:
+        if not _PIPELINE_JOB_ID.fullmatch(chosen):
+            raise invalid(f"pipeline_job_id {chosen!r} must match [a-z][-a-z0-9]{{0,127}}.")
+        if prefix + chosen in state.jobs:
+            raise ApiError("ALREADY_EXISTS", f"PipelineJob {prefix + chosen} already exists.")
+    name = prefix + (chosen or state.new_id(state.jobs, prefix))
+    moment = timestamp(now())
+    job.update(name=name, state="PIPELINE_STATE_QUEUED", createTime=moment, updateTime=moment)
+    state.jobs[name] = job
+    injected: ApiError | None = call.operation_failure()
+
+    def start() -> None:
+        if state.jobs.get(name) is job and job["state"] == "PIPELINE_STATE_QUEUED":
+            stamp = timestamp(now())
+            job.update(state="PIPELINE_STATE_RUNNING", startTime=stamp, updateTime=stamp)
+            state.after_delay(finish)
+
+    def finish() -> None:
+        if state.jobs.get(name) is not job or job["state"] != "PIPELINE_STATE_RUNNING":
+            return
+        stamp = timestamp(now())
+        job.update(endTime=stamp, updateTime=stamp)
+        if injected is not None:
+            job.update(state="PIPELINE_STATE_FAILED", error=injected.rpc_status())
+        else:
+            job["state"] = "PIPELINE_STATE_SUCCEEDED"
+
+    state.after_delay(start)
+    return call.reply(job, PIPELINE_JOB_SPEC)
+
+
+def get_pipeline_job(state: State, call: Call) -> dict[str, Any]:
+    return call.reply(_pipeline_job(state, call), PIPELINE_JOB_SPEC)
+
+
+def list_pipeline_jobs(state: State, call: Call) -> dict[str, Any]:
+    prefix = f"{call.parent}/{_PIPELINE_JOBS}/"
+    docs = [job for name, job in state.jobs.items() if name.startswith(prefix)]
+    return call.reply(
+        list_page(call.query, docs, _PIPELINE_JOBS, call.path), {_PIPELINE_JOBS: PIPELINE_JOB_SPEC}
+    )
+
+
+def cancel_pipeline_job(state: State, call: Call) -> dict[str, Any]:
+    job = _pipeline_job(state, call)
+    if job["state"] == "PIPELINE_STATE_CANCELLING":
+        return {}
+    if job["state"] not in _PIPELINE_ACTIVE:
+        raise precondition(f"PipelineJob {job['name']} is {job['state']}: it cannot be cancelled.")
+    job.update(state="PIPELINE_STATE_CANCELLING", updateTime=timestamp(now()))
+    name = job["name"]
+
+    def cancelled() -> None:
+        if state.jobs.get(name) is job and job["state"] == "PIPELINE_STATE_CANCELLING":
+            stamp = timestamp(now())
+            job.update(
+                state="PIPELINE_STATE_CANCELLED",
+                endTime=stamp,
+                updateTime=stamp,
+                error=ApiError("CANCELLED", "The pipeline job was cancelled.").rpc_status(),
+            )
+
+    state.after_delay(cancelled)
+    return {}
+
+
+def delete_pipeline_job(state: State, call: Call) -> dict[str, Any]:
+    job = _pipeline_job(state, call)
+    if job["state"] in _PIPELINE_ACTIVE:
+        raise precondition(
+            f"PipelineJob {job['name']} is {job['state']}: cancel it and wait for it to end before "
+            "deleting it."
+        )
+    name = job["name"]
+
+    def complete() -> dict[str, Any]:
+        if state.jobs.pop(name, None) is None:
+            raise not_found(f"PipelineJob {name} is not found.")
+        return {}
+
+    return state.start_operation(call, name, "DeleteOperationMetadata", EMPTY, complete)

@@ -1,6 +1,6 @@
 """The Vertex AI control-plane emulator behind `mlops --sandbox`: the Vertex AI REST v1 API for
-models, endpoints, model deployment monitoring jobs, schedules and batch prediction jobs, on one
-loopback port.
+models, endpoints, model deployment monitoring jobs, schedules, pipeline jobs and batch prediction
+jobs, on one loopback port.
 
 The real `google.cloud.aiplatform_v1` clients talk to it unchanged::
 
@@ -31,7 +31,8 @@ Settings (constructor argument, or at runtime through the control API):
                              the call succeeds and the operation it starts fails with that
                              status instead (the effect is not applied); for a batch
                              prediction job's create, the job runs and ends
-                             JOB_STATE_FAILED with that status as its `error`
+                             JOB_STATE_FAILED with that status as its `error` (a
+                             pipeline job's, PIPELINE_STATE_FAILED)
     transient                rules failing a share of matching API calls with a transient
                              server error, each {"rate": 0.2, "method": "GET", "path": regex,
                              "status": "UNAVAILABLE" (or INTERNAL, DEADLINE_EXCEEDED),
@@ -289,6 +290,7 @@ _ENDPOINT = rf"/v1/{_L}/endpoints/(?P<endpoint>{_ID})"
 _JOB = rf"/v1/{_L}/modelDeploymentMonitoringJobs/(?P<job>{_ID})"
 _SCHEDULE = rf"/v1/{_L}/schedules/(?P<schedule>{_ID})"
 _BATCH_JOB = rf"/v1/{_L}/batchPredictionJobs/(?P<batch_job>{_ID})"
+_PIPELINE_JOB = rf"/v1/{_L}/pipelineJobs/(?P<pipeline_job>{_ID})"
 _OPERATION = rf"/(?:ui|v1)/(?P<operation>{_L}(?:/[^:]*?)?/operations/{_ID})"
 
 _ROUTES: tuple[_Route, ...] = tuple(
@@ -329,6 +331,11 @@ _ROUTES: tuple[_Route, ...] = tuple(
         ("GET", _BATCH_JOB, batch.get_batch_prediction_job),
         ("DELETE", _BATCH_JOB, batch.delete_batch_prediction_job),
         ("POST", rf"{_BATCH_JOB}:cancel", batch.cancel_batch_prediction_job),
+        ("POST", rf"/v1/{_L}/pipelineJobs", jobs.create_pipeline_job),
+        ("GET", rf"/v1/{_L}/pipelineJobs", jobs.list_pipeline_jobs),
+        ("GET", _PIPELINE_JOB, jobs.get_pipeline_job),
+        ("DELETE", _PIPELINE_JOB, jobs.delete_pipeline_job),
+        ("POST", rf"{_PIPELINE_JOB}:cancel", jobs.cancel_pipeline_job),
         ("GET", _OPERATION, get_operation),
         ("DELETE", _OPERATION, delete_operation),
         ("POST", rf"{_OPERATION}:cancel", cancel_operation),

@@ -1,11 +1,14 @@
 """An Azure ML batch job through the installed `mlops` command on the sandbox: apply a stack with a
 daily batch job, the plan's next runs, a second plan without changes, `mlops run` following a job
 to Completed and printing its output location, an injected failure making `mlops run` exit 1 with
-the run's reason, and destroy leaving the emulator without batch endpoints, clusters or schedules."""
+the run's reason, and destroy leaving the emulator without batch endpoints, clusters or schedules.
+`mlops run` of a retraining schedule submits the schedule's pipeline job now and follows it the
+same way."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,3 +130,79 @@ def test_a_daily_batch_job_applies_runs_fails_with_a_reason_and_destroys(stack_d
     assert arm.names("models") == [] or all(
         v.get("properties", {}).get("isArchived") for v in arm.get("models/scorer/versions")["value"]
     )
+
+
+SCHEDULE_STACK = f"""\
+apiVersion: mlops-gitops/v1
+name: churn-retraining
+provider:
+  azureml: {{subscription_id: {SUBSCRIPTION}, resource_group: rg, workspace: batch-ws}}
+schedules:
+  churn-retrain:
+    cron: "0 3 * * 1"
+    timezone: Europe/Paris
+    pipeline: {{definition: pipelines/train.yaml, parameters: {{epochs: 100}}}}
+"""
+PIPELINE = """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+display_name: churn-train
+inputs:
+  epochs: 10
+settings:
+  default_compute: azureml:cpu-cluster
+jobs:
+  train:
+    type: command
+    component: azureml:churn_train:1
+    inputs:
+      epochs: ${{parent.inputs.epochs}}
+"""
+
+
+def test_mlops_run_submits_an_azureml_schedules_pipeline_now(tmp_path: Path) -> None:
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "train.yaml").write_text(PIPELINE)
+    (tmp_path / "stack.yaml").write_text(SCHEDULE_STACK)
+    up = mlops(tmp_path, "sandbox", "up", "--operation-delay", "0.5")
+    assert up.returncode == 0, up.stderr
+    try:
+        res = mlops(tmp_path, "--sandbox", "apply", "--auto-approve")
+        assert res.returncode == 0, res.stdout + res.stderr
+
+        res = mlops(tmp_path, "--sandbox", "run", "schedule.churn-retrain")
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "schedule.churn-retrain: Starting a run..." in res.stdout
+        assert "Still running..." in res.stdout and ": Running" in res.stdout
+        (run_id,) = re.findall(r"schedule\.churn-retrain: run (\S+) completed", res.stdout)
+        arm = Arm(tmp_path)
+        job = arm.get(f"jobs/{run_id}")
+        assert job["properties"]["status"] == "Completed"
+        assert job["properties"]["jobType"] == "Pipeline"
+        assert list(job["properties"]["jobs"]) == ["train"]
+
+        arm.settings(
+            {
+                "fail_async": [
+                    {
+                        "operation": "Jobs_CreateOrUpdate",
+                        "code": "UserError",
+                        "message": "train.py exited with code 1: ValueError: no rows",
+                    }
+                ]
+            }
+        )
+        res = mlops(tmp_path, "--sandbox", "run", "schedule.churn-retrain")
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "ValueError: no rows" in res.stderr and "failed" in res.stderr
+        arm.settings({"fail_async": []})
+
+        res = mlops(tmp_path, "--sandbox", "run", "schedule.churn-retrain", "--no-wait")
+        assert res.returncode == 0, res.stdout + res.stderr
+        (started,) = re.findall(
+            r"schedule\.churn-retrain: run (\S+) started \(NotStarted\); not followed", res.stdout
+        )
+        assert ": Running" not in res.stdout  # not followed
+        assert arm.get(f"jobs/{started}")["properties"]["status"] in ("NotStarted", "Running")
+    finally:
+        mlops(tmp_path, "sandbox", "down")

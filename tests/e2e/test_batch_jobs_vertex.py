@@ -1,11 +1,14 @@
 """A Vertex AI batch job through the installed `mlops` command on the sandbox: the example churn
 stack with a daily batch job applies, its next runs show in the plan, a second plan is empty,
 `mlops run` follows a BatchPredictionJob to its output (which the emulator holds), an injected
-failure makes it exit 1 with the cloud's reason, and destroy leaves nothing."""
+failure makes it exit 1 with the cloud's reason, and destroy leaves nothing. `mlops run` of the
+example's retraining schedule starts the schedule's PipelineJob now and follows it the same way."""
 
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 from google.auth.credentials import AnonymousCredentials
@@ -102,3 +105,61 @@ def test_a_daily_vertex_batch_job_on_the_sandbox(tmp_path: Path) -> None:
             transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
         )
         assert list(models.list_models(parent=PARENT)) == []
+
+
+def test_mlops_run_starts_a_vertex_schedules_pipeline_now(tmp_path: Path) -> None:
+    with example_on_sandbox(tmp_path, "vertex-churn", operation_delay=0.2) as stack_dir:
+        # The example's schedule alone (its pipeline file is beside it): endpoints take long to roll out.
+        text = (stack_dir / "stack.yaml").read_text()
+        head, schedules = (
+            text.split("\nmodels:", 1)[0],
+            text.split("\nschedules:", 1)[1].split("\noutputs:")[0],
+        )
+        (stack_dir / "stack.yaml").write_text(f"{head}\nschedules:{schedules}")
+        res = mlops(stack_dir, "--sandbox", "apply", "--auto-approve")
+        assert res.returncode == 0, res.stdout + res.stderr
+
+        res = mlops(stack_dir, "--sandbox", "run", "schedule.churn-retrain")
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "schedule.churn-retrain: Starting a run..." in res.stdout
+        assert "Still running..." in res.stdout and ": RUNNING" in res.stdout
+        (run_id,) = re.findall(r"schedule\.churn-retrain: run (\S+) succeeded", res.stdout)
+        url = _url(stack_dir)
+        pipelines = v1.PipelineServiceClient(
+            transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
+        )
+        (job,) = pipelines.list_pipeline_jobs(parent=PARENT)
+        assert job.name.endswith(f"/pipelineJobs/{run_id}")
+        assert job.state == v1.PipelineState.PIPELINE_STATE_SUCCEEDED
+        assert job.runtime_config.parameter_values["max_depth"] == 8
+        assert job.service_account == "pipelines@acme-ml.iam.gserviceaccount.com"
+
+        update_settings(
+            url,
+            {
+                "fail": [
+                    {
+                        "method": "POST",
+                        "path": "/pipelineJobs$",
+                        "status": "FAILED_PRECONDITION",
+                        "message": "The DAG failed because some tasks failed: [evaluate].",
+                        "in_operation": True,
+                    }
+                ]
+            },
+        )
+        res = mlops(stack_dir, "--sandbox", "run", "schedule.churn-retrain")
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "PIPELINE_STATE_FAILED" in res.stderr and "[evaluate]" in res.stderr
+        update_settings(url, {"fail": []})
+
+        started = time.monotonic()
+        res = mlops(stack_dir, "--sandbox", "run", "schedule.churn-retrain", "--no-wait")
+        assert res.returncode == 0, res.stdout + res.stderr
+        (queued,) = re.findall(
+            r"schedule\.churn-retrain: run (\S+) started \(QUEUED\); not followed", res.stdout
+        )
+        assert ": RUNNING" not in res.stdout  # not followed
+        job = pipelines.get_pipeline_job(name=f"{job.name.rsplit('/', 1)[0]}/{queued}")
+        assert job.state in (v1.PipelineState.PIPELINE_STATE_QUEUED, v1.PipelineState.PIPELINE_STATE_RUNNING)
+        assert time.monotonic() - started < 30
