@@ -58,7 +58,7 @@ from mlops_sagemaker.pipeline_triggers import (
     owned,
     trigger_attributes,
 )
-from mlops_sagemaker.translate import tag_list
+from mlops_sagemaker.translate import tag_list, user_tags
 
 BATCH_JOB = ResourceType(
     "batch_job",
@@ -278,6 +278,59 @@ class BatchJobHandler(PipelineTriggerHandler[BatchJobSpec, BatchJobSettings]):
         if attrs is None:
             raise self.not_found(cloud_id)
         return attrs
+
+    def import_references(self, attributes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        return [("model", "model", str(attributes["model_name"]))]
+
+    def to_spec(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """Stack YAML for an imported batch job. SageMaker's MultiRecord packs as many records
+        into a request as `max_payload_mb` allows, whatever the count: it is written
+        `mini_batch_size: 100` (any count above 1 means MultiRecord)."""
+        spec: dict[str, Any] = {
+            "model": attributes["model_name"],
+            "input": {"uri": attributes["input_uri"]},
+            "output": {"uri": attributes["output_uri"]},
+            "instance_type": attributes["instance_type"],
+        }
+        if attributes.get("input_format", "csv") != "csv":
+            spec["input"]["format"] = attributes["input_format"]
+        if attributes.get("input_format", "csv") in bt.LINE_FORMATS and attributes.get("split") == "none":
+            spec["input"]["split"] = "none"
+        if attributes.get("assemble") == "none":
+            spec["output"]["assemble"] = "none"
+        if attributes.get("instance_count", 1) != 1:
+            spec["instance_count"] = attributes["instance_count"]
+        strategy = attributes.get("batch_strategy")
+        if strategy:
+            spec["mini_batch_size"] = 1 if strategy == "SingleRecord" else 100
+        for attribute, key, scale in (
+            ("max_payload_mb", "max_payload_mb", 1),
+            ("max_concurrent_transforms", "max_concurrency", 1),
+            ("invocation_timeout_seconds", "timeout_minutes", 60),
+            ("invocation_max_retries", "retries", 1),
+        ):
+            if attributes.get(attribute) is not None:
+                spec[key] = attributes[attribute] // scale
+        if attributes.get("environment"):
+            spec["environment"] = dict(attributes["environment"])
+        if attributes.get("cron"):
+            spec["cron"] = attributes["cron"]
+            spec["timezone"] = attributes["timezone"]
+        if attributes.get("also_on"):
+            spec["also_on"] = list(attributes["also_on"])
+        if not attributes.get("enabled", True):
+            spec["enabled"] = False
+        if user_tags(attributes.get("tags", {})):
+            spec["tags"] = user_tags(attributes["tags"])
+        settings: dict[str, str] = {}
+        role = attributes.get("execution_role_arn")
+        if role and role != self.cfg.role_arn:
+            settings["execution_role_arn"] = role
+        if attributes.get("scheduler_role_arn") and attributes["scheduler_role_arn"] != role:
+            settings["scheduler_role_arn"] = attributes["scheduler_role_arn"]
+        if settings:
+            spec["sagemaker"] = settings
+        return spec
 
     # ---- run ----------------------------------------------------------------------------------
     def run(self, attributes: Mapping[str, Any], ctx: ApplyContext, *, wait: bool = True) -> dict[str, Any]:

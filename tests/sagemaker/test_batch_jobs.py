@@ -411,3 +411,42 @@ class TestSageMakerBatchJobContract(ProviderContract):
                 "this case covers the batch_job kind; retirement is covered by the SageMaker model contract"
             ),
         )
+
+
+def test_import_generates_the_stack_it_came_from(
+    tmp_path: Path, sm_emulator: SageMakerEmulator, sm_client: Callable[..., Any]
+) -> None:
+    h = harness_for(tmp_path, sm_emulator)
+    _, result = h.apply()
+    assert result.ok, result.errors
+    attrs = attrs_of(h)
+    provider = h.workspace().provider
+    imported = provider.import_resource("batch_job", attrs["name"])
+    spec = provider.to_spec("batch_job", imported)
+    (ref,) = provider.import_references("batch_job", imported)
+    assert ref == ("model", "model", attrs["model_name"])
+    # As `import --generate-config` writes it, the model named by its stack address.
+    spec["model"] = "churn-xgb"
+    assert spec == {
+        "model": "churn-xgb",
+        "input": {"uri": "s3://ml-churn/customers/"},
+        "output": {"uri": "s3://ml-churn/predictions/"},
+        "instance_type": "ml.m5.xlarge",
+        "instance_count": 2,
+        "mini_batch_size": 100,
+        "max_payload_mb": 6,
+        "max_concurrency": 4,
+        "timeout_minutes": 10,
+        "retries": 2,
+        "cron": "0 6 * * *",
+        "timezone": "Europe/Paris",
+        "also_on": ["churn-retrain"],
+        "tags": {"team": "churn"},
+    }
+    # The generated spec plans no change against what runs.
+    import yaml
+
+    doc = yaml.safe_load(STACK)
+    doc["batch_jobs"]["churn-daily"] = spec
+    h.edit(lambda _s: yaml.safe_dump(doc, sort_keys=False))
+    assert actions(h.plan()) == {}
