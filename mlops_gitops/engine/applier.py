@@ -736,7 +736,7 @@ def _event_of(
     if c.action == "retire" and c.retirement is not None:
         detail = {
             "decided_by": c.retirement.get("by"),
-            "archived": bool(c.retirement.get("archive")) and c.after is not None,
+            "archived": bool(c.retirement.get("archived")),
         }
         if serving.get("before"):
             detail["serving"] = history.serving_detail(serving.get("before"))

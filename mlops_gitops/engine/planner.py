@@ -269,6 +269,7 @@ def make_plan(
             plan.changes.append(change)
 
     plan.changes.extend(_deletes(ws, state, refreshed, mode, scope))
+    plan.changes = _retired_last(plan.changes)
     _serving(ws, plan.changes)
     plan.retirements = _retirements(ws, plan.changes)
     plan.deposed = _deposed(ws, state, scope)
@@ -452,6 +453,19 @@ def _deletes(
     return out
 
 
+def _retired_last(changes: list[ResourceChange]) -> list[ResourceChange]:
+    """The changes in apply order with each retired model after what its retirement changes
+    (its variants taken off, its monitors deleted), as apply carries it out."""
+    retiring = {c.address for c in changes if c.action == "retire" and c.after is not None}
+    if not retiring:
+        return changes
+    out = [c for c in changes if c.address not in retiring]
+    for c in (c for c in changes if c.address in retiring):
+        after = [i for i, o in enumerate(out) if o.reason_detail.get("retired") == c.address]
+        out.insert(max(after) + 1 if after else len(out), c)
+    return out
+
+
 def _retired_at(rs: Any, prior: Mapping[str, Any] | None, resolved: Mapping[str, Any]) -> str:
     """When a retirement was first applied: as a saved plan or state recorded it, as the cloud's
     tag says (an apply killed before it recorded the retirement), else now."""
@@ -496,6 +510,12 @@ def _retirements(ws: Workspace, changes: list[ResourceChange]) -> list[dict[str,
                         "mirror_percent": v.get("mirror_percent"),
                     }
                 )
+        # Archived: the provider changes more than the tags (an approval, an alias, a stage);
+        # a model with nothing to archive (not registered) is only tagged.
+        archived = bool(c.retirement.get("archive")) and any(
+            not c2.path.startswith(("tags", "labels")) for c2 in c.changes
+        )
+        c.retirement["archived"] = archived  # for the history's record of it
         goes = [a for a in (r.removed if r else []) if a in by_address and by_address[a].action == "delete"]
         changed = [a for a in (r.changed if r else []) if a in by_address and by_address[a].action != "noop"]
         out.append(
@@ -509,6 +529,7 @@ def _retirements(ws: Workspace, changes: list[ResourceChange]) -> list[dict[str,
                 "changes": changed,
                 # A model's artifact and registration stay; only an endpoint's object goes.
                 "artifacts_kept": c.kind != "endpoint",
+                "archived": archived,
             }
         )
     return out

@@ -36,7 +36,17 @@ def sentence(r: Mapping[str, Any]) -> str:
     parts += [f"{_name(a)} removed" for a in r.get("removes") or []]
     parts += [f"{_name(a)} updated" for a in r.get("changes") or [] if not a.startswith("endpoint.")]
     if r.get("artifacts_kept"):
-        parts.append("artifacts kept" + ("; archived" if r.get("archive") else ""))
+        archived = r.get("archived", r.get("archive"))
+        parts.append(
+            "artifacts kept"
+            + (
+                "; archived"
+                if archived
+                else "; tagged retired (nothing registered to archive)"
+                if r.get("archive")
+                else ""
+            )
+        )
     else:
         parts.append("its record kept in state history")
     return f"{_name(r['address'])} will be retired: " + "; ".join(parts)
