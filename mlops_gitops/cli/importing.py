@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 def adopt(stack: Stack, ws: Workspace, backend: StateBackend, address: str, cloud_id: str) -> dict[str, Any]:
     """Import ADDRESS and the resources it refers to that the stack declares and state lacks."""
-    from mlops_gitops.state.model import ResourceState, StateDoc
+    from mlops_gitops.state import history
+    from mlops_gitops.state.model import ResourceState, StateDoc, utc_now
 
     state = backend.read() or StateDoc.new(stack.name)
     if state.get(address) is not None:
@@ -40,6 +41,16 @@ def adopt(stack: Stack, ws: Workspace, backend: StateBackend, address: str, clou
                 provider=stack.provider,
                 attributes=found,
                 dependencies=list(r.depends_on),
+            )
+        )
+        state.add_event(
+            history.Event(
+                at=utc_now(),
+                address=addr,
+                event="imported",
+                by=history.actor(),
+                detail={"cloud_id": _cid},
+                source=history.source(),
             )
         )
     backend.write(state)

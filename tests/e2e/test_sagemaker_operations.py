@@ -85,6 +85,11 @@ def test_endpoint_made_in_the_console_is_imported_with_generated_config(stack_di
     assert res.returncode == 0, res.stderr
     assert "endpoint.legacy-api: imported legacy-api." in res.stdout
     assert "model.legacy-scorer: imported legacy-scorer." in res.stdout
+    events = json.loads(mlops(stack_dir, "history", *VARS, "--json").stdout)["events"]
+    assert [(e["address"], e["event"], e["detail"]) for e in events] == [
+        ("endpoint.legacy-api", "imported", {"cloud_id": "legacy-api"}),
+        ("model.legacy-scorer", "imported", {"cloud_id": "legacy-scorer"}),
+    ]
 
     # The adopted resources match what was generated; the stack's tags for every resource
     # (team, env) are the only thing the plan adds to them.
