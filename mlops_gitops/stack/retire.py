@@ -207,13 +207,14 @@ def _without_retired_variants(
         out.retired[by].stops_serving.append((res.address, v.name))
     by = f"model.{going[0].model}"
     if not live:
-        path = f"models.{going[0].model}.retired"
-        serving = ", ".join(sorted({str(v.model) for v in going}))
+        first_live = next((v for v in going if v.weight > 0), going[0])
+        path = f"models.{first_live.model}.retired"
+        serving = ", ".join(sorted({str(v.model) for v in going if v.weight > 0}))
         diagnostics.append(
             Diagnostic(
-                f"retiring it leaves endpoint {res.name!r} with nothing to serve its traffic (only "
-                f"{serving} serve{'s' if len(going) == 1 else ''} it live); add a variant serving "
-                "another model first, or retire the endpoint too",
+                f"retiring it leaves endpoint {res.name!r} with nothing to serve its traffic: every "
+                f"variant taking live traffic serves a retired model ({serving}); add a variant "
+                "serving another model first, or retire the endpoint too",
                 path,
                 positions.value(path),
             )

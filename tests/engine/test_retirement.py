@@ -144,6 +144,7 @@ def test_a_retirement_that_leaves_an_endpoint_nothing_to_serve_is_refused(tmp_pa
         load(tmp_path, text)
     message = str(caught.value)
     assert "models.fraud-v7.retired: retiring it leaves endpoint 'fraud-api' with nothing to serve" in message
+    assert "every variant taking live traffic serves a retired model (fraud-v7)" in message
     assert "stack.yaml:" in message
 
 
