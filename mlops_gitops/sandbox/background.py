@@ -129,6 +129,10 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     wrapped socket instead, with `track`/`untrack`, and sets `track_requests = False`."""
 
     daemon_threads = True
+    # socketserver listens with a backlog of 5: ten clients connecting at once (a refresh with
+    # `--parallelism 10`) overflow it, and the kernel drops the extra SYNs, which the clients
+    # send again only after a second.
+    request_queue_size = 128
     track_requests = True
     label = "the emulator"  # for the log of a failed request
     # Errors of a client that went away (or of a connection stop() ended): logged, not raised.

@@ -26,6 +26,7 @@ address, so those made in the instant between their creation and the checkpoint 
 from __future__ import annotations
 
 import contextlib
+import copy
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -96,6 +97,45 @@ def _models(attrs: Mapping[str, Any]) -> set[str]:
 def _package_models(attrs: Mapping[str, Any]) -> set[str]:
     """The models an endpoint made from registry versions (it owns them)."""
     return {v["model"] for v in attrs.get("variants", []) if v.get("model_package_arn") and v.get("model")}
+
+
+# Endpoint attributes that come from the EndpointConfig as a whole, not from its variants.
+_CONFIG_LEVEL = ("data_capture", "kms_key_id")
+
+
+def _recorded_config(prior: Mapping[str, Any] | None, desc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The variants of the EndpointConfig the endpoint runs, in DescribeEndpointConfig's form, as
+    an earlier read recorded them in `prior`; None if that read was not of this config (or saw
+    none, or `prior` is a record made before any read: a read always records `status`). The
+    config-level attributes (`_CONFIG_LEVEL`) are left out: the caller copies them over."""
+    if (
+        prior is None
+        or not isinstance(prior.get("status"), str)
+        or prior.get("endpoint_config_name") != desc["EndpointConfigName"]
+        or not prior.get("variants")
+    ):
+        return None
+    variants = []
+    for v in prior["variants"]:
+        if not isinstance(v, Mapping) or not v.get("name"):
+            return None
+        pv: dict[str, Any] = {"VariantName": v["name"], "ModelName": v.get("model", "")}
+        # What the config started with: the read takes the live weights and counts from the
+        # endpoint, and these only where it has none yet.
+        if v.get("weight") is not None:
+            pv["InitialVariantWeight"] = v["weight"]
+        serverless = v.get("serverless")
+        if isinstance(serverless, Mapping):
+            pv["ServerlessConfig"] = {
+                "MemorySizeInMB": serverless.get("memory_mb"),
+                "MaxConcurrency": serverless.get("max_concurrency"),
+            }
+        else:
+            pv["InstanceType"] = v.get("instance_type", "")
+            if v.get("instance_count") is not None:
+                pv["InitialInstanceCount"] = v["instance_count"]
+        variants.append(pv)
+    return {"EndpointConfigName": desc["EndpointConfigName"], "ProductionVariants": variants}
 
 
 def _pending_name(attrs: Mapping[str, Any]) -> str:
@@ -244,7 +284,9 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
 
     # ---- read ---------------------------------------------------------------------------------
     def read(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
-        return self._read(attributes["name"], attributes)
+        # `attributes` are as state recorded them, i.e. as an earlier read found them: what
+        # that read learnt of the immutable config it saw need not be asked again (see `_read`).
+        return self._read(attributes["name"], attributes, recorded=True)
 
     def _describe(self, name: str) -> dict[str, Any] | None:
         try:
@@ -252,19 +294,32 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
         except NotFoundError:
             return None
 
-    def _read(self, name: str, prior: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    def _read(
+        self, name: str, prior: Mapping[str, Any] | None, *, recorded: bool = False
+    ) -> dict[str, Any] | None:
+        """The endpoint as it is. `recorded`: `prior` is the state of an earlier read (a refresh)
+        rather than what an apply asked for, which cuts the calls of a read from four to two:
+
+        * EndpointConfigs are immutable in SageMaker, so while the endpoint runs the config that
+          read saw, the config's part of the attributes (variants' models, instance types,
+          serverless, data capture, KMS key) is as recorded and is not described again. A config
+          deleted out of band while the endpoint runs it goes unnoticed until the endpoint moves
+          to another one; it changes nothing the endpoint serves.
+        * Autoscaling is read for the variants the record gives autoscaling, only: like
+          Terraform, a refresh reads what the stack manages. A target deregistered outside mlops
+          shows as drift; one registered in the console on a variant without `autoscaling:` does
+          not (an update of the endpoint lifts it all the same: it reads every variant's).
+
+        Reads during an apply (`recorded` false) describe everything: they are its read-back."""
         desc = self._describe(name)
         if desc is None or desc["EndpointStatus"] == "Deleting":
             return None  # going away: nothing to keep, and a create waits for the name
-        try:
-            config = call(
-                self.aws.sagemaker, "describe_endpoint_config", EndpointConfigName=desc["EndpointConfigName"]
-            )
-        except NotFoundError:
-            # Deleted behind our back: no variants are known, so the plan restores them through a
-            # new config.
-            config = {}
+        known_config = _recorded_config(prior, desc) if recorded else None
+        config = known_config if known_config is not None else self._describe_config(desc)
         variants = [v["VariantName"] for v in config.get("ProductionVariants", [])]
+        if recorded and prior is not None:
+            managed = {v.get("name") for v in prior.get("variants", []) if v.get("autoscaling")}
+            variants = [v for v in variants if v in managed]
         scaling = {
             variant: translate.autoscaling_from_aws(
                 s.target, s.policies, translate.policy_name(name, variant)
@@ -274,11 +329,24 @@ class EndpointHandler(KindHandler[EndpointSpec, EndpointSettings]):
         attrs = translate.endpoint_from_describe(
             desc, config, self.list_tags(desc["EndpointArn"]), scaling, prior
         )
+        if known_config is not None and prior is not None:
+            # Not in the stand-in config `_recorded_config` builds: kept as recorded.
+            attrs.update({k: copy.deepcopy(prior[k]) for k in _CONFIG_LEVEL if k in prior})
         self._find_packages(attrs, prior)
         pending = self._pending_config(desc, prior)
         if pending is not None:
             attrs["pending_config"] = pending
         return attrs
+
+    def _describe_config(self, desc: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return call(
+                self.aws.sagemaker, "describe_endpoint_config", EndpointConfigName=desc["EndpointConfigName"]
+            )
+        except NotFoundError:
+            # Deleted behind our back: no variants are known, so the plan restores them through a
+            # new config.
+            return {}
 
     def _pending_config(
         self, desc: Mapping[str, Any], prior: Mapping[str, Any] | None
