@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,6 +23,14 @@ from mlops_gitops.errors import ProviderError, StackError
 from mlops_gitops.provider import SandboxEndpoints
 from mlops_gitops.stack.loader import load_stack
 from mlops_gitops.testing import RecordingContext
+from mlops_gitops.testing.contract import (
+    ContractCase,
+    Edit,
+    PartialCreate,
+    ProviderContract,
+    Unsupported,
+    emulator_settings,
+)
 from mlops_gitops.testing.harness import StackHarness, actions
 from mlops_gitops.workspace import open_workspace
 
@@ -489,3 +497,93 @@ def test_a_schedule_of_another_pipeline_is_no_batch_job(
     )
     with pytest.raises(ProviderError, match="running a batch prediction"):
         harness.workspace().provider.import_resource("batch_job", other.name.rsplit("/", 1)[-1])
+
+
+# ====================================================================================== contract
+CONTRACT_PARENT = "projects/contract/locations/us-central1"
+CONTRACT_KEY = f"{CONTRACT_PARENT}/keyRings/ml/cryptoKeys"
+CONTRACT_STACK = f"""\
+apiVersion: mlops-gitops/v1
+name: contract
+provider:
+  vertex: {{project: contract, location: us-central1, staging_bucket: gs://contract-staging}}
+models:
+  scorer:
+    artifact: gs://contract/scorer/v1/
+    image: us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest
+    vertex: {{kms_key_name: {CONTRACT_KEY}/first}}
+batch_jobs:
+  scoring:
+    model: scorer
+    input: {{uri: "gs://contract/in/rows.jsonl", format: jsonl}}
+    output: {{uri: "gs://contract/out/"}}
+    instance_type: n1-standard-2
+    replicas: {{min: 1, max: 2}}
+    cron: "0 6 * * *"
+    timezone: Europe/Paris
+"""
+
+
+class TestVertexBatchJobContract(ProviderContract):
+    @pytest.fixture
+    def contract_case(
+        self, vx_emulator: VertexEmulator, vertex_client: Callable[[type], Any], polling: Retry
+    ) -> ContractCase:
+        models = vertex_client(v1.ModelServiceClient)
+        schedules = vertex_client(v1.ScheduleServiceClient)
+        jobs = vertex_client(v1.JobServiceClient)
+
+        def schedule_name(attrs: Mapping[str, Any]) -> str:
+            return f"{CONTRACT_PARENT}/schedules/{attrs['id']}"
+
+        def leftovers() -> list[str]:
+            return (
+                [m.name for m in models.list_models(parent=CONTRACT_PARENT)]
+                + [s.name for s in schedules.list_schedules(parent=CONTRACT_PARENT)]
+                + [j.name for j in jobs.list_batch_prediction_jobs(parent=CONTRACT_PARENT)]
+            )
+
+        def change_out_of_band(attrs: Mapping[str, Any]) -> None:
+            # A console user moves the runs to another hour.
+            schedules.update_schedule(
+                schedule={"name": schedule_name(attrs), "cron": "TZ=UTC 0 9 * * *"},
+                update_mask={"paths": ["cron"]},
+            )
+
+        def delete_out_of_band(attrs: Mapping[str, Any]) -> None:
+            schedules.delete_schedule(name=schedule_name(attrs)).result(polling=polling)
+
+        def throttle(times: int) -> None:
+            vx_emulator.update_settings({"throttle": {"times": times, "method": "GET"}})
+
+        sandbox = SandboxEndpoints({"vertex": vx_emulator.url})
+        # The schedule is made (and checkpointed), then reading it back is refused once: the
+        # create fails with the schedule in Vertex. (Only a schedule's GET matches, not the list.)
+        read_back = {"method": "GET", "path": "/schedules/[^/]+$", "code": 400, "times": 1}
+        refuse_read_back = emulator_settings(sandbox, "vertex", {"fail": [read_back]})
+        return ContractCase(
+            sandbox=sandbox,
+            stack_yaml=CONTRACT_STACK,
+            in_place=Edit(
+                lambda s: s.replace("n1-standard-2", "n1-standard-4"), {"batch_job.scoring": "update"}
+            ),
+            # Vertex cannot change a model's encryption key: a new model is uploaded, the schedule
+            # moves to it (in place), and the old model is deleted.
+            replace=Edit(
+                lambda s: s.replace(f"{CONTRACT_KEY}/first", f"{CONTRACT_KEY}/second"),
+                {"model.scorer": "replace", "batch_job.scoring": "update"},
+            ),
+            import_address="batch_job.scoring",
+            cloud_id=lambda attrs: attrs["id"],
+            drift_address="batch_job.scoring",
+            change_out_of_band=change_out_of_band,
+            delete_out_of_band=delete_out_of_band,
+            leftovers=leftovers,
+            throttle=throttle,
+            partial_create=PartialCreate("batch_job.scoring", refuse_read_back),
+            reset=vx_emulator.reset,
+            retire=Unsupported(
+                "this case covers the batch_job kind; retirement is covered by the Vertex AI model contract "
+                "(tests/vertex/test_vertex_contract.py)"
+            ),
+        )
