@@ -61,6 +61,9 @@ Settings (constructor argument, or at runtime through the control API):
                              "disconnect": true (close the connection instead of answering)};
                             code defaults to ValidationException, status to 400 (see FailRule)
     seed                    seeds the draws of rules with a `rate` (default: unseeded)
+    chaos                   random faults on every AWS call but S3's and DynamoDB's:
+                            {"rate": 0.3, "seed": 7, "kinds": ["throttle", "server_error",
+                             "lost_reply"], "methods": ["Create*"]} (see chaos.py)
     fail_endpoint_creates   true, or a list of endpoint names: CreateEndpoint ends `Failed`
     fail_endpoint_updates   true, or a list of endpoint names: UpdateEndpoint rolls back
     fail_processing_jobs    true, or a list of processing job names: the job ends `Failed`
@@ -107,7 +110,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -119,9 +122,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlops_gitops.sandbox.background import BackgroundEmulator
 from mlops_gitops.sandbox.control import CONTROL_PREFIX, answer, reset, update_settings
 from mlops_sagemaker_sandbox import transform as tj
+from mlops_sagemaker_sandbox.chaos import Chaos, cbor_error
 from mlops_sagemaker_sandbox.guardrails import Rollout, plan
 from mlops_sagemaker_sandbox.monitoring import ACTIONS as MONITORING_ACTIONS
 from mlops_sagemaker_sandbox.monitoring import JOB_DEFINITION_TYPES, MonitoringError, MonitoringSchedules
+from mlops_sagemaker_sandbox.scheduler import ClientTokens
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -145,6 +150,7 @@ INJECTABLE_STATUSES = ("InService", "SystemUpdating", "RollingBack", "OutOfServi
 # The statuses an injected one lasts for `endpoint_delay_seconds` unless told; the others stay.
 _PASSING_STATUSES = ("SystemUpdating", "RollingBack")
 _DEFAULT_ACCOUNT = "123456789012"  # moto's
+_LIST_PAGE = 10  # the page of a SageMaker list call that names no MaxResults
 
 _T = TypeVar("_T")
 
@@ -198,6 +204,7 @@ class EmulatorSettings(BaseModel):
     # Seeds the draws of failure rules with a `rate`, so that a test sees the same failures on
     # every run; None draws from the system's entropy.
     seed: int | None = None
+    chaos: Chaos | None = None  # random faults on every AWS call (chaos.py)
 
 
 class EndpointStatusChange(BaseModel):
@@ -322,6 +329,9 @@ def _aws_error(environ: WSGIEnvironment, code: str, message: str, status: int) -
     (query XML), and `x-amzn-ErrorType` for REST-JSON."""
     request_id = str(uuid.uuid4())
     headers = [("x-amzn-ErrorType", code), ("x-amzn-RequestId", request_id)]
+    if environ.get("HTTP_SMITHY_PROTOCOL") == "rpc-v2-cbor":  # CloudWatch: errors in CBOR
+        cbor_headers, body = cbor_error(code, message)
+        return _Response(status, [("x-amzn-RequestId", request_id), *cbor_headers], body)
     if _protocol(environ) == "query":
         sender = "Sender" if status < 500 else "Receiver"
         body = (
@@ -657,12 +667,76 @@ def _request_handler_class() -> type:
         disable_nagle_algorithm = True
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            _log.debug('%s "%s" %s', self.address_string(), self.requestline, code)
+            # AWS's JSON protocols name the operation in X-Amz-Target, not in the request line:
+            # logged (and kept on the record as `aws_action`) so a count of calls can be read off.
+            headers = getattr(self, "headers", None)
+            action = (headers.get("X-Amz-Target") or "").rpartition(".")[2] if headers else ""
+            _log.debug(
+                '%s "%s" %s %s',
+                self.address_string(),
+                self.requestline,
+                code,
+                action,
+                extra={"aws_action": action},
+            )
 
     return RequestHandler
 
 
 # ---- the middleware -----------------------------------------------------------------------------
+
+
+class _SharedLock:
+    """The gateway's lock on moto's objects: `with lock:` takes it exclusively (re-entrant, like
+    the RLock it stands for), `with lock.shared():` with others. A thread waiting for it
+    exclusively goes before threads arriving to share it, so a stream of reads cannot starve a
+    change. A thread that shares it must not then take it exclusively (it would wait on itself)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._sharing = 0
+        self._waiting = 0  # threads waiting to take it exclusively
+
+    def __enter__(self) -> _SharedLock:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return self
+            self._waiting += 1
+            try:
+                self._cond.wait_for(lambda: self._owner is None and not self._sharing)
+            finally:
+                self._waiting -= 1
+            self._owner, self._depth = me, 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._depth -= 1
+            if not self._depth:
+                self._owner = None
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            if self._owner == threading.get_ident():  # held exclusively already: that covers it
+                nested = True
+            else:
+                nested = False
+                self._cond.wait_for(lambda: self._owner is None and not self._waiting)
+                self._sharing += 1
+        try:
+            yield
+        finally:
+            if not nested:
+                with self._cond:
+                    self._sharing -= 1
+                    if not self._sharing:
+                        self._cond.notify_all()
 
 
 class _Gateway:
@@ -671,10 +745,20 @@ class _Gateway:
     def __init__(self, settings: EmulatorSettings) -> None:
         self._initial = settings
         self._settings = settings.model_copy(deep=True)
-        # One lock for the settings, the operations in flight, every SageMaker call and every
-        # CloudWatch call, so a describe never sees an endpoint half way through one of our
-        # changes and a guarded update never misses an alarm state.
-        self._lock = threading.RLock()
+        # `_lock` guards what the gateway does to moto's objects: its operations in flight and
+        # their completion (`_settle`), and each SageMaker call it serves itself, which changes
+        # an endpoint (or a package, a job) in several steps, so those calls and settling hold it
+        # exclusively: a describe never sees an endpoint half way through one of our changes,
+        # and a guarded update never misses an alarm state. The calls moto serves unchanged (and
+        # our handlers that only read) hold it shared: they run alongside each other, as in
+        # moto's own threaded server, whose backends are plain dicts and objects that each of
+        # its calls reads or changes in one step (atomic under the GIL), while never alongside
+        # our multi-step changes. Settling takes it exclusively only when something is due, so
+        # the common case (describes, lists, tags) never waits for other calls.
+        self._lock = _SharedLock()
+        # The settings and the failure rules (a rule's `times` counts down): a lock of their own,
+        # held for microseconds by every call, so reading them never waits for moto.
+        self._settings_lock = threading.Lock()
         self._operations: list[_Operation | _Deletion | _JobRun | _TransformRun] = []
         self._guarded: list[_GuardedUpdate] = []
         self._moto: _Moto | None = None
@@ -688,6 +772,7 @@ class _Gateway:
             "DeleteEndpoint": self._delete_endpoint,
             "AddTags": self._add_tags,
             "ListTags": self._list_tags,
+            "ListModels": self._list_models,
             "DeleteTags": self._delete_tags,
             "CreateModelPackage": self._create_model_package,
             "DescribeModelPackage": self._describe_model_package,
@@ -704,6 +789,10 @@ class _Gateway:
             **{f"Delete{kind}JobDefinition": self._delete_job_definition for kind in JOB_DEFINITION_TYPES},
         }
 
+        # Our handlers that change nothing: served under the lock shared (see `_lock`).
+        self._reading_actions = frozenset({"ListTags", "ListModels", "DescribeModelPackage"})
+        self._schedule_tokens = ClientTokens()  # Scheduler's idempotency tokens (scheduler.py)
+
     def attach(self, moto: _Moto) -> None:
         self._moto = moto
 
@@ -715,11 +804,11 @@ class _Gateway:
 
     # ---- settings and reset ---------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
-        with self._lock:
+        with self._settings_lock:
             return self._settings.model_dump(mode="json")
 
     def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        with self._settings_lock:
             merged = {**self._settings.model_dump(), **changes}
             self._settings = EmulatorSettings.model_validate(merged)
             if "seed" in changes:
@@ -732,8 +821,10 @@ class _Gateway:
                 self._reset_moto()
             self._operations.clear()
             self._guarded.clear()
-            self._settings = self._initial.model_copy(deep=True)
-            self._random = random.Random(self._settings.seed)
+            self._schedule_tokens.clear()
+            with self._settings_lock:
+                self._settings = self._initial.model_copy(deep=True)
+                self._random = random.Random(self._settings.seed)
 
     def _reset_moto(self) -> None:
         # Through moto's documented reset endpoint rather than its internal backend registry.
@@ -751,9 +842,11 @@ class _Gateway:
         if not _is_aws_call(environ):
             return self._forward(environ, start_response)
         call = _parse_call(environ)
-        with self._lock:
+        with self._settings_lock:
             latency = self._settings.latency_ms
             rule = self._take_rule(call)
+            chaos = self._settings.chaos
+            rule = rule or (chaos.draw(call.service, call.action, environ, call.params) if chaos else None)
         if latency:
             time.sleep(latency / 1000)
         if rule is None:
@@ -761,6 +854,8 @@ class _Gateway:
                 return self._sagemaker(call, environ).send(start_response)
             if call.service == "monitoring":
                 return self._cloudwatch(environ).send(start_response)
+            if call.service == "scheduler":
+                return self._respond(call, environ).send(start_response)
             return self._forward(environ, start_response)
         if rule.lose_reply:
             self._respond(call, environ)  # carried out; its reply goes nowhere
@@ -775,7 +870,16 @@ class _Gateway:
             return self._sagemaker(call, environ)
         if call.service == "monitoring":
             return self._cloudwatch(environ)
+        if call.service == "scheduler":
+            where = (call.access_key, call.region)
+            backend = functools.partial(self._scheduler_backend, call)
+            return self._schedule_tokens.serve(environ, where, self._call_moto, backend)
         return self._call_moto(environ)
+
+    def _scheduler_backend(self, call: _Call) -> Any:
+        from moto.scheduler.models import scheduler_backends
+
+        return scheduler_backends[self._account(call)][call.region]
 
     def _take_rule(self, call: _Call) -> FailRule | None:
         if not call.action:  # a REST call: its operation is in the path, which rules do not read
@@ -850,23 +954,38 @@ class _Gateway:
 
     # ---- SageMaker --------------------------------------------------------------------------------
     def _sagemaker(self, call: _Call, environ: WSGIEnvironment) -> _Response:
-        handler = self._sagemaker_actions.get(call.action) or self._sagemaker_moto
-        with self._lock:
-            self._settle()
+        handler = self._sagemaker_actions.get(call.action)
+        if handler is None or call.action in self._reading_actions:
+            self._settle_due()
+            lock: contextlib.AbstractContextManager[Any] = self._lock.shared()
+        else:
+            lock = self._lock
+        with lock:
+            if lock is self._lock:
+                self._settle()
             try:
                 _check_limits(call)
-                return handler(call, environ)
+                return (handler or self._sagemaker_moto)(call, environ)
             except (_AwsError, MonitoringError, self.moto.service_exception) as exc:
                 return _aws_error(environ, exc.code, exc.message, 400)
+
+    def _settle_due(self) -> None:
+        """Settle, exclusively, if an operation is due or a guarded update is under way; else
+        nothing is taken. (Read without the lock: a hint, which `_settle` checks again.)"""
+        now = time.monotonic()
+        if self._guarded or any(operation.due <= now for operation in self._operations):
+            with self._lock:
+                self._settle()
 
     def _sagemaker_moto(self, call: _Call, environ: WSGIEnvironment) -> _Response:
         return self._call_moto(environ)
 
     def _cloudwatch(self, environ: WSGIEnvironment) -> _Response:
         # Alarm states change only through these calls (moto never evaluates an alarm), so settling
-        # first lets guarded updates see each state for exactly as long as it held.
-        with self._lock:
-            self._settle()
+        # first lets guarded updates see each state for exactly as long as it held; settling is
+        # exclusive, so no guarded update reads alarms while a call changes one.
+        self._settle_due()
+        with self._lock.shared():
             return self._call_moto(environ)
 
     def _account(self, call: _Call) -> str:
@@ -1470,6 +1589,54 @@ class _Gateway:
                 "delete them first.",
             )
         return self._call_moto(environ)
+
+    # ---- SageMaker: listing models -------------------------------------------------------------------
+    def _list_models(self, call: _Call, environ: WSGIEnvironment) -> _Response:
+        """ListModels with its filters, sort and pages. moto ignores them all and describes every
+        model on every call: the provider lists with NameContains after each endpoint change,
+        which made an apply of many models quadratic. Filtered first, then only the page is
+        summarised (a ModelSummary: name, ARN, creation time)."""
+        params = call.params
+        contains = params.get("NameContains") or ""
+        before, after = params.get("CreationTimeBefore"), params.get("CreationTimeAfter")
+        models = []
+        for model in list(self._backend(call).list_models()):  # a copy: others may add meanwhile
+            if contains not in model.model_name:
+                continue
+            created = _epoch_seconds(model.creation_time)
+            if (before is not None and created >= float(before)) or (
+                after is not None and created < float(after)
+            ):
+                continue
+            models.append((created, model))
+        by_name = params.get("SortBy") == "Name"
+        descending = params.get("SortOrder", "Descending") == "Descending"
+
+        def key(item: tuple[float, Any]) -> list[Any]:
+            # By creation time (the default), ties (models made in one instant) by name.
+            return [item[1].model_name] if by_name else [item[0], item[1].model_name]
+
+        models.sort(key=key, reverse=descending)
+        # The token is the sort key of the page's last model: the next page starts after it, so
+        # models created or deleted between pages shift nothing (an offset would skip some).
+        token = params.get("NextToken")
+        if token:
+            try:
+                last = json.loads(token)
+                models = [m for m in models if (key(m) < last if descending else key(m) > last)]
+            except (ValueError, TypeError):
+                raise _AwsError("ValidationException", f"Invalid pagination token {token!r}.") from None
+        size = int(params.get("MaxResults") or _LIST_PAGE)
+        page = models[:size]
+        document: dict[str, Any] = {
+            "Models": [
+                {"ModelName": model.model_name, "ModelArn": model.arn, "CreationTime": created}
+                for created, model in page
+            ]
+        }
+        if len(models) > size:
+            document["NextToken"] = json.dumps(key(page[-1]))
+        return _sagemaker_result(document)
 
     # ---- SageMaker: tags --------------------------------------------------------------------------
     def _tagged(self, call: _Call) -> Any:
