@@ -7,9 +7,11 @@ managed identity, `az login`, and the OIDC workload identity federation of CI jo
 a static token and `MLClient(cloud="Local<port>", cloud_metadata=..., connection_verify=<the
 emulator's CA file>)` pointed at the emulator's ARM URL (bearer tokens need https).
 
-Retries: the core's `RetryPolicy` runs every call (`Clients.call`); the SDK's own azure-core retry
-is set to no retry (`retry_total=0`), so attempts don't multiply. Long-running operations are
-waited on with the SDK's ARM poller, whose polls (reads) are its own; progress is reported and
+Retries: the core's `RetryPolicy` runs every call (`Clients.call`). The SDK's own azure-core retry
+is kept for GETs only (`_ReadsOnly`, a few attempts), never for a write, which may not be sent
+twice blindly: a long-running operation is waited on with the SDK's ARM poller, whose polls and
+final GET are out of the policy's reach (a throttled or lost poll would otherwise fail an operation
+that went well), as are the GETs the SDK makes inside one of its calls. Progress is reported and
 cancellation honoured between waits.
 
 The SDK talks on the console: progress dots on stdout while it polls, notices about experimental
@@ -73,8 +75,15 @@ class Timing:
 
 CLOUD_TIMING = Timing(2.0, 20.0, 15.0, 3600.0, 60.0)
 SANDBOX_TIMING = Timing(0.02, 0.2, 1.0, 300.0, 1.0)
-CLOUD_RETRY = RetryPolicy(attempts=6, base=1.0, cap=30.0, deadline=300.0)
-SANDBOX_RETRY = RetryPolicy(attempts=6, base=0.05, cap=0.5, deadline=15.0)
+# Ten tries of a throttled or transiently failing call, the first included (Terraform's AWS
+# provider makes up to 25), within the deadline: where 30% of calls fail, one call in 170,000
+# fails through, with five tries one in 400.
+CLOUD_RETRY = RetryPolicy(attempts=10, base=1.0, cap=30.0, deadline=300.0)
+SANDBOX_RETRY = RetryPolicy(attempts=10, base=0.05, cap=0.5, deadline=15.0)
+# azure-core's own retries of a GET (see `_reads_only`), its default total count: a long-running
+# operation's polls have no other retry, and ARM throttles reads in bursts (each throttled answer
+# names its pause in Retry-After), so a few in a row must not fail an operation that went well.
+_READ_RETRIES = 10
 
 
 def sandbox_timing(settings: Mapping[str, Any]) -> Timing:
@@ -212,7 +221,7 @@ class Clients:
 
     def _transport(self) -> dict[str, Any]:
         """What every client gets: no retry of its own, and the emulator's CA in the sandbox."""
-        options: dict[str, Any] = {"retry_total": 0, "user_agent": "mlops-gitops"}
+        options: dict[str, Any] = {"retry_policy": _reads_only(self.retry), "user_agent": "mlops-gitops"}
         if self._sandbox is not None:
             ca = self._settings.get("tls_ca_file")
             if not ca:
@@ -348,6 +357,32 @@ class Clients:
             else:
                 time.sleep(delay)
             delay = min(delay * 2, t.poll_max)
+
+
+def _reads_only(policy: RetryPolicy) -> Any:
+    """azure-core's retry for GETs alone (throttled, 5xx, connection lost: a read is safe to send
+    again), with `policy`'s pauses; a write gets one attempt here, the core policy deciding what
+    follows. Also what keeps an ARM poller polling through a fault."""
+    policies = import_sdk("azure.core.pipeline.policies", extra="azureml", package="azure-core")
+
+    class _ReadsOnly(policies.RetryPolicy):  # type: ignore[misc,name-defined]
+        def _is_method_retryable(self, settings: Any, request: Any, response: Any = None) -> bool:
+            return str(request.method).upper() == "GET"
+
+        def is_retry(self, settings: Any, response: Any) -> bool:
+            # The base class retries any answer with a Retry-After, a PUT's included.
+            get = str(response.http_request.method).upper() == "GET"
+            return get and bool(super().is_retry(settings, response))
+
+    return _ReadsOnly(
+        retry_total=_READ_RETRIES,
+        # Each kind of failure has a count of its own (3 by default), which ends the retries first.
+        retry_status=_READ_RETRIES,
+        retry_connect=_READ_RETRIES,
+        retry_read=_READ_RETRIES,
+        retry_backoff_factor=policy.base,
+        retry_backoff_max=policy.cap,
+    )
 
 
 def check_cancel(ctx: ApplyContext, what: str) -> None:

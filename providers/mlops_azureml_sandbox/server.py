@@ -56,6 +56,9 @@ Settings (constructor argument, or at runtime through the control API):
                                {"fail_async": [{"operation": "OnlineDeployments_CreateOrUpdate",
                                                 "path": "/deployments/green$", "times": 1}]}
     seed                     seeds the draws of `fail` rules with a `rate`
+    chaos                    random faults on every API call: {"rate": 0.3, "seed": 7, "kinds":
+                               ["throttle", "server_error", "lost_reply"], "methods":
+                               ["OnlineDeployments_*"]} (see chaos.py)
     tls_ca_file              (read-only, set by start()) the PEM of the emulator's certificate
 
 A rule matches when each of `method`, `path` (a regex searched case-insensitively in the
@@ -111,6 +114,7 @@ from mlops_gitops.sandbox.control import CONTROL_PREFIX
 
 from . import autoscale, batch, resources, schedules
 from .arm import ArmError, State
+from .chaos import DISCONNECT, hang_up
 from .resources import Call, Reply
 from .settings import AsyncFailRule, EmulatorSettings, FailRule, ThrottleRule
 from .tls import shared_certificate
@@ -370,6 +374,8 @@ class _Gateway:
             latency = self._settings.latency_ms
             refusal = self._throttled(method, path, operation)
             failure = self._take_failure(method, path, operation) if refusal is None else None
+            if refusal is None and failure is None and self._settings.chaos is not None:
+                refusal, failure = self._settings.chaos.draw(method, path, operation)  # type: ignore[assignment]
         if latency:
             time.sleep(latency / 1000)
         if refusal is not None:
@@ -542,6 +548,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         headers = {key.lower(): value for key, value in self.headers.items()}
         answer = self.server.gateway.handle(self.command, self.path, raw, headers)
+        if answer.status == DISCONNECT:  # a reply lost with its connection (chaos.py)
+            return hang_up(self)
         body = b"" if answer.body is None else json.dumps(answer.body).encode()
         self.send_response(answer.status)
         if answer.body is not None:

@@ -7,6 +7,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .chaos import Chaos
+
 # The VM sizes managed online deployments accept here by default: a few of each family real Azure
 # lists (https://learn.microsoft.com/azure/machine-learning/reference-managed-online-endpoints-vm-sku-list).
 DEFAULT_INSTANCE_TYPES = [
@@ -100,5 +102,6 @@ class EmulatorSettings(BaseModel):
     fail: list[FailRule] = Field(default_factory=list)
     fail_async: list[AsyncFailRule] = Field(default_factory=list)
     seed: int | None = None  # seeds the draws of fail rules with a `rate`
+    chaos: Chaos | None = None  # random faults on every API call (chaos.py)
     # Set by the emulator once started (the PEM of its self-signed certificate); read-only.
     tls_ca_file: str | None = None

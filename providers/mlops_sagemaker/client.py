@@ -154,8 +154,11 @@ class Polling:
 
 SANDBOX_POLLING = Polling(initial=0.05, cap=0.5)
 CLOUD_POLLING = Polling(initial=5.0, cap=30.0)
-SANDBOX_RETRY = RetryPolicy(attempts=6, base=0.02, cap=0.2, deadline=10.0)
-CLOUD_RETRY = RetryPolicy(attempts=6, base=0.5, cap=20.0, deadline=120.0)
+# Ten tries of a throttled or transiently failing call, the first included (Terraform's AWS
+# provider makes up to 25), within the deadline: where 30% of calls fail, one call in 170,000
+# fails through, with five tries one in 400.
+SANDBOX_RETRY = RetryPolicy(attempts=10, base=0.02, cap=0.2, deadline=10.0)
+CLOUD_RETRY = RetryPolicy(attempts=10, base=0.5, cap=20.0, deadline=120.0)
 # The retry policy of each client `Clients` built (see the module docstring).
 _RETRIES: weakref.WeakKeyDictionary[Any, RetryPolicy] = weakref.WeakKeyDictionary()
 

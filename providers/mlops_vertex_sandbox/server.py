@@ -40,6 +40,9 @@ Settings (constructor argument, or at runtime through the control API):
                              `lost_reply` the call takes effect and only its answer is lost;
                              with `disconnect` the connection is dropped instead of answered
     seed                     seeds the random draws of the transient rules (default: none)
+    chaos                    random faults on every API call: {"rate": 0.3, "seed": 7, "kinds":
+                             ["throttle", "server_error", "lost_reply"], "methods": ["POST *"]}
+                             (see chaos.py)
 
 Resource names carry the project NUMBER, as Vertex's do: a request may name the project by its
 ID (`projects/acme-ml/...`) or its number, and every name the emulator returns has the number (a
@@ -79,6 +82,7 @@ from mlops_gitops.sandbox.background import BackgroundEmulator, LoopbackHTTPServ
 from mlops_gitops.sandbox.control import CONTROL_PREFIX, reset, update_settings
 
 from . import batch, jobs, models
+from .chaos import Chaos
 from .core import (
     CODES,
     STATUS_FOR_HTTP,
@@ -214,6 +218,7 @@ class EmulatorSettings(BaseModel):
     fail: list[FailRule] = Field(default_factory=list)
     transient: list[TransientRule] = Field(default_factory=list)
     seed: int | None = None  # seeds the draws of `transient` rules, for reproducible runs
+    chaos: Chaos | None = None  # random faults on every API call (chaos.py)
 
 
 def _matches(rule: ThrottleRule | FailRule | TransientRule, method: str, path: str) -> bool:
@@ -400,6 +405,8 @@ class _Gateway:
             latency = self._settings.latency_ms
             refusal = self._throttled(method, path) or self._take_failure(method, path, in_operation=False)
             transient = self._take_transient(method, path) if refusal is None else None
+            if refusal is None and transient is None and self._settings.chaos is not None:
+                refusal, transient = self._settings.chaos.draw(method, path)  # type: ignore[assignment]
         if latency:
             time.sleep(latency / 1000)
         if refusal is not None:
