@@ -14,7 +14,7 @@ import traceback
 
 import click
 
-from mlops_gitops import __version__
+from mlops_gitops import __version__, faults
 from mlops_gitops.cli.commands import COMMANDS, load_command
 from mlops_gitops.cli.context import make_options
 from mlops_gitops.cli.options import accept_global_options, change_directory
@@ -92,6 +92,8 @@ def cli(
 def main() -> None:
     """Entry point: turns MlopsError into `Error: ...` lines and exit code 1."""
     debug = os.environ.get("MLOPS_DEBUG", "") not in ("", "0")
+    if faults.enabled():  # the crash-safety suite's kill points (tests/crash); urllib3 loads only then
+        faults.install_http_points()
     try:
         # With standalone_mode off, click returns `ctx.exit(N)` codes instead of exiting.
         code = cli.main(standalone_mode=False)

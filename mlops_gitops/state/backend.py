@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter, ValidationError
 
+from mlops_gitops import faults
 from mlops_gitops.errors import LockedError, LockInfo, StateError
 from mlops_gitops.state.model import StateDoc, utc_now
 
@@ -105,7 +106,9 @@ class StateBackend(ABC):
                     "current state"
                 )
         self._written = None
+        faults.point("state-before")  # kill points of the crash-safety suite; no-ops unless enabled
         self._store(successor)
+        faults.point("state-after")
         self._written = (successor.lineage, successor.serial, self._version_token())
 
     def _version_token(self) -> object | None:
