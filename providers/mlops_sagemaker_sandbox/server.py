@@ -657,6 +657,18 @@ def _load_moto() -> _Moto:
     )
 
 
+# The connections each server has open (kept alive between requests): stop() closes them, so a
+# stopped emulator does not go on answering on them.
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def _open_connections(server: Any) -> set[socket.socket]:
+    connections: set[socket.socket] | None = getattr(server, "mlops_connections", None)
+    if connections is None:
+        connections = server.mlops_connections = set()
+    return connections
+
+
 def _request_handler_class() -> type:
     # moto's handler keeps header names with underscores that werkzeug would drop (S3 metadata).
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -665,6 +677,57 @@ def _request_handler_class() -> type:
         # http.server writes the headers and the body separately; with Nagle's algorithm on, the
         # body waits for the client's delayed ACK and every call costs 40-80 ms.
         disable_nagle_algorithm = True
+        # Keep-alive (see run_wsgi): botocore reuses its pooled connections, so a refresh of a
+        # thousand resources opens ten connections, not one per call (each a handshake, and a
+        # port left in TIME_WAIT). An idle connection's thread ends after this many seconds.
+        protocol_version = "HTTP/1.1"
+        timeout = 60
+        _keep_alive = False
+
+        def setup(self) -> None:
+            super().setup()
+            with _CONNECTIONS_LOCK:
+                _open_connections(self.server).add(self.connection)
+
+        def finish(self) -> None:
+            with _CONNECTIONS_LOCK:
+                _open_connections(self.server).discard(self.connection)
+            super().finish()
+
+        def run_wsgi(self) -> None:
+            # werkzeug closes every connection, as http.server cannot skip a request body the
+            # application left unread before the next request line (it drains the socket after
+            # each answer, which on a kept-alive connection would eat the next request). So the
+            # body is read here first and the application reads a copy: werkzeug's drain then
+            # finds nothing, and its `Connection: close` is left out (send_header). A chunked
+            # body, whose end only its decoder finds, keeps werkzeug's way.
+            self._keep_alive = False
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return super().run_wsgi()
+            if (self.headers.get("Expect") or "").lower().strip(" \t") == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                del self.headers["Expect"]
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                return super().run_wsgi()
+            body = self.rfile.read(length) if length > 0 else b""
+            wire, self.rfile = self.rfile, io.BytesIO(body)
+            self._keep_alive = True
+            try:
+                super().run_wsgi()
+            finally:
+                self.rfile = wire
+
+        def send_header(self, keyword: str, value: str) -> None:
+            if (
+                self._keep_alive
+                and not self.close_connection  # the client's own `Connection: close` is answered
+                and keyword.lower() == "connection"
+                and value.lower() == "close"
+            ):
+                return  # werkzeug's blanket close (see run_wsgi)
+            super().send_header(keyword, value)
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             # AWS's JSON protocols name the operation in X-Amz-Target, not in the request line:
@@ -1830,6 +1893,13 @@ class SageMakerEmulator(BackgroundEmulator):
 
     def _bound_port(self, server: Any) -> int:
         return int(server.port)
+
+    def _close_connections(self, server: Any) -> None:
+        with _CONNECTIONS_LOCK:
+            connections = list(_open_connections(server))
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def set_endpoint_status(self, name: str, status: str, **options: Any) -> dict[str, Any]:
         """See `_Gateway.set_endpoint_status`; over HTTP, `POST /_emulator/endpoint-status`."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from mlops_sagemaker import batch_jobs_translate as bt
+from mlops_sagemaker.client import SANDBOX_RETRY
 from mlops_sagemaker_sandbox.server import SageMakerEmulator
 
 from mlops_gitops.errors import ProviderError
@@ -381,12 +382,22 @@ class TestSageMakerBatchJobContract(ProviderContract):
 
         sandbox = SandboxEndpoints({"sagemaker": sm_emulator.url})
         # The pipeline and the schedule are made (and checkpointed), then the read-back of the
-        # pipeline's tags fails once (Scheduler speaks REST, which failure rules do not match).
+        # pipeline's tags fails on every attempt of the apply's retry policy, and only then
+        # (Scheduler speaks REST, which failure rules do not match).
         pipeline_arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/scoring"
         refuse = emulator_settings(
             sandbox,
             "sagemaker",
-            {"fail": [{"action": "ListTags", "name": pipeline_arn, "code": "InternalFailure", "times": 9}]},
+            {
+                "fail": [
+                    {
+                        "action": "ListTags",
+                        "name": pipeline_arn,
+                        "code": "InternalFailure",
+                        "times": SANDBOX_RETRY.attempts,
+                    }
+                ]
+            },
         )
         return ContractCase(
             sandbox=sandbox,

@@ -1,6 +1,7 @@
 """The emulator is never what a parallel refresh waits on: concurrent calls are not served one at
-a time, a burst of connections is accepted at once, and ListModels filters and pages as
-SageMaker does (moto ignores NameContains and describes every model on every call).
+a time, a burst of connections is accepted at once, connections are kept alive between calls
+(werkzeug closes each), and ListModels filters and pages as SageMaker does (moto ignores
+NameContains and describes every model on every call).
 
 Timings are coarse ratios with wide margins: these machines are shared and noisy."""
 
@@ -171,3 +172,71 @@ def test_a_burst_of_connections_is_accepted_at_once() -> None:
         server.shutdown()
         server.server_close()
     assert slowest < 0.9, f"a connection waited {slowest:.2f} s: SYNs were dropped"
+
+
+# ---- keep-alive -----------------------------------------------------------------------------------
+def _raw_call(connection: Any, target: str, body: bytes = b"{}") -> Any:
+    connection.request(
+        "POST",
+        "/",
+        body,
+        {
+            "X-Amz-Target": target,
+            "Content-Type": "application/x-amz-json-1.1",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=sandbox/20260101/us-east-1/sagemaker/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+        },
+    )
+    response = connection.getresponse()
+    response.read()
+    return response
+
+
+def test_connections_are_kept_alive_between_calls_and_closed_on_stop() -> None:
+    import http.client
+
+    emulator = SageMakerEmulator()
+    emulator.start()
+    try:
+        host, port = emulator.url.removeprefix("http://").rsplit(":", 1)
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.connect()
+        first = connection.sock
+        # Calls with and without a body, an error among them: one connection serves them all.
+        for target in ("SageMaker.ListModels", "SageMaker.DescribeModel", "SageMaker.ListEndpoints"):
+            response = _raw_call(connection, target, b'{"ModelName": "missing"}')
+            assert response.getheader("Connection") != "close", target
+            assert connection.sock is first, f"{target}: the emulator closed the connection"
+        # A client's own `Connection: close` is honoured.
+        connection.request("GET", "/_emulator/health", headers={"Connection": "close"})
+        connection.getresponse().read()
+        assert connection.sock is None
+        kept = http.client.HTTPConnection(host, int(port), timeout=10)
+        assert _raw_call(kept, "SageMaker.ListModels").status == 200
+    finally:
+        emulator.stop()
+    # A stopped emulator does not go on answering on a kept-alive connection.
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        _raw_call(kept, "SageMaker.ListModels")
+
+
+def test_botocore_reuses_its_connections(sm_client: Callable[..., Any]) -> None:
+    """botocore keeps a pool of connections: thirty calls from ten threads open at most ten."""
+    sm = sm_client(config=Config(max_pool_connections=10))
+    import urllib3.util.connection as urllib3_connection
+
+    opened: list[Any] = []
+    original = urllib3_connection.create_connection
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        sock = original(*args, **kwargs)
+        opened.append(sock)
+        return sock
+
+    urllib3_connection.create_connection = counting  # type: ignore[assignment]
+    try:
+        with ThreadPoolExecutor(10) as pool:
+            list(pool.map(lambda _: sm.list_models(), range(30)))
+    finally:
+        urllib3_connection.create_connection = original
+    assert 1 <= len(opened) <= 10
