@@ -67,11 +67,10 @@ def test_rename_without_moved_names_the_serving_endpoint_among_the_risks(stack_d
     plan = mlops(stack_dir, "--sandbox", "plan", *VARS, "--json")
     assert plan.returncode == 0, plan.stderr
     doc = json.loads(plan.stdout)
-    assert {
-        "address": "endpoint.fraud-api",
-        "message": "destroys serving endpoint fraud-api: its traffic stops",
-        "code": "serving_destroyed",
-        "detail": {},
-    } in doc["risks"]
+    (risk,) = [r for r in doc["risks"] if r["code"] == "serving_destroyed"]
+    assert risk["address"] == "endpoint.fraud-api"
+    # The risk says what stops and suggests retirement, which keeps the record, over a destroy.
+    assert risk["message"].startswith("destroys serving endpoint fraud-api: its traffic stops; ")
+    assert "endpoints.fraud-api.retired: {reason: ..., by: ...}" in risk["message"]
     text = mlops(stack_dir, "--sandbox", "plan", *VARS).stdout
     assert "Risks:" in text and "! endpoint.fraud-api: destroys serving endpoint fraud-api" in text
