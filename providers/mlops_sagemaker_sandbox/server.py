@@ -719,6 +719,12 @@ def _request_handler_class() -> type:
             finally:
                 self.rfile = wire
 
+        def log_error(self, format: str, *args: Any) -> None:
+            if format.startswith("Request timed out"):  # an idle kept-alive connection: let go
+                _log.debug(format, *args)
+                return
+            super().log_error(format, *args)
+
         def send_header(self, keyword: str, value: str) -> None:
             if (
                 self._keep_alive
