@@ -4,6 +4,10 @@ A stack of N (model -> endpoint) pairs is applied to a fresh SageMaker emulator 
 take `--delay` seconds to become InService (as a real endpoint takes minutes), once with
 `--parallelism 1` and once with `--parallelism 10`, then destroyed. Prints the ratio.
 
+A resource waiting for the cloud gives up its slot (see `--parallelism` in the README), so even
+`--parallelism 1` waits for the endpoints together: the ratio is that of the calls alone, near 1
+while the waits dominate. bench_apply_scale.py measures the waits themselves.
+
     python bench/bench_apply.py [--pairs 8] [--delay 0.5]
 """
 
