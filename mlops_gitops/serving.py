@@ -37,13 +37,22 @@ FIELDS = (
 )
 
 
+# Leaves returned as they are, told by their exact type first: every endpoint of every plan is
+# read through `without_unknowns`, and an isinstance check against Mapping (an ABC) per leaf cost
+# most of its time.
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def without_unknowns(value: Any) -> Any:
     """`value` with every UNKNOWN (known only after apply) as None, for a pure reading of it."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
     if value is UNKNOWN:
         return None
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         return {k: without_unknowns(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if kind is list or isinstance(value, list):
         return [without_unknowns(v) for v in value]
     return value
 
