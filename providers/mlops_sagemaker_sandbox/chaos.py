@@ -26,52 +26,21 @@ counts again; `injected` counts the faults by kind."""
 
 from __future__ import annotations
 
-import fnmatch
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from mlops_gitops.sandbox.chaos import ChaosDraws
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIEnvironment
 
-Kind = Literal["throttle", "server_error", "lost_reply"]
-KINDS: tuple[Kind, ...] = ("throttle", "server_error", "lost_reply")
 # Where state and locks live: never hit by chaos.
 _SPARED_SERVICES = frozenset({"s3", "dynamodb"})
 _CBOR_PREFIX = "/service/"
 
 
-class Chaos(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rate: float = Field(ge=0, le=1)
-    seed: int | None = None
-    kinds: list[Kind] = Field(default_factory=lambda: list(KINDS), min_length=1)
-    methods: list[str] | None = None  # operation-name globs; None: every call
-    # Faults injected so far, by kind (read it from the settings; it survives settings changes).
-    injected: dict[str, int] = Field(default_factory=dict)
-    # How many calls each key made so far, and the base of the draws (`seed`, or one at random).
-    _counts: dict[str, int] = PrivateAttr(default_factory=dict)
-    _base: str = PrivateAttr(default="")
-
-    def model_post_init(self, context: Any) -> None:
-        self._base = str(self.seed) if self.seed is not None else f"random-{random.random()}"
-
-    def _draw(self, key: str) -> tuple[Kind, bool] | None:
-        """The fate of this call: the n-th call under `key` draws from (seed, key, n) alone, so
-        calls made in parallel, in whatever order they arrive, meet the same faults on every run."""
-        count = self._counts.get(key, 0)
-        self._counts[key] = count + 1
-        draws = random.Random(f"{self._base}:{key}:{count}")
-        if self.rate == 0 or draws.random() >= self.rate:
-            return None
-        kind = draws.choice(self.kinds)
-        self.injected[kind] = self.injected.get(kind, 0) + 1
-        return kind, draws.random() < 0.5
-
+class Chaos(ChaosDraws):
     def draw(
         self, service: str, action: str, environ: WSGIEnvironment, params: Mapping[str, Any]
     ) -> Fault | None:
@@ -79,9 +48,7 @@ class Chaos(BaseModel):
         if service in _SPARED_SERVICES:
             return None
         operation = action or rest_operation(service, environ)
-        if not operation or (
-            self.methods is not None and not any(fnmatch.fnmatchcase(operation, m) for m in self.methods)
-        ):
+        if not operation or not self.selects(operation):
             return None
         fate = self._draw(_key(service, operation, environ, params))
         if fate is None:
