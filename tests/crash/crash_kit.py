@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from sandbox_kit import MLOPS
+from sandbox_kit import MLOPS, azureml_client
 
 from mlops_gitops.errors import LockInfo, StateError
 from mlops_gitops.faults import COUNT_VAR, KILL_AT_VAR
@@ -195,37 +194,8 @@ def _vertex_inventory(lane: Lane) -> Inventory:
     }
 
 
-class _Token:
-    """A credential: the sandbox accepts any bearer token."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken("sandbox", int(time.time()) + 3600)
-
-
 def _azureml_inventory(lane: Lane) -> Inventory:
-    from azure.ai.ml import MLClient
-
-    url = lane.url
-    ml = MLClient(
-        _Token(),
-        AZURE_SUBSCRIPTION,
-        "rg-crash",
-        "crash-ws",
-        cloud=f"Local{url.rsplit(':', 1)[1]}",  # one cloud name per URL: registration is process-global
-        cloud_metadata={
-            "azure_portal": url,
-            "resource_manager": url,
-            "active_directory": url,
-            "aml_resource_id": url,
-            "storage_endpoint": "core.localhost",
-            "registry_discovery_endpoint": url,
-        },
-        connection_verify=lane.settings["tls_ca_file"],
-        enable_telemetry=False,
-        show_progress=False,
-    )
+    ml = azureml_client(lane.url, lane.settings["tls_ca_file"], AZURE_SUBSCRIPTION, "rg-crash", "crash-ws")
     endpoints, deployments = [], []
     for endpoint in ml.online_endpoints.list():
         endpoints.append(endpoint.name)

@@ -9,12 +9,11 @@ emulator holds is read with the real `azure-ai-ml` SDK."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_kit import example_on_sandbox, mlops
+from sandbox_kit import example_on_sandbox, mlops, sandbox_azureml_client
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"  # the stack's variable defaults
 RESOURCE_GROUP = "rg-fraud-ml"
@@ -22,38 +21,8 @@ WORKSPACE = "fraud-ws"
 REASON = "Lost the November A/B test to fraud-v7"
 
 
-class _Token:
-    """A credential: the sandbox accepts any bearer token."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken("sandbox", int(time.time()) + 3600)
-
-
 def _ml(stack_dir: Path) -> Any:
-    from azure.ai.ml import MLClient
-
-    info = json.loads((stack_dir / ".mlops" / "sandbox" / "sandbox.json").read_text())
-    url = info["urls"]["azureml"]
-    return MLClient(
-        _Token(),
-        SUBSCRIPTION,
-        RESOURCE_GROUP,
-        WORKSPACE,
-        cloud=f"Local{url.rsplit(':', 1)[1]}",  # one cloud name per URL: registration is process-global
-        cloud_metadata={
-            "azure_portal": url,
-            "resource_manager": url,
-            "active_directory": url,
-            "aml_resource_id": url,
-            "storage_endpoint": "core.localhost",
-            "registry_discovery_endpoint": url,
-        },
-        connection_verify=info["settings"]["azureml"]["tls_ca_file"],
-        enable_telemetry=False,
-        show_progress=False,
-    )
+    return sandbox_azureml_client(stack_dir, SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE)
 
 
 def _deployments(ml: Any) -> dict[str, str]:

@@ -10,8 +10,6 @@ read with the real `azure-ai-ml` SDK."""
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from faults_kit import (
     state,
     url,
 )
-from sandbox_kit import ROOT
+from sandbox_kit import ROOT, sandbox_azureml_client
 
 from mlops_gitops.sandbox.control import update_settings
 
@@ -78,38 +76,8 @@ def stack_dir(tmp_path: Path) -> Iterator[Path]:
         yield dest
 
 
-class _Token:
-    """A credential: the sandbox accepts any bearer token."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken("sandbox", int(time.time()) + 3600)
-
-
 def _ml(stack_dir: Path) -> Any:
-    from azure.ai.ml import MLClient
-
-    info = json.loads((stack_dir / ".mlops" / "sandbox" / "sandbox.json").read_text())
-    arm = info["urls"]["azureml"]
-    return MLClient(
-        _Token(),
-        SUBSCRIPTION,
-        "rg-fraud-ml",
-        "fraud-ws",
-        cloud=f"Local{arm.rsplit(':', 1)[1]}",  # one cloud name per URL: registration is process-global
-        cloud_metadata={
-            "azure_portal": arm,
-            "resource_manager": arm,
-            "active_directory": arm,
-            "aml_resource_id": arm,
-            "storage_endpoint": "core.localhost",
-            "registry_discovery_endpoint": arm,
-        },
-        connection_verify=info["settings"]["azureml"]["tls_ca_file"],
-        enable_telemetry=False,
-        show_progress=False,
-    )
+    return sandbox_azureml_client(stack_dir, SUBSCRIPTION, "rg-fraud-ml", "fraud-ws")
 
 
 def inventory(stack_dir: Path) -> dict[str, Any]:
