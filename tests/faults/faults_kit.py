@@ -5,7 +5,6 @@ suite makes of a command that ran into faults (converged, or failed in one clear
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -102,7 +101,3 @@ def assert_clean_failure(res: subprocess.CompletedProcess[str], address: str, *w
     lines = [line for line in output.splitlines() if address in line and all(w in line for w in words)]
     assert lines, f"no line names {address} and {words}:\n{output}"
     return lines[0]
-
-
-def plain(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
